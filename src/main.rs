@@ -1,1 +1,43 @@
-fn main() {}
+//! The `shopflow` binary: one command per job of the system. See `shopflow --help`.
+
+mod commands;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// shopflow: the event backbone of an online marketplace.
+#[derive(Parser)]
+#[command(name = "shopflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create or list the contract's Kafka topics.
+    Topics(commands::topics::TopicsArgs),
+    /// Generate a seeded marketplace workload into Kafka or an NDJSON file.
+    Generate(commands::generate::GenerateArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHOPFLOW_LOG").unwrap_or_else(|_| "warn,shopflow=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Topics(args) => commands::topics::run(args),
+        Command::Generate(args) => commands::generate::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,43 @@
-//! placeholder
+//! # shopflow-ingest: Kafka in and out
+//!
+//! Everything that talks to Kafka lives here:
+//!
+//! - [`admin`] — topic creation and listing through the Kafka admin API, with
+//!   partitions and retention from the registry of `shopflow-topics`.
+//! - [`producer`] — the idempotent producer every writer uses.
+//! - [`generate`] — the seeded workload generator behind `shopflow generate`.
+//!
+//! ```
+//! use shopflow_ingest::generate::{Generator, GeneratorConfig};
+//!
+//! let config = GeneratorConfig { seed: 7, events: Some(100), ..Default::default() };
+//! let first: Vec<_> = Generator::new(config.clone()).collect();
+//! let again: Vec<_> = Generator::new(config).collect();
+//! assert_eq!(first.len(), 100);
+//! assert_eq!(first, again); // same seed, same records
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod generate;
+pub mod producer;
+
+/// Errors of talking to Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// The client reported an error.
+    #[error("kafka: {0}")]
+    Client(#[from] rdkafka::error::KafkaError),
+    /// The broker refused a topic operation.
+    #[error("topic {topic}: {message}")]
+    Topic {
+        /// The topic.
+        topic: String,
+        /// What the broker said.
+        message: String,
+    },
+    /// No answer within the deadline.
+    #[error("timed out after {0:?} waiting for {1}")]
+    Timeout(std::time::Duration, &'static str),
+}

@@ -1,0 +1,69 @@
+//! A one-line progress report on stderr for long jobs: redrawn in place on a
+//! terminal, a line every few seconds otherwise (logs, CI).
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// Reports `done` of an optional `total` at most a few times a second.
+pub struct Progress {
+    label: &'static str,
+    total: Option<u64>,
+    started: Instant,
+    last: Instant,
+    every: Duration,
+    terminal: bool,
+}
+
+impl Progress {
+    /// Starts reporting on `label`.
+    pub fn new(label: &'static str, total: Option<u64>) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let now = Instant::now();
+        Progress {
+            label,
+            total,
+            started: now,
+            last: now,
+            every: if terminal { Duration::from_millis(200) } else { Duration::from_secs(5) },
+            terminal,
+        }
+    }
+
+    fn line(&self, done: u64) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        let rate = done as f64 / secs;
+        match self.total {
+            Some(total) if total > 0 => {
+                let width = 30;
+                let filled = ((done.min(total) * width) / total) as usize;
+                format!(
+                    "{} [{}{}] {done}/{total} ({:.0}/s, {:.1}s)",
+                    self.label,
+                    "#".repeat(filled),
+                    "-".repeat(width as usize - filled),
+                    rate,
+                    secs
+                )
+            }
+            _ => format!("{} {done} ({:.0}/s, {:.1}s)", self.label, rate, secs),
+        }
+    }
+
+    /// Reports `done` if enough time has passed since the last report.
+    pub fn tick(&mut self, done: u64) {
+        if self.last.elapsed() < self.every {
+            return;
+        }
+        self.last = Instant::now();
+        let line = self.line(done);
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal { write!(err, "\r{line}\x1b[K") } else { writeln!(err, "{line}") };
+    }
+
+    /// The final report.
+    pub fn finish(&mut self, done: u64) {
+        let line = self.line(done);
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal { writeln!(err, "\r{line}\x1b[K") } else { writeln!(err, "{line}") };
+    }
+}
