@@ -1,10 +1,351 @@
 //! # shopflow-dataflows: the views, as differential computations
 //!
-//! Pure and I/O-free: each module turns collections of decoded events into a
-//! family of views exactly as `shared/contract/views.md` defines them, one
-//! module per family (`orders`, `inventory`, `catalog`, `carts`, ...). Inputs
-//! and outputs are differential collections; Kafka, Redis and ClickHouse are
-//! the business of `shopflow-ingest` and `shopflow-sinks`.
+//! Pure and I/O-free. The input is a collection of decoded events, keyed by
+//! event id; [`build`] keeps one copy of each id, projects each event onto
+//! [`Fact`]s, and computes every view of `shared/contract/views.md` that the
+//! core pipeline serves, as differential collections that change when (and
+//! only where) their inputs do:
 //!
-//! The crate is part of the workspace layout from the start; its views arrive
-//! with the core pipeline.
+//! - [`orders`] — order status, history, anomalies; Order.StatusChanged.
+//! - [`inventory`] — on hand per warehouse, reserved, available.
+//! - [`catalog`] — products and the category tree.
+//! - [`carts`] — priced cart lines.
+//! - [`users`] — profiles and notification preferences.
+//! - [`analytics`] — `sales_daily`, `funnel_daily`, `product_stats`.
+//!
+//! Every view is a function of the *set* of distinct events, with order taken
+//! from (`time`, `id`) inside the data, never from epochs: so any batching,
+//! worker count or replay gives the same views.
+//!
+//! ```
+//! use differential_dataflow::input::InputSession;
+//! use shopflow_dataflows::{build, facts::facts_of};
+//! use shopflow_topics::{Envelope, EventTime, events::StockReceived};
+//!
+//! let received = timely::execute_directly(|worker| {
+//!     let mut events = InputSession::new();
+//!     let (probe, captured) = worker.dataflow::<u64, _, _>(|scope| {
+//!         let views = build(events.to_collection(scope));
+//!         let captured = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+//!         let sink = captured.clone();
+//!         let (probe, _) = views.inventory.inspect(move |(row, _, diff)| sink.borrow_mut().push((row.1.on_hand, *diff))).probe();
+//!         (probe, captured)
+//!     });
+//!     let stock = StockReceived { product_id: "prd-1".into(), warehouse_id: "wh-1".into(), quantity: 7 };
+//!     let event = Envelope::new("evt-1", "doc", EventTime::from_millis(0), stock);
+//!     events.insert((event.id.clone(), facts_of(&event)));
+//!     events.insert((event.id.clone(), facts_of(&event))); // a duplicate counts once
+//!     events.advance_to(1);
+//!     events.flush();
+//!     while probe.less_than(events.time()) {
+//!         worker.step();
+//!     }
+//!     let received = captured.borrow().clone();
+//!     received
+//! });
+//! assert_eq!(received, vec![(7, 1)]);
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod analytics;
+pub mod carts;
+pub mod catalog;
+pub mod facts;
+pub mod inventory;
+pub mod orders;
+pub mod users;
+
+use analytics::{FunnelDaily, Measure, ProductStats, SalesDaily};
+use carts::{CartLine, CartView};
+use catalog::{CategoryView, ProductView};
+use differential_dataflow::VecCollection;
+use facts::{CartChange, Fact, OrderStep};
+use inventory::{InventoryView, Part};
+use orders::{OrderView, StatusChange};
+use std::collections::BTreeMap;
+use users::UserView;
+
+/// Logical time: the ingest epoch.
+pub type Epoch = u64;
+
+/// A collection of the pipeline's dataflow.
+pub type Coll<'s, D> = VecCollection<'s, Epoch, D, isize>;
+
+/// Every view the core pipeline computes, each keyed by its id.
+pub struct Views<'s> {
+    /// Orders by orderId.
+    pub orders: Coll<'s, (String, OrderView)>,
+    /// Order.StatusChanged events by orderId.
+    pub status_changes: Coll<'s, (String, StatusChange)>,
+    /// Inventory by productId.
+    pub inventory: Coll<'s, (String, InventoryView)>,
+    /// Products by productId (categories filled in).
+    pub products: Coll<'s, (String, ProductView)>,
+    /// Categories by categoryId.
+    pub categories: Coll<'s, (String, CategoryView)>,
+    /// Carts by userId (non-empty ones).
+    pub carts: Coll<'s, (String, CartView)>,
+    /// Users by userId.
+    pub users: Coll<'s, (String, UserView)>,
+    /// `sales_daily` by (day, categoryId, vendorId).
+    pub sales_daily: Coll<'s, ((i64, String, String), SalesDaily)>,
+    /// `funnel_daily` by day.
+    pub funnel_daily: Coll<'s, (i64, FunnelDaily)>,
+    /// `product_stats` by productId.
+    pub product_stats: Coll<'s, (String, ProductStats)>,
+}
+
+/// Sums the values per key; keys summing to zero vanish.
+fn sum<'s, K>(rows: Coll<'s, (K, i64)>) -> Coll<'s, (K, i64)>
+where
+    K: differential_dataflow::ExchangeData + differential_dataflow::Hashable,
+{
+    rows.explode(|(key, amount)| Some((key, amount as isize))).count().map(|(key, total)| (key, total as i64))
+}
+
+/// Counts distinct values per key.
+fn count_distinct<'s, K, V>(rows: Coll<'s, (K, V)>) -> Coll<'s, (K, i64)>
+where
+    K: differential_dataflow::ExchangeData + std::hash::Hash,
+    V: differential_dataflow::ExchangeData + std::hash::Hash,
+{
+    rows.distinct().map(|(key, _)| key).count().map(|(key, n)| (key, n as i64))
+}
+
+/// Builds every view from events keyed by id (each with its facts).
+pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
+    // Dedup: one copy of each event id (the least, should two differ).
+    let facts = events.reduce(|_id, copies, out| out.push((copies[0].0.clone(), 1))).flat_map(|(_id, facts)| facts);
+
+    // ---- orders
+    let orders = facts
+        .clone()
+        .flat_map(|fact| match fact {
+            Fact::Order(order_id, stamp, step) => Some((order_id, (stamp, step))),
+            _ => None,
+        })
+        .reduce(|order_id, steps, out| {
+            if let Some(view) = orders::fold_order(order_id, steps.iter().map(|(s, _)| (&s.0, &s.1))) {
+                out.push((view, 1));
+            }
+        });
+    let status_changes = orders.clone().flat_map(|(order_id, view)| {
+        orders::status_changes(&view).into_iter().map(move |change| (order_id.clone(), change))
+    });
+
+    // ---- catalog
+    let categories = facts
+        .clone()
+        .flat_map(|fact| match fact {
+            Fact::Category(id, stamp, name, parent) => Some((id, (stamp, name, parent))),
+            _ => None,
+        })
+        .reduce(|id, upserts, out| {
+            let (_, name, parent_id) = upserts.last().expect("non-empty").0;
+            out.push((CategoryView { category_id: id.clone(), name: name.clone(), parent_id: parent_id.clone() }, 1));
+        });
+    let lineage = categories.clone().map(|(_, view)| ((), view)).reduce(|_, all, out| {
+        let tree: BTreeMap<String, CategoryView> =
+            all.iter().map(|(v, _)| (v.category_id.clone(), (*v).clone())).collect();
+        for id in tree.keys() {
+            out.push(((id.clone(), catalog::ancestors(id, &tree)), 1));
+        }
+    });
+    let lineage = lineage.map(|((), pair)| pair);
+    let bare_products = facts
+        .clone()
+        .flat_map(|fact| match fact {
+            Fact::Product(id, stamp, change) => Some((id, (stamp, change))),
+            _ => None,
+        })
+        .reduce(|id, changes, out| {
+            if let Some(view) = catalog::fold_product(id, changes.iter().map(|(c, _)| (&c.0, &c.1))) {
+                out.push((view, 1));
+            }
+        });
+    let by_category = bare_products.map(|(_, view)| (view.category_id.clone(), view));
+    let known_categories = lineage.clone().map(|(id, _)| id);
+    let placed = by_category.clone().join_map(lineage, |_, view, chain| {
+        let mut view = view.clone();
+        view.categories = chain.clone();
+        (view.product_id.clone(), view)
+    });
+    let unplaced = by_category.antijoin(known_categories).map(|(category, mut view)| {
+        view.categories = vec![category];
+        (view.product_id.clone(), view)
+    });
+    let products = placed.concat(unplaced);
+
+    // ---- carts
+    let cart_lines = facts
+        .clone()
+        .flat_map(|fact| match fact {
+            Fact::Cart(user, stamp, change) => Some((user, (stamp, change))),
+            _ => None,
+        })
+        .reduce(|_user, changes, out| {
+            for line in carts::fold_cart(changes.iter().map(|(c, _)| (&c.0, &c.1))) {
+                out.push((line, 1));
+            }
+        })
+        .map(|(user, (product, quantity))| (product, (user, quantity)));
+    let prices = products.clone().flat_map(|(id, view)| (!view.deleted).then_some((id, view.price)));
+    let carts = cart_lines
+        .join_map(prices, |product, (user, quantity), price| {
+            (user.clone(), CartLine { product_id: product.clone(), quantity: *quantity, unit_price: *price })
+        })
+        .reduce(|user, lines, out| {
+            out.push((CartView::new(user, lines.iter().map(|(l, _)| (*l).clone()).collect()), 1))
+        });
+
+    // ---- users
+    let users = facts
+        .clone()
+        .flat_map(|fact| match fact {
+            Fact::User(id, stamp, change) => Some((id, (stamp, change))),
+            _ => None,
+        })
+        .reduce(|id, changes, out| {
+            if let Some(view) = users::fold_user(id, changes.iter().map(|(c, _)| (&c.0, &c.1))) {
+                out.push((view, 1));
+            }
+        });
+
+    // ---- inventory
+    let stock_parts = facts.clone().flat_map(|fact| match fact {
+        Fact::Stock(product, warehouse, amount) => {
+            vec![((product.clone(), Part::SeenIn(warehouse.clone())), 0), ((product, Part::Stock(warehouse)), amount)]
+        }
+        _ => Vec::new(),
+    });
+    let order_parts = orders.clone().flat_map(|(_, view)| {
+        let mut parts = Vec::new();
+        for line in &view.items {
+            parts.push(((line.product_id.clone(), Part::Seen), 0));
+            if view.reserves_stock() {
+                parts.push(((line.product_id.clone(), Part::Reserved), line.quantity));
+            }
+            if let (true, Some(warehouse)) = (view.was_shipped(), &view.shipped_from) {
+                parts.push(((line.product_id.clone(), Part::SeenIn(warehouse.clone())), 0));
+                parts.push(((line.product_id.clone(), Part::Shipped(warehouse.clone())), line.quantity));
+            }
+        }
+        parts
+    });
+    let all_parts = stock_parts.concat(order_parts);
+    let presence = all_parts.clone().map(|(key, _)| key).distinct().map(|key| (key, 0));
+    let amounts = sum(all_parts.filter(|(_, amount)| *amount != 0));
+    let inventory = presence.concat(amounts).map(|((product, part), amount)| (product, (part, amount))).reduce(
+        |product, parts, out| {
+            // Presence rows carry 0; sums carry the amount; both may name one part.
+            out.push((inventory::assemble(product, parts.iter().map(|((part, amount), _)| (part, *amount))), 1));
+        },
+    );
+
+    // ---- analytics
+    let purchase_lines = orders.clone().flat_map(|(order_id, view)| {
+        let day = view.created_at.day_number();
+        let lines = if view.is_purchase() { view.items.clone() } else { Vec::new() };
+        lines.into_iter().map(move |line| (line.product_id.clone(), (day, order_id.clone(), line)))
+    });
+    let product_categories = products.clone().map(|(id, view)| (id, view.category_id));
+    let known_products = product_categories.clone().map(|(id, _)| id);
+    let categorised = purchase_lines
+        .clone()
+        .join_map(product_categories, |_, (day, order_id, line), category| {
+            (*day, category.clone(), order_id.clone(), line.clone())
+        })
+        .concat(
+            purchase_lines
+                .clone()
+                .antijoin(known_products)
+                .map(|(_, (day, order_id, line))| (day, String::new(), order_id, line)),
+        );
+    let sales_orders = count_distinct(
+        categorised.clone().map(|(day, category, order_id, line)| ((day, category, line.vendor_id), order_id)),
+    )
+    .map(|(key, n)| ((key, Measure::Orders), n));
+    let sales_amounts = sum(categorised.flat_map(|(day, category, _, line)| {
+        let key = (day, category, line.vendor_id);
+        [((key.clone(), Measure::Units), line.quantity), ((key, Measure::Revenue), line.quantity * line.unit_price)]
+    }));
+    let sales_daily = sales_orders.concat(sales_amounts).map(|((key, measure), n)| (key, (measure, n))).reduce(
+        |(day, category, vendor), measures, out| {
+            let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
+            out.push((
+                SalesDaily {
+                    day: *day,
+                    category_id: category.clone(),
+                    vendor_id: vendor.clone(),
+                    orders: get(Measure::Orders),
+                    units: get(Measure::Units),
+                    revenue: get(Measure::Revenue),
+                },
+                1,
+            ));
+        },
+    );
+
+    let funnel_users = facts.clone().flat_map(|fact| match fact {
+        Fact::View(day, Some(user), _) => Some(((day, Measure::Viewers), user)),
+        Fact::Cart(user, stamp, CartChange::Added { .. }) => Some(((stamp.time.day_number(), Measure::Carters), user)),
+        Fact::Order(_, stamp, OrderStep::Created { user_id, .. }) => {
+            Some(((stamp.time.day_number(), Measure::Buyers), user_id))
+        }
+        _ => None,
+    });
+    let funnel_daily =
+        count_distinct(funnel_users).map(|((day, measure), n)| (day, (measure, n))).reduce(|day, measures, out| {
+            let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
+            out.push((
+                FunnelDaily {
+                    day: *day,
+                    viewers: get(Measure::Viewers),
+                    carters: get(Measure::Carters),
+                    buyers: get(Measure::Buyers),
+                },
+                1,
+            ));
+        });
+
+    let activity = facts.flat_map(|fact| match fact {
+        Fact::View(_, _, product) => Some(((product, Measure::Views), 1)),
+        Fact::Cart(_, _, CartChange::Added { product_id, .. }) => Some(((product_id, Measure::Carts), 1)),
+        _ => None,
+    });
+    let purchased = purchase_lines.flat_map(|(product, (_, _, line))| {
+        [
+            ((product.clone(), Measure::Units), line.quantity),
+            ((product, Measure::Revenue), line.quantity * line.unit_price),
+        ]
+    });
+    let product_stats = sum(activity.concat(purchased)).map(|((product, measure), n)| (product, (measure, n))).reduce(
+        |product, measures, out| {
+            let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
+            out.push((
+                ProductStats {
+                    product_id: product.clone(),
+                    views: get(Measure::Views),
+                    carts: get(Measure::Carts),
+                    purchased_units: get(Measure::Units),
+                    revenue: get(Measure::Revenue),
+                },
+                1,
+            ));
+        },
+    );
+
+    Views {
+        orders,
+        status_changes,
+        inventory,
+        products,
+        categories,
+        carts,
+        users,
+        sales_daily,
+        funnel_daily,
+        product_stats,
+    }
+}

@@ -2,7 +2,7 @@
 //! that ordering by (`time`, `id`) is a plain integer comparison.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// A point in event time, nanoseconds since 1970-01-01T00:00:00Z.
@@ -77,6 +77,13 @@ impl fmt::Display for EventTime {
 impl Serialize for EventTime {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<EventTime, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        EventTime::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,0 +1,113 @@
+//! Shared by the dataflow tests: run [`build`] over batches of events with any
+//! number of workers and read back every view's final contents.
+
+#![allow(dead_code)]
+
+use differential_dataflow::input::InputSession;
+use serde::Serialize;
+use shopflow_dataflows::facts::{facts_of, Fact};
+use shopflow_dataflows::{build, Coll};
+use shopflow_topics::Envelope;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Every view's rows: (view name, key as JSON) → value as JSON.
+pub type Snapshot = BTreeMap<(&'static str, String), String>;
+
+/// One epoch's events, keyed by id with their facts.
+type KeyedBatch = Vec<(String, Vec<Fact>)>;
+
+type Updates = Arc<Mutex<BTreeMap<(&'static str, String, String), isize>>>;
+
+fn capture<'s, K: Serialize + Clone + 'static, V: Serialize + Clone + 'static>(
+    name: &'static str,
+    collection: Coll<'s, (K, V)>,
+    updates: Updates,
+) -> Coll<'s, (K, V)> {
+    collection.inspect(move |((key, value), _time, diff)| {
+        let key = serde_json::to_string(key).unwrap();
+        let value = serde_json::to_string(value).unwrap();
+        *updates.lock().unwrap().entry((name, key, value)).or_insert(0) += diff;
+    })
+}
+
+/// Feeds `batches` (one epoch each) to the views on `workers` workers and
+/// returns the final contents, checking that every view holds one row per key.
+pub fn run(batches: &[Vec<Envelope>], workers: usize) -> Snapshot {
+    let updates: Updates = Default::default();
+    let batches: Arc<Vec<KeyedBatch>> =
+        Arc::new(batches.iter().map(|b| b.iter().map(|e| (e.id.clone(), facts_of(e))).collect()).collect());
+    let sink = updates.clone();
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let mut input = InputSession::new();
+        let sink = sink.clone();
+        let probe = worker.dataflow::<u64, _, _>(|scope| {
+            let views = build(input.to_collection(scope));
+            let parts = vec![
+                capture("orders", views.orders, sink.clone()).map(|_| ()),
+                capture("statusChanges", views.status_changes.map(|(k, c)| ((k, c.index), c)), sink.clone())
+                    .map(|_| ()),
+                capture("inventory", views.inventory, sink.clone()).map(|_| ()),
+                capture("products", views.products, sink.clone()).map(|_| ()),
+                capture("categories", views.categories, sink.clone()).map(|_| ()),
+                capture("carts", views.carts, sink.clone()).map(|_| ()),
+                capture("users", views.users, sink.clone()).map(|_| ()),
+                capture("salesDaily", views.sales_daily, sink.clone()).map(|_| ()),
+                capture("funnelDaily", views.funnel_daily, sink.clone()).map(|_| ()),
+                capture("productStats", views.product_stats, sink.clone()).map(|_| ()),
+            ];
+            let all = parts.into_iter().reduce(|a, b| a.concat(b)).expect("views");
+            let (probe, _) = all.probe();
+            probe
+        });
+        // Each worker feeds its share of every batch; all advance together.
+        for (epoch, batch) in batches.iter().enumerate() {
+            for (i, event) in batch.iter().enumerate() {
+                if i % worker.peers() == worker.index() {
+                    input.insert(event.clone());
+                }
+            }
+            input.advance_to(epoch as u64 + 1);
+            input.flush();
+            while probe.less_than(input.time()) {
+                worker.step();
+            }
+        }
+    })
+    .expect("timely runs");
+    let updates = Arc::try_unwrap(updates).unwrap().into_inner().unwrap();
+    let mut snapshot = Snapshot::new();
+    for ((name, key, value), count) in updates {
+        assert!(count == 0 || count == 1, "{name} {key} has count {count}");
+        if count == 1 {
+            let previous = snapshot.insert((name, key.clone()), value);
+            assert!(previous.is_none(), "{name} has two rows for {key}");
+        }
+    }
+    snapshot
+}
+
+/// Adds typed rows to a snapshot, the way [`run`] renders them.
+pub fn put<K: Serialize, V: Serialize>(snapshot: &mut Snapshot, name: &'static str, key: &K, value: &V) {
+    snapshot.insert((name, serde_json::to_string(key).unwrap()), serde_json::to_string(value).unwrap());
+}
+
+/// Where two snapshots differ, for a readable failure.
+pub fn differences(left: &Snapshot, right: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    for (key, value) in left {
+        match right.get(key) {
+            None => out.push(format!("only incremental: {key:?} = {value}")),
+            Some(other) if other != value => {
+                out.push(format!("{key:?}\n  incremental: {value}\n  batch:       {other}"))
+            }
+            _ => {}
+        }
+    }
+    for (key, value) in right {
+        if !left.contains_key(key) {
+            out.push(format!("only batch: {key:?} = {value}"));
+        }
+    }
+    out
+}

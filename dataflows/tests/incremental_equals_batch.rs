@@ -1,0 +1,563 @@
+//! Incremental equals batch: for hundreds of seeded random histories, the
+//! views computed incrementally — in random batches, on one or two workers —
+//! equal a naive batch implementation written here, separately, as a plain
+//! fold over the sorted list of distinct events.
+
+mod common;
+
+use common::{differences, put, run, Snapshot};
+use shopflow_dataflows::analytics::{FunnelDaily, ProductStats, SalesDaily};
+use shopflow_dataflows::carts::{CartLine, CartView};
+use shopflow_dataflows::catalog::{CategoryView, ProductView};
+use shopflow_dataflows::facts::{Line, PostalAddress};
+use shopflow_dataflows::inventory::{InventoryView, WarehouseStock};
+use shopflow_dataflows::orders::{Anomaly, HistoryEntry, OrderView, StatusChange};
+use shopflow_dataflows::users::{Preferences, UserView};
+use shopflow_ingest::generate::{Generator, GeneratorConfig, Rng};
+use shopflow_topics::events::Role;
+use shopflow_topics::{Envelope, Event, EventTime, OrderStatus};
+use std::collections::{BTreeMap, BTreeSet};
+
+// ------------------------------------------------------------ the batch side
+
+/// The contract's transition table, as written in views.md.
+const TABLE: &[(&[&str], &str, &str)] = &[
+    (&["Created", "PaymentFailed"], "Payment.Completed", "Paid"),
+    (&["Created"], "Payment.Failed", "PaymentFailed"),
+    (&["Created", "Paid", "PaymentFailed"], "Order.Cancelled", "Cancelled"),
+    (&["Paid"], "Shipment.Created", "Shipped"),
+    (&["Shipped"], "Shipment.Delivered", "Delivered"),
+    (&["Delivered"], "Order.ReturnRequested", "ReturnRequested"),
+    (&["Paid", "Cancelled", "ReturnRequested"], "Payment.Refunded", "Refunded"),
+];
+
+fn order_id_of(event: &Event) -> Option<&str> {
+    Some(match event {
+        Event::OrderCreated(e) => &e.order_id,
+        Event::OrderCancelled(e) => &e.order_id,
+        Event::OrderReturnRequested(e) => &e.order_id,
+        Event::PaymentInitiated(e) => &e.order_id,
+        Event::PaymentCompleted(e) => &e.order_id,
+        Event::PaymentFailed(e) => &e.order_id,
+        Event::PaymentRefunded(e) => &e.order_id,
+        Event::ShipmentCreated(e) => &e.order_id,
+        Event::ShipmentStatusUpdated(e) => &e.order_id,
+        Event::ShipmentDelivered(e) => &e.order_id,
+        _ => return None,
+    })
+}
+
+fn apply_to_order(view: &mut OrderView, e: &Envelope) {
+    let type_name = e.type_name();
+    if let Event::ShipmentStatusUpdated(s) = &e.event {
+        view.shipment_status = Some(s.status.as_str().to_string());
+        return;
+    }
+    if type_name == "Payment.Initiated" {
+        return;
+    }
+    let current = view.status.as_str();
+    let rule = TABLE.iter().find(|(from, t, _)| *t == type_name && from.contains(&current));
+    let Some((_, _, to)) = rule else {
+        view.anomalies.push(Anomaly {
+            event_id: e.id.clone(),
+            event_type: type_name.to_string(),
+            at: e.time,
+            status: view.status,
+        });
+        return;
+    };
+    match &e.event {
+        Event::ShipmentCreated(s) => {
+            view.shipped_from = Some(s.warehouse_id.clone());
+            view.shipment_status = Some("created".into());
+        }
+        Event::ShipmentDelivered(_) => view.shipment_status = Some("delivered".into()),
+        Event::PaymentRefunded(r) => view.refunded += r.amount,
+        _ => {}
+    }
+    view.status = OrderStatus::parse(to).unwrap();
+    view.history.push(HistoryEntry { status: view.status, at: e.time });
+}
+
+/// Distinct orders, units, revenue.
+type SalesTotals = (BTreeSet<String>, i64, i64);
+
+fn batch(events: &[Envelope]) -> Snapshot {
+    // Distinct by id, sorted by (time, id).
+    let mut distinct: BTreeMap<&str, &Envelope> = BTreeMap::new();
+    for e in events {
+        distinct.entry(&e.id).or_insert(e);
+    }
+    let mut sorted: Vec<&Envelope> = distinct.into_values().collect();
+    sorted.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+
+    // Orders: events before an order's Order.Created wait, then follow it.
+    let mut orders: BTreeMap<String, OrderView> = BTreeMap::new();
+    let mut waiting: BTreeMap<String, Vec<&Envelope>> = BTreeMap::new();
+    // Products, users: the same, around Product.Created / User.Registered.
+    let mut products: BTreeMap<String, ProductView> = BTreeMap::new();
+    let mut products_waiting: BTreeMap<String, Vec<&Envelope>> = BTreeMap::new();
+    let mut users: BTreeMap<String, Option<UserView>> = BTreeMap::new();
+    let mut users_waiting: BTreeMap<String, Vec<&Envelope>> = BTreeMap::new();
+    let mut categories: BTreeMap<String, CategoryView> = BTreeMap::new();
+    let mut cart_lines: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    let mut stock: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut views: BTreeMap<String, i64> = BTreeMap::new();
+    let mut carts_added: BTreeMap<String, i64> = BTreeMap::new();
+    let mut viewers: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    let mut carters: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    let mut buyers: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+
+    for e in &sorted {
+        let day = e.time.0.div_euclid(EventTime::DAY);
+        if let Some(order_id) = order_id_of(&e.event) {
+            match (&e.event, orders.get_mut(order_id)) {
+                (Event::OrderCreated(c), None) => {
+                    let mut view = OrderView {
+                        order_id: c.order_id.clone(),
+                        user_id: c.user_id.clone(),
+                        status: OrderStatus::Created,
+                        shipment_status: None,
+                        total: c.total,
+                        currency: c.currency.clone(),
+                        items: c.items.iter().map(Line::from).collect(),
+                        history: vec![HistoryEntry { status: OrderStatus::Created, at: e.time }],
+                        anomalies: vec![],
+                        shipped_from: None,
+                        refunded: 0,
+                        created_at: e.time,
+                    };
+                    for early in waiting.remove(order_id).unwrap_or_default() {
+                        apply_to_order(&mut view, early);
+                    }
+                    orders.insert(order_id.to_string(), view);
+                }
+                (_, Some(view)) => apply_to_order(view, e),
+                (_, None) => waiting.entry(order_id.to_string()).or_default().push(e),
+            }
+        }
+        match &e.event {
+            Event::OrderCreated(c) => {
+                buyers.entry(day).or_default().insert(c.user_id.clone());
+            }
+            Event::StockReceived(s) => {
+                *stock.entry((s.product_id.clone(), s.warehouse_id.clone())).or_default() += s.quantity
+            }
+            Event::InventoryAdjusted(s) => {
+                *stock.entry((s.product_id.clone(), s.warehouse_id.clone())).or_default() += s.delta
+            }
+            Event::ProductCreated(p) if !products.contains_key(&p.product_id) => {
+                products.insert(
+                    p.product_id.clone(),
+                    ProductView {
+                        product_id: p.product_id.clone(),
+                        vendor_id: p.vendor_id.clone(),
+                        name: p.name.clone(),
+                        description: p.description.clone(),
+                        category_id: p.category_id.clone(),
+                        categories: vec![],
+                        price: p.price,
+                        currency: p.currency.clone(),
+                        attributes: p.attributes.clone(),
+                        images: p.images.clone(),
+                        deleted: false,
+                    },
+                );
+                for early in products_waiting.remove(&p.product_id).unwrap_or_default() {
+                    apply_to_product(products.get_mut(&p.product_id).unwrap(), early);
+                }
+            }
+            Event::ProductCreated(_) | Event::ProductUpdated(_) | Event::ProductDeleted(_) => {
+                let id = e.subject.clone();
+                match products.get_mut(&id) {
+                    Some(view) => apply_to_product(view, e),
+                    None => products_waiting.entry(id).or_default().push(e),
+                }
+            }
+            Event::CategoryUpserted(c) => {
+                categories.insert(
+                    c.category_id.clone(),
+                    CategoryView {
+                        category_id: c.category_id.clone(),
+                        name: c.name.clone(),
+                        parent_id: c.parent_id.clone(),
+                    },
+                );
+            }
+            Event::CartItemAdded(c) => {
+                *cart_lines.entry(c.user_id.clone()).or_default().entry(c.product_id.clone()).or_default() +=
+                    c.quantity;
+                *carts_added.entry(c.product_id.clone()).or_default() += 1;
+                carters.entry(day).or_default().insert(c.user_id.clone());
+            }
+            Event::CartItemUpdated(c) => {
+                cart_lines.entry(c.user_id.clone()).or_default().insert(c.product_id.clone(), c.quantity);
+            }
+            Event::CartItemRemoved(c) => {
+                cart_lines.entry(c.user_id.clone()).or_default().insert(c.product_id.clone(), 0);
+            }
+            Event::CartCheckedOut(c) => {
+                cart_lines.entry(c.user_id.clone()).or_default().clear();
+            }
+            Event::UserRegistered(_) if !users.contains_key(&e.subject) => {
+                users.insert(e.subject.clone(), None);
+                let entry = users.get_mut(&e.subject).unwrap();
+                apply_to_user(entry, e, true);
+                for early in users_waiting.remove(&e.subject).unwrap_or_default() {
+                    apply_to_user(entry, early, false);
+                }
+            }
+            Event::UserRegistered(_)
+            | Event::UserProfileUpdated(_)
+            | Event::UserPreferencesUpdated(_)
+            | Event::UserDeleted(_) => match users.get_mut(&e.subject) {
+                Some(entry) => apply_to_user(entry, e, false),
+                None => users_waiting.entry(e.subject.clone()).or_default().push(e),
+            },
+            Event::ProductViewed(v) => {
+                *views.entry(v.product_id.clone()).or_default() += 1;
+                if let Some(user) = &v.user_id {
+                    viewers.entry(day).or_default().insert(user.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let mut out = Snapshot::new();
+    // Category lineage.
+    let lineage = |category: &str| {
+        let mut chain = vec![category.to_string()];
+        while let Some(parent) = categories.get(chain.last().unwrap()).and_then(|c| c.parent_id.clone()) {
+            if chain.contains(&parent) {
+                break;
+            }
+            chain.push(parent);
+        }
+        chain
+    };
+    for (id, view) in &categories {
+        put(&mut out, "categories", id, view);
+    }
+    for (id, view) in products.iter_mut() {
+        view.categories = lineage(&view.category_id);
+        put(&mut out, "products", id, view);
+    }
+    for (id, entry) in &users {
+        if let Some(view) = entry {
+            put(&mut out, "users", id, view);
+        }
+    }
+    for (user, lines) in &cart_lines {
+        let items: Vec<CartLine> = lines
+            .iter()
+            .filter(|(_, q)| **q > 0)
+            .filter_map(|(p, q)| {
+                let product = products.get(p).filter(|p| !p.deleted)?;
+                Some(CartLine { product_id: p.clone(), quantity: *q, unit_price: product.price })
+            })
+            .collect();
+        if !items.is_empty() {
+            let subtotal = items.iter().map(|l| l.quantity * l.unit_price).sum();
+            put(&mut out, "carts", user, &CartView { user_id: user.clone(), items, subtotal });
+        }
+    }
+
+    // Inventory.
+    let mut warehouses: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    let mut reserved: BTreeMap<String, i64> = BTreeMap::new();
+    for ((product, warehouse), amount) in &stock {
+        *warehouses.entry(product.clone()).or_default().entry(warehouse.clone()).or_default() += amount;
+    }
+    let mut sales: BTreeMap<(i64, String, String), SalesTotals> = BTreeMap::new();
+    let mut purchased: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for (id, view) in &orders {
+        put(&mut out, "orders", id, view);
+        for (index, entry) in view.history.iter().enumerate() {
+            let change = StatusChange {
+                order_id: id.clone(),
+                user_id: view.user_id.clone(),
+                index,
+                previous: if index == 0 { None } else { Some(view.history[index - 1].status) },
+                status: entry.status,
+                at: entry.at,
+            };
+            put(&mut out, "statusChanges", &(id, index), &change);
+        }
+        let open = matches!(view.status, OrderStatus::Created | OrderStatus::Paid);
+        let shipped = view.history.iter().any(|h| h.status == OrderStatus::Shipped);
+        let purchase = matches!(
+            view.status,
+            OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered | OrderStatus::ReturnRequested
+        );
+        for line in &view.items {
+            let per_warehouse = warehouses.entry(line.product_id.clone()).or_default();
+            if shipped {
+                let warehouse = view.shipped_from.clone().unwrap();
+                *per_warehouse.entry(warehouse).or_default() -= line.quantity;
+            }
+            let r = reserved.entry(line.product_id.clone()).or_default();
+            if open {
+                *r += line.quantity;
+            }
+            if purchase {
+                let day = view.created_at.0.div_euclid(EventTime::DAY);
+                let category = products.get(&line.product_id).map(|p| p.category_id.clone()).unwrap_or_default();
+                let row = sales.entry((day, category, line.vendor_id.clone())).or_default();
+                row.0.insert(id.clone());
+                row.1 += line.quantity;
+                row.2 += line.quantity * line.unit_price;
+                let p = purchased.entry(line.product_id.clone()).or_default();
+                p.0 += line.quantity;
+                p.1 += line.quantity * line.unit_price;
+            }
+        }
+    }
+    for (product, per_warehouse) in &warehouses {
+        let on_hand: i64 = per_warehouse.values().sum();
+        let reserved = reserved.get(product).copied().unwrap_or(0);
+        let view = InventoryView {
+            product_id: product.clone(),
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+            warehouses: per_warehouse
+                .iter()
+                .map(|(w, n)| WarehouseStock { warehouse_id: w.clone(), on_hand: *n })
+                .collect(),
+        };
+        put(&mut out, "inventory", product, &view);
+    }
+    for ((day, category, vendor), (orders, units, revenue)) in sales {
+        let row = SalesDaily {
+            day,
+            category_id: category.clone(),
+            vendor_id: vendor.clone(),
+            orders: orders.len() as i64,
+            units,
+            revenue,
+        };
+        put(&mut out, "salesDaily", &(day, category, vendor), &row);
+    }
+    let days: BTreeSet<i64> = viewers.keys().chain(carters.keys()).chain(buyers.keys()).copied().collect();
+    for day in days {
+        let n = |m: &BTreeMap<i64, BTreeSet<String>>| m.get(&day).map_or(0, |s| s.len() as i64);
+        let row = FunnelDaily { day, viewers: n(&viewers), carters: n(&carters), buyers: n(&buyers) };
+        put(&mut out, "funnelDaily", &day, &row);
+    }
+    let stat_products: BTreeSet<&String> = views.keys().chain(carts_added.keys()).chain(purchased.keys()).collect();
+    for product in stat_products {
+        let (units, revenue) = purchased.get(product).copied().unwrap_or((0, 0));
+        let row = ProductStats {
+            product_id: product.clone(),
+            views: views.get(product).copied().unwrap_or(0),
+            carts: carts_added.get(product).copied().unwrap_or(0),
+            purchased_units: units,
+            revenue,
+        };
+        if row.views != 0 || row.carts != 0 || units != 0 || revenue != 0 {
+            put(&mut out, "productStats", product, &row);
+        }
+    }
+    out
+}
+
+fn apply_to_product(view: &mut ProductView, e: &Envelope) {
+    match &e.event {
+        Event::ProductCreated(p) => {
+            view.vendor_id = p.vendor_id.clone();
+            view.name = p.name.clone();
+            view.description = p.description.clone();
+            view.category_id = p.category_id.clone();
+            view.price = p.price;
+            view.currency = p.currency.clone();
+            view.attributes = p.attributes.clone();
+            view.images = p.images.clone();
+        }
+        Event::ProductUpdated(u) => {
+            if let Some(v) = &u.name {
+                view.name = v.clone();
+            }
+            if let Some(v) = &u.description {
+                view.description = v.clone();
+            }
+            if let Some(v) = &u.category_id {
+                view.category_id = v.clone();
+            }
+            if let Some(v) = u.price {
+                view.price = v;
+            }
+            if let Some(v) = &u.attributes {
+                view.attributes = v.clone();
+            }
+            if let Some(v) = &u.images {
+                view.images = v.clone();
+            }
+        }
+        Event::ProductDeleted(_) => view.deleted = true,
+        _ => unreachable!(),
+    }
+}
+
+/// `entry` is None once deleted (and before registration is applied).
+fn apply_to_user(entry: &mut Option<UserView>, e: &Envelope, first: bool) {
+    if !first && entry.is_none() {
+        return; // deleted: stays deleted
+    }
+    match &e.event {
+        Event::UserRegistered(r) => {
+            let view = entry.get_or_insert_with(|| UserView {
+                user_id: r.user_id.clone(),
+                email: String::new(),
+                name: String::new(),
+                role: Role::Shopper,
+                address: None,
+                phone: None,
+                preferences: Preferences { email: true, sms: true, push: true },
+            });
+            view.email = r.email.clone();
+            view.name = r.name.clone();
+            view.role = r.role;
+            if let Some(a) = &r.address {
+                view.address = Some(PostalAddress::from(a));
+            }
+            if let Some(p) = &r.phone {
+                view.phone = Some(p.clone());
+            }
+        }
+        Event::UserProfileUpdated(u) => {
+            let view = entry.as_mut().unwrap();
+            if let Some(v) = &u.name {
+                view.name = v.clone();
+            }
+            if let Some(v) = &u.email {
+                view.email = v.clone();
+            }
+            if let Some(a) = &u.address {
+                view.address = Some(PostalAddress::from(a));
+            }
+            if let Some(p) = &u.phone {
+                view.phone = Some(p.clone());
+            }
+        }
+        Event::UserPreferencesUpdated(p) => {
+            entry.as_mut().unwrap().preferences = Preferences { email: p.email, sms: p.sms, push: p.push };
+        }
+        Event::UserDeleted(_) => *entry = None,
+        _ => unreachable!(),
+    }
+}
+
+// ------------------------------------------------------------ histories
+
+/// A random messy history: the generator's workload (duplicates, late
+/// arrivals, malformed records dropped as the pipeline would) with some
+/// event times shifted by up to two days either way, so payments and
+/// shipments precede orders and transitions go wrong.
+fn history(seed: u64) -> Vec<Envelope> {
+    let rng = Rng::new(seed);
+    let config = GeneratorConfig {
+        seed,
+        users: rng.range(3, 25) as usize,
+        products: rng.range(2, 12) as usize,
+        orders: rng.range(3, 40) as usize,
+        duplicate_rate: 0.05,
+        late_rate: 0.1,
+        malformed_rate: 0.02,
+        ..Default::default()
+    };
+    let shift_share = rng.unit() * 0.3;
+    Generator::new(config)
+        .filter_map(|record| {
+            Envelope::decode_record(record.topic.name(), Some(record.key.as_bytes()), record.value.as_bytes()).ok()
+        })
+        .map(|mut envelope| {
+            // Decided by the id, so every copy of an event moves alike.
+            let h = envelope.id.bytes().fold(seed, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            let r = Rng::new(h);
+            if r.unit() < shift_share {
+                envelope.time = envelope.time.plus(r.range(-48, 48) * EventTime::HOUR + r.range(-999, 999));
+            }
+            envelope
+        })
+        .collect()
+}
+
+fn random_batches(events: Vec<Envelope>, seed: u64) -> Vec<Vec<Envelope>> {
+    let rng = Rng::new(seed ^ 0xBA7C4);
+    let mut batches = vec![Vec::new()];
+    for event in events {
+        if rng.chance(0.05) {
+            batches.push(Vec::new());
+        }
+        batches.last_mut().unwrap().push(event);
+    }
+    batches
+}
+
+#[test]
+fn incremental_equals_batch_for_200_random_histories() {
+    let mut checked_rows = 0;
+    for seed in 1..=200u64 {
+        let events = history(seed);
+        let expected = batch(&events);
+        let workers = if seed % 4 == 0 { 2 } else { 1 };
+        let actual = run(&random_batches(events, seed), workers);
+        let diff = differences(&actual, &expected);
+        assert!(
+            diff.is_empty(),
+            "seed {seed} ({workers} workers): {} differences:\n{}",
+            diff.len(),
+            diff[..diff.len().min(5)].join("\n")
+        );
+        checked_rows += actual.len();
+    }
+    assert!(checked_rows > 20_000, "histories too small to mean much: {checked_rows} rows");
+}
+
+#[test]
+fn histories_exercise_what_they_should() {
+    // The generator and the shifts must produce the cases the contract worries about.
+    let mut anomalies = 0;
+    let mut early_payments = 0;
+    let mut cancelled_after_payment = 0;
+    let mut duplicates = 0;
+    for seed in 1..=40u64 {
+        let events = history(seed);
+        let ids: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        duplicates += events.len() - ids.len();
+        let snapshot = batch(&events);
+        for ((name, _), value) in &snapshot {
+            if *name == "orders" {
+                let view: serde_json::Value = serde_json::from_str(value).unwrap();
+                anomalies += view["anomalies"].as_array().unwrap().len();
+                let history: Vec<&str> =
+                    view["history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
+                if history.windows(2).any(|w| w == ["Paid", "Cancelled"]) {
+                    cancelled_after_payment += 1;
+                }
+                let created_at = view["createdAt"].as_str().unwrap();
+                if history.len() > 1 && view["history"][1]["at"].as_str().unwrap() < created_at {
+                    early_payments += 1;
+                }
+            }
+        }
+    }
+    assert!(anomalies > 20, "anomalies: {anomalies}");
+    assert!(early_payments > 5, "events before their order: {early_payments}");
+    assert!(cancelled_after_payment > 0, "cancellations after payment: {cancelled_after_payment}");
+    assert!(duplicates > 20, "duplicates: {duplicates}");
+}
+
+#[test]
+fn one_batch_small_batches_and_two_workers_agree() {
+    for seed in [7u64, 8, 9] {
+        let events = history(seed);
+        let whole = run(std::slice::from_ref(&events), 1);
+        let trickled = run(&events.iter().map(|e| vec![e.clone()]).collect::<Vec<_>>(), 1);
+        let parallel = run(&random_batches(events, seed), 2);
+        assert_eq!(differences(&whole, &trickled), Vec::<String>::new());
+        assert_eq!(differences(&whole, &parallel), Vec::<String>::new());
+    }
+}
