@@ -1,6 +1,7 @@
 //! The `shopflow` binary: one command per job of the system. See `shopflow --help`.
 
 mod commands;
+mod pipeline;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ enum Command {
     Topics(commands::topics::TopicsArgs),
     /// Generate a seeded marketplace workload into Kafka or an NDJSON file.
     Generate(commands::generate::GenerateArgs),
+    /// Run the pipeline: topics in, views out to Redis, ClickHouse and Kafka.
+    Pipeline(commands::pipeline::PipelineArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +35,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Topics(args) => commands::topics::run(args),
         Command::Generate(args) => commands::generate::run(args),
+        Command::Pipeline(args) => commands::pipeline::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -18,6 +18,8 @@ pub const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct TopicSpec {
     /// The registry entry.
     pub topic: Topic,
+    /// The name on the broker: the contract's name after an optional prefix.
+    pub name: String,
     /// Partitions.
     pub partitions: i32,
     /// Replication factor (1 on one machine, 3 in production).
@@ -27,11 +29,12 @@ pub struct TopicSpec {
 }
 
 /// The contract's topics, with an optional partition count for all of them.
-pub fn plan(partitions: Option<i32>, replication: i32) -> Vec<TopicSpec> {
+pub fn plan(prefix: &str, partitions: Option<i32>, replication: i32) -> Vec<TopicSpec> {
     Topic::ALL
         .into_iter()
         .map(|topic| TopicSpec {
             topic,
+            name: format!("{prefix}{}", topic.name()),
             partitions: partitions.unwrap_or(topic.default_partitions()),
             replication,
             retention_ms: topic.retention_ms(),
@@ -60,7 +63,7 @@ pub async fn create_topics(brokers: &str, specs: &[TopicSpec]) -> Result<Vec<(To
         .iter()
         .zip(&retention)
         .map(|(spec, retention)| {
-            let topic = NewTopic::new(spec.topic.name(), spec.partitions, TopicReplication::Fixed(spec.replication))
+            let topic = NewTopic::new(&spec.name, spec.partitions, TopicReplication::Fixed(spec.replication))
                 .set("retention.ms", retention);
             match spec.topic.kind() {
                 // Derived topics are rebuilt by replay; old entries may go.
@@ -116,9 +119,8 @@ pub fn wait_for_topics(brokers: &str, specs: &[TopicSpec], deadline: Duration) -
     let start = std::time::Instant::now();
     loop {
         let listed = list_topics(brokers)?;
-        let ready = specs
-            .iter()
-            .all(|s| listed.iter().any(|t| t.name == s.topic.name() && t.partitions >= s.partitions as usize));
+        let ready =
+            specs.iter().all(|s| listed.iter().any(|t| t.name == s.name && t.partitions >= s.partitions as usize));
         if ready {
             return Ok(());
         }
@@ -135,13 +137,14 @@ mod tests {
 
     #[test]
     fn plan_covers_every_topic_with_registry_settings() {
-        let specs = plan(None, 1);
+        let specs = plan("", None, 1);
         assert_eq!(specs.len(), Topic::ALL.len());
         assert!(specs.iter().all(|s| s.partitions == 10 && s.replication == 1));
         let orders = specs.iter().find(|s| s.topic == Topic::Orders).unwrap();
         assert_eq!(orders.retention_ms, -1);
         let alerts = specs.iter().find(|s| s.topic == Topic::Alerts).unwrap();
         assert_eq!(alerts.retention_ms, 604_800_000);
-        assert!(plan(Some(3), 1).iter().all(|s| s.partitions == 3));
+        assert!(plan("", Some(3), 1).iter().all(|s| s.partitions == 3));
+        assert_eq!(plan("t1.", None, 1)[0].name, "t1.shop.users");
     }
 }

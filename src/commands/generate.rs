@@ -112,7 +112,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             let brokers = &args.kafka.brokers;
             let producer = RecordProducer::new(brokers).with_context(|| format!("connecting to {brokers}"))?;
             for record in Generator::new(config) {
-                producer.send(record.topic.name(), &record.key, record.value.as_bytes())?;
+                let topic = format!("{}{}", args.kafka.topic_prefix, record.topic.name());
+                producer.send(&topic, &record.key, record.value.as_bytes())?;
                 summary.add(&record);
                 pace(summary.total());
                 if let Some(p) = progress.as_mut() {

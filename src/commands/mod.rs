@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod generate;
+pub mod pipeline;
 pub mod topics;
 
 use clap::Args;
@@ -11,4 +12,7 @@ pub struct KafkaArgs {
     /// Kafka bootstrap servers (host:port, comma separated).
     #[arg(long, global = true, env = "SHOPFLOW_BROKERS", default_value = "127.0.0.1:9092")]
     pub brokers: String,
+    /// Prefix of every topic name (tests and staging share one broker with it; empty in production).
+    #[arg(long, global = true, env = "SHOPFLOW_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
 }

@@ -35,7 +35,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
     let brokers = &args.kafka.brokers;
     match args.action {
         Action::Create { partitions, replication } => {
-            let specs = admin::plan(partitions, replication);
+            let specs = admin::plan(&args.kafka.topic_prefix, partitions, replication);
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let outcome = runtime
                 .block_on(admin::create_topics(brokers, &specs))
@@ -51,12 +51,12 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
                 } else {
                     format!("{}d", spec.retention_ms / 86_400_000)
                 };
-                println!("{:<20} {what:<8} partitions={:<3} retention={retention}", spec.topic.name(), spec.partitions);
+                println!("{:<20} {what:<8} partitions={:<3} retention={retention}", spec.name, spec.partitions);
             }
         }
         Action::List => {
             let topics = admin::list_topics(brokers).with_context(|| format!("listing topics on {brokers}"))?;
-            for topic in topics {
+            for topic in topics.into_iter().filter(|t| t.name.starts_with(&args.kafka.topic_prefix)) {
                 let role = match topic.known {
                     Some(t) => format!("{:?}", t.kind()).to_lowercase(),
                     None => "other".to_string(),

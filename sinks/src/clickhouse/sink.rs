@@ -1,0 +1,162 @@
+//! The ClickHouse writer: DDL on connect, versioned rows per publication.
+
+use super::ddl;
+use crate::{Family, Publication, SinkError};
+use clickhouse::Client;
+use serde_json::{json, Value};
+
+/// One row of the `events` audit log.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EventRow {
+    /// Event id.
+    pub id: String,
+    /// Event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `YYYY-MM-DD hh:mm:ss` (UTC; DateTime has second precision).
+    pub time: String,
+    /// The exact time, nanoseconds since the epoch.
+    pub time_ns: i64,
+    /// Source topic.
+    pub topic: String,
+    /// Source partition.
+    pub partition: i32,
+    /// Source offset.
+    pub offset: i64,
+    /// Subject.
+    pub subject: String,
+    /// `data` as JSON text.
+    pub data: String,
+}
+
+impl EventRow {
+    /// The row of a decoded event read at (`topic`, `partition`, `offset`).
+    pub fn new(envelope: &shopflow_topics::Envelope, topic: &str, partition: i32, offset: i64) -> EventRow {
+        let seconds = envelope.time.0.div_euclid(1_000_000_000);
+        let time = chrono::DateTime::from_timestamp(seconds, 0)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_else(|| "1970-01-01 00:00:00".to_string());
+        EventRow {
+            id: envelope.id.clone(),
+            event_type: envelope.type_name().to_string(),
+            time,
+            time_ns: envelope.time.0,
+            topic: topic.to_string(),
+            partition,
+            offset,
+            subject: envelope.subject.clone(),
+            data: envelope.event.data_json().to_string(),
+        }
+    }
+}
+
+/// Writes one generation's analytics into ClickHouse.
+pub struct ClickHouseSink {
+    client: Client,
+    database: String,
+    generation: String,
+}
+
+fn day_text(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
+}
+
+impl ClickHouseSink {
+    /// Connects to `url`, creating database `database` and its relations if missing.
+    pub async fn connect(url: &str, database: &str, generation: &str) -> Result<ClickHouseSink, SinkError> {
+        // Validation reads column types in a format ClickHouse 18.16 lacks; rows are JSON here anyway.
+        let client = Client::default().with_url(url).with_validation(false);
+        for statement in ddl::statements(database) {
+            client.query(&statement).execute().await?;
+        }
+        Ok(ClickHouseSink { client, database: database.to_string(), generation: generation.to_string() })
+    }
+
+    async fn insert(&self, table: &str, rows: &[Value]) -> Result<(), SinkError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut body = Vec::with_capacity(rows.len() * 128);
+        for row in rows {
+            serde_json::to_writer(&mut body, row).expect("JSON serialises");
+            body.push(b'\n');
+        }
+        let mut insert =
+            self.client.insert_formatted_with(format!("INSERT INTO {}.{table} FORMAT JSONEachRow", self.database));
+        insert.send(body.into()).await?;
+        insert.end().await?;
+        Ok(())
+    }
+
+    /// Inserts events into the audit log (duplicates collapse by id).
+    pub async fn insert_events(&self, events: &[EventRow]) -> Result<(), SinkError> {
+        let rows: Vec<Value> = events.iter().map(|e| serde_json::to_value(e).expect("row serialises")).collect();
+        self.insert("events_data", &rows).await
+    }
+
+    /// Writes the analytics changes of a publication with version `upper`.
+    pub async fn publish(&self, publication: &Publication) -> Result<(), SinkError> {
+        let version = publication.upper;
+        for family in [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats] {
+            let table = ddl::data_table(family).expect("analytics family");
+            let mut rows = Vec::new();
+            for ((f, key), value) in &publication.changes {
+                if *f != family {
+                    continue;
+                }
+                let mut row = match value {
+                    Some(json) => serde_json::from_str::<Value>(json)
+                        .map_err(|e| SinkError::Corrupt { what: "analytics row", detail: e.to_string() })?,
+                    None => Self::tombstone(family, key)?,
+                };
+                let object = row.as_object_mut().expect("rows are objects");
+                if let Some(day) = object.get("day").and_then(Value::as_i64) {
+                    object.insert("day".into(), json!(day_text(day)));
+                }
+                object.insert("generation".into(), json!(self.generation));
+                object.insert("version".into(), json!(version));
+                object.insert("deleted".into(), json!(u8::from(value.is_none())));
+                rows.push(row);
+            }
+            self.insert(table, &rows).await?;
+        }
+        Ok(())
+    }
+
+    /// The key columns of a retracted row, zeros elsewhere.
+    fn tombstone(family: Family, key: &str) -> Result<Value, SinkError> {
+        let corrupt = || SinkError::Corrupt { what: "analytics key", detail: key.to_string() };
+        Ok(match family {
+            Family::SalesDaily => {
+                let (day, category, vendor): (i64, String, String) =
+                    serde_json::from_str(key).map_err(|_| corrupt())?;
+                json!({"day": day, "categoryId": category, "vendorId": vendor, "orders": 0, "units": 0, "revenue": 0})
+            }
+            Family::FunnelDaily => {
+                let day: i64 = key.parse().map_err(|_| corrupt())?;
+                json!({"day": day, "viewers": 0, "carters": 0, "buyers": 0})
+            }
+            _ => json!({"productId": key, "views": 0, "carts": 0, "purchasedUnits": 0, "revenue": 0}),
+        })
+    }
+
+    /// Makes this generation the one the relations show.
+    pub async fn make_current(&self, version: i64) -> Result<(), SinkError> {
+        let row = json!({"id": 1, "generation": self.generation, "version": version});
+        self.insert("current_generation", &[row]).await
+    }
+
+    /// Removes another generation's rows (after a switch).
+    pub async fn drop_generation(&self, generation: &str) -> Result<(), SinkError> {
+        if generation == self.generation {
+            return Ok(());
+        }
+        for family in [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats] {
+            let table = ddl::data_table(family).expect("analytics family");
+            // ALTER ... DELETE is a mutation (asynchronous); the view already hides these rows.
+            let sql = format!("ALTER TABLE {}.{table} DELETE WHERE generation = ?", self.database);
+            self.client.query(&sql).bind(generation).execute().await?;
+        }
+        Ok(())
+    }
+}

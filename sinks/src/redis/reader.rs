@@ -1,0 +1,122 @@
+//! The reader side: what the API uses. Each read resolves the current
+//! generation and reads the object and its `asOf` in one Lua call, so a read
+//! never mixes two generations.
+
+use super::Keys;
+use crate::{Family, Offsets, SinkError};
+use redis::aio::MultiplexedConnection;
+
+/// KEYS[1] = `{ns}:current`; ARGV[1] = namespace; ARGV[2..] = object suffixes.
+/// Returns {generation, asOf, value-or-empty...}, or an empty reply before any generation is current.
+const READ: &str = r"
+local generation = redis.call('GET', KEYS[1])
+if not generation then return {} end
+local prefix = ARGV[1] .. ':' .. generation .. ':'
+local reply = {generation, redis.call('HGET', prefix .. 'meta', 'asOf') or '0'}
+for i = 2, #ARGV do
+  reply[#reply + 1] = redis.call('GET', prefix .. ARGV[i]) or ''
+end
+return reply
+";
+
+/// KEYS[1] = `{ns}:current`; ARGV[1] = namespace. Returns {generation, asOf, upper, offsets}.
+const STATUS: &str = r"
+local generation = redis.call('GET', KEYS[1])
+if not generation then return {} end
+local meta = ARGV[1] .. ':' .. generation .. ':meta'
+local values = redis.call('HMGET', meta, 'asOf', 'upper', 'offsets')
+return {generation, values[1] or '0', values[2] or '0', values[3] or '{}'}
+";
+
+/// Objects read from the current generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// The generation they came from.
+    pub generation: String,
+    /// Its published `asOf`.
+    pub as_of: i64,
+    /// One entry per requested key: its JSON, or `None` when absent.
+    pub values: Vec<Option<String>>,
+}
+
+/// What the current generation covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenerationStatus {
+    /// The generation.
+    pub generation: String,
+    /// Its `asOf`.
+    pub as_of: i64,
+    /// Its published upper epoch.
+    pub upper: u64,
+    /// The source offsets it covers.
+    pub offsets: Offsets,
+}
+
+/// Reads the current generation.
+#[derive(Clone)]
+pub struct RedisReader {
+    connection: MultiplexedConnection,
+    keys: Keys,
+    read: redis::Script,
+    status: redis::Script,
+}
+
+impl RedisReader {
+    /// Connects to `url`, reading `namespace`.
+    pub async fn connect(url: &str, namespace: &str) -> Result<RedisReader, SinkError> {
+        let client = redis::Client::open(url)?;
+        let connection = client.get_multiplexed_async_connection().await?;
+        Ok(RedisReader {
+            connection,
+            keys: Keys::new(namespace),
+            read: redis::Script::new(READ),
+            status: redis::Script::new(STATUS),
+        })
+    }
+
+    /// Reads objects of the current generation; `None` before any generation is current.
+    pub async fn read(&self, objects: &[(Family, &str)]) -> Result<Option<Served>, SinkError> {
+        let mut invocation = self.read.key(self.keys.current());
+        invocation.arg(self.keys.namespace());
+        for (family, key) in objects {
+            invocation.arg(Keys::object_suffix(*family, key));
+        }
+        let mut connection = self.connection.clone();
+        let reply: Vec<String> = invocation.invoke_async(&mut connection).await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        let as_of = reply[1].parse().map_err(|_| SinkError::Corrupt { what: "asOf", detail: reply[1].clone() })?;
+        let values = reply[2..].iter().map(|v| (!v.is_empty()).then(|| v.clone())).collect();
+        Ok(Some(Served { generation: reply[0].clone(), as_of, values }))
+    }
+
+    /// Reads one object.
+    pub async fn read_one(&self, family: Family, key: &str) -> Result<Option<(i64, Option<String>)>, SinkError> {
+        Ok(self.read(&[(family, key)]).await?.map(|mut s| (s.as_of, s.values.pop().flatten())))
+    }
+
+    /// What the current generation covers; `None` before any generation is current.
+    pub async fn status(&self) -> Result<Option<GenerationStatus>, SinkError> {
+        let mut connection = self.connection.clone();
+        let reply: Vec<String> =
+            self.status.key(self.keys.current()).arg(self.keys.namespace()).invoke_async(&mut connection).await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        let corrupt = |what: &'static str, v: &String| SinkError::Corrupt { what, detail: v.clone() };
+        Ok(Some(GenerationStatus {
+            generation: reply[0].clone(),
+            as_of: reply[1].parse().map_err(|_| corrupt("asOf", &reply[1]))?,
+            upper: reply[2].parse().map_err(|_| corrupt("upper", &reply[2]))?,
+            offsets: serde_json::from_str(&reply[3]).map_err(|_| corrupt("offsets", &reply[3]))?,
+        }))
+    }
+
+    /// A cheap liveness check.
+    pub async fn ping(&self) -> Result<(), SinkError> {
+        let mut connection = self.connection.clone();
+        let _: String = redis::cmd("PING").query_async(&mut connection).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,103 @@
+//! The writer side: publications into a generation, the switch, clean-up.
+
+use super::Keys;
+use crate::{Publication, SinkError};
+use redis::aio::MultiplexedConnection;
+
+/// Raises the namespace's `asOf` to at least the given wall-clock
+/// milliseconds, never lowering it, and stamps the generation's meta with it.
+const RAISE_AS_OF: &str = r"
+local previous = tonumber(redis.call('GET', KEYS[1]) or '0')
+local now = tonumber(ARGV[1])
+local as_of = previous
+if now > previous then as_of = now end
+redis.call('SET', KEYS[1], as_of)
+redis.call('HSET', KEYS[2], 'asOf', as_of)
+return as_of
+";
+
+/// Publishes one generation into Redis.
+pub struct RedisSink {
+    connection: MultiplexedConnection,
+    keys: Keys,
+    generation: String,
+    current: bool,
+}
+
+impl RedisSink {
+    /// Connects to `url` and writes `generation` under `namespace`.
+    pub async fn connect(url: &str, namespace: &str, generation: &str) -> Result<RedisSink, SinkError> {
+        let client = redis::Client::open(url)?;
+        let connection = client.get_multiplexed_async_connection().await?;
+        Ok(RedisSink { connection, keys: Keys::new(namespace), generation: generation.to_string(), current: false })
+    }
+
+    /// The generation written.
+    pub fn generation(&self) -> &str {
+        &self.generation
+    }
+
+    /// The generation readers use now, if any.
+    pub async fn current_generation(&mut self) -> Result<Option<String>, SinkError> {
+        Ok(redis::cmd("GET").arg(self.keys.current()).query_async(&mut self.connection).await?)
+    }
+
+    /// Writes a publication atomically; with `make_current`, the same
+    /// transaction makes this generation the one readers use. Returns `asOf`.
+    pub async fn publish(&mut self, publication: &Publication, make_current: bool) -> Result<i64, SinkError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for ((family, key), value) in &publication.changes {
+            if !family.served_from_redis() {
+                continue;
+            }
+            let redis_key = self.keys.object(&self.generation, *family, key);
+            match value {
+                Some(json) => pipe.set(redis_key, json).ignore(),
+                None => pipe.del(redis_key).ignore(),
+            };
+        }
+        let meta = self.keys.meta(&self.generation);
+        let offsets = serde_json::to_string(&publication.offsets).expect("offsets serialise");
+        pipe.hset(&meta, "upper", publication.upper).ignore();
+        pipe.hset(&meta, "offsets", offsets).ignore();
+        pipe.cmd("EVAL").arg(RAISE_AS_OF).arg(2).arg(self.keys.as_of()).arg(&meta).arg(now_ms);
+        if make_current && !self.current {
+            pipe.set(self.keys.current(), &self.generation).ignore();
+        }
+        let (as_of,): (i64,) = pipe.query_async(&mut self.connection).await?;
+        if make_current {
+            self.current = true;
+        }
+        Ok(as_of)
+    }
+
+    /// Deletes every key of another generation (after a switch), in batches.
+    pub async fn drop_generation(&mut self, generation: &str) -> Result<u64, SinkError> {
+        if generation == self.generation {
+            return Ok(0);
+        }
+        let pattern = self.keys.generation_pattern(generation);
+        let mut cursor: u64 = 0;
+        let mut dropped = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut self.connection)
+                .await?;
+            if !keys.is_empty() {
+                dropped += keys.len() as u64;
+                let _: () = redis::cmd("UNLINK").arg(&keys).query_async(&mut self.connection).await?;
+            }
+            if next == 0 {
+                return Ok(dropped);
+            }
+            cursor = next;
+        }
+    }
+}

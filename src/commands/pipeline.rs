@@ -1,0 +1,115 @@
+//! `shopflow pipeline`: Kafka in, views out to Redis, ClickHouse and Kafka.
+
+use super::KafkaArgs;
+use crate::pipeline::{self, Counters, PipelineConfig};
+use clap::Args;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the views go.
+#[derive(Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// Redis URL (serving state).
+    #[arg(long, global = true, env = "SHOPFLOW_REDIS_URL", default_value = "redis://127.0.0.1:6379/")]
+    pub redis_url: String,
+    /// Redis key namespace.
+    #[arg(long, global = true, env = "SHOPFLOW_NAMESPACE", default_value = "shopflow")]
+    pub namespace: String,
+    /// ClickHouse HTTP URL (analytics).
+    #[arg(long, global = true, env = "SHOPFLOW_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123/")]
+    pub clickhouse_url: String,
+    /// ClickHouse database.
+    #[arg(long, global = true, env = "SHOPFLOW_CLICKHOUSE_DATABASE", default_value = "shopflow")]
+    pub clickhouse_database: String,
+}
+
+/// Arguments of `shopflow pipeline`.
+#[derive(Args, Clone, Debug)]
+pub struct PipelineArgs {
+    /// Timely worker threads.
+    #[arg(long, env = "SHOPFLOW_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+    /// Consumer group for offset commits (lag tooling only).
+    #[arg(long, env = "SHOPFLOW_GROUP_ID", default_value = "shopflow-pipeline")]
+    pub group_id: String,
+    /// Records per worker per epoch at most.
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_epoch_records: u32,
+    /// Exit once everything on the topics at start is published (replays, tests, benchmarks).
+    #[arg(long)]
+    pub exit_when_caught_up: bool,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub stores: StoreArgs,
+}
+
+impl PipelineArgs {
+    /// The pipeline's configuration.
+    pub fn config(&self) -> PipelineConfig {
+        PipelineConfig {
+            brokers: self.kafka.brokers.clone(),
+            redis_url: self.stores.redis_url.clone(),
+            namespace: self.stores.namespace.clone(),
+            clickhouse_url: self.stores.clickhouse_url.clone(),
+            clickhouse_database: self.stores.clickhouse_database.clone(),
+            topic_prefix: self.kafka.topic_prefix.clone(),
+            group_id: self.group_id.clone(),
+            workers: usize::from(self.workers),
+            max_epoch_records: self.max_epoch_records as usize,
+            exit_when_caught_up: self.exit_when_caught_up,
+        }
+    }
+}
+
+/// Sets `stop` on SIGTERM or SIGINT.
+pub fn stop_on_signals(stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("signal runtime");
+        runtime.block_on(async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        });
+        tracing::info!("stopping: finishing the epochs in flight");
+        stop.store(true, Ordering::SeqCst);
+    });
+}
+
+/// Logs progress every few seconds until `done`.
+pub fn report_progress(counters: Arc<Counters>, done: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_secs(5));
+            tracing::info!(
+                records = counters.records.load(Ordering::Relaxed),
+                dead_letters = counters.dead_letters.load(Ordering::Relaxed),
+                publications = counters.publications.load(Ordering::Relaxed),
+                as_of = counters.as_of.load(Ordering::Relaxed),
+                current = counters.current.load(Ordering::Relaxed),
+                "pipeline progress"
+            );
+        }
+    });
+}
+
+/// Runs `shopflow pipeline`.
+pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone());
+    let counters = Arc::new(Counters::default());
+    let done = Arc::new(AtomicBool::new(false));
+    report_progress(counters.clone(), done.clone());
+    let result = pipeline::run(args.config(), stop, counters.clone());
+    done.store(true, Ordering::SeqCst);
+    tracing::info!(
+        records = counters.records.load(Ordering::Relaxed),
+        dead_letters = counters.dead_letters.load(Ordering::Relaxed),
+        publications = counters.publications.load(Ordering::Relaxed),
+        "pipeline stopped"
+    );
+    result
+}

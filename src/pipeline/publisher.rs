@@ -1,0 +1,145 @@
+//! The publisher thread: writes each batch of complete epochs to ClickHouse,
+//! Redis and Kafka, switches the generation when it has caught up, and
+//! commits offsets for lag tooling.
+
+use super::{Batch, Counters, PipelineConfig};
+use anyhow::Context;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use shopflow_sinks::clickhouse::ClickHouseSink;
+use shopflow_sinks::kafka::{inventory_alerts, DerivedProducer, LOW_STOCK_THRESHOLD};
+use shopflow_sinks::redis::RedisSink;
+use shopflow_sinks::{Family, Offsets, Publication};
+use shopflow_topics::events::OrderStatusChanged;
+use shopflow_topics::{Event, EventTime};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Starts the publisher; it ends when every sender is gone and the last batch is written.
+pub fn spawn(
+    config: PipelineConfig,
+    generation: String,
+    targets: Offsets,
+    batches: Receiver<Batch>,
+    counters: Arc<Counters>,
+) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Connect before the workers start, so a missing service fails fast.
+    let (redis, clickhouse) = runtime.block_on(async {
+        let redis = RedisSink::connect(&config.redis_url, &config.namespace, &generation)
+            .await
+            .with_context(|| format!("connecting to Redis at {}", config.redis_url))?;
+        let clickhouse = ClickHouseSink::connect(&config.clickhouse_url, &config.clickhouse_database, &generation)
+            .await
+            .with_context(|| format!("connecting to ClickHouse at {}", config.clickhouse_url))?;
+        anyhow::Ok((redis, clickhouse))
+    })?;
+    let derived = DerivedProducer::new(&config.brokers, &config.topic_prefix)?;
+    let committer: BaseConsumer = super::source::consumer_config(&config.brokers, &config.group_id).create()?;
+    Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
+        let mut state = State { redis, clickhouse, derived, committer, targets, counters, available: HashMap::new() };
+        runtime.block_on(async move {
+            while let Ok(batch) = batches.recv() {
+                state.publish(batch).await?;
+            }
+            anyhow::Ok(())
+        })
+    })?)
+}
+
+struct State {
+    redis: RedisSink,
+    clickhouse: ClickHouseSink,
+    derived: DerivedProducer,
+    committer: BaseConsumer,
+    targets: Offsets,
+    counters: Arc<Counters>,
+    /// Last published `available` per product, for alerts.
+    available: HashMap<String, i64>,
+}
+
+impl State {
+    async fn publish(&mut self, batch: Batch) -> anyhow::Result<()> {
+        // Caught up: past the end offsets seen at start, and the workers found nothing more to read
+        // (watermarks alone are not trusted: some brokers report them low).
+        let caught_up = self.counters.current.load(Ordering::SeqCst)
+            || (batch.at_end && super::source::covers(&batch.offsets, &self.targets));
+        let publication = Publication { upper: batch.upper, changes: batch.changes, offsets: batch.offsets };
+        // Analytics and the audit log first: they are idempotent, so a crash before Redis repeats them harmlessly.
+        self.clickhouse.insert_events(&batch.events).await.context("writing events to ClickHouse")?;
+        self.clickhouse.publish(&publication).await.context("writing analytics to ClickHouse")?;
+        let was_current = self.counters.current.load(Ordering::SeqCst);
+        let previous = if caught_up && !was_current { self.redis.current_generation().await? } else { None };
+        let as_of = self.redis.publish(&publication, caught_up).await.context("publishing to Redis")?;
+        if caught_up && !was_current {
+            self.clickhouse.make_current(as_of).await.context("switching the ClickHouse generation")?;
+            self.counters.current.store(true, Ordering::SeqCst);
+            tracing::info!(generation = self.redis.generation(), as_of, "generation is current");
+            if let Some(old) = previous.filter(|g| g != self.redis.generation()) {
+                let dropped = self.redis.drop_generation(&old).await?;
+                self.clickhouse.drop_generation(&old).await?;
+                tracing::info!(old, dropped, "previous generation dropped");
+            }
+        }
+        self.emit_derived(&publication, batch.status_changes)?;
+        self.commit(&publication.offsets);
+        self.counters.publications.fetch_add(1, Ordering::Relaxed);
+        self.counters.as_of.store(as_of as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn emit_derived(
+        &mut self,
+        publication: &Publication,
+        status_changes: Vec<shopflow_dataflows::orders::StatusChange>,
+    ) -> anyhow::Result<()> {
+        let mut events: Vec<(Event, String)> = Vec::new();
+        for change in status_changes {
+            let state = format!("{}#{}@{}", change.order_id, change.index, change.at);
+            let event = OrderStatusChanged {
+                order_id: change.order_id,
+                user_id: change.user_id,
+                previous_status: change.previous,
+                new_status: change.status,
+            };
+            events.push((event.into(), state));
+        }
+        for ((family, product), value) in &publication.changes {
+            if *family != Family::Inventory {
+                continue;
+            }
+            let Some(json) = value else { continue };
+            let view: serde_json::Value = serde_json::from_str(json)?;
+            let available = view["available"].as_i64().unwrap_or(0);
+            let previous = self.available.insert(product.clone(), available);
+            for alert in inventory_alerts(product, previous, available, LOW_STOCK_THRESHOLD) {
+                let state = format!("{product}:{previous:?}->{available}");
+                events.push((alert, state));
+            }
+        }
+        if !events.is_empty() {
+            self.derived.send(&events, EventTime::now())?;
+        }
+        Ok(())
+    }
+
+    /// Commits covered offsets to the consumer group: lag tooling only.
+    fn commit(&self, offsets: &Offsets) {
+        let mut list = TopicPartitionList::new();
+        for (topic, parts) in offsets {
+            for (partition, next) in parts {
+                if *next > 0 {
+                    let _ = list.add_partition_offset(topic, *partition, Offset::Offset(*next));
+                }
+            }
+        }
+        if list.count() > 0 {
+            if let Err(e) = self.committer.commit(&list, CommitMode::Async) {
+                tracing::debug!("offset commit (lag tooling only) failed: {e}");
+            }
+        }
+    }
+}
