@@ -22,6 +22,12 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     /// Run the pipeline: topics in, views out to Redis, ClickHouse and Kafka.
     Pipeline(commands::pipeline::PipelineArgs),
+    /// Serve the HTTP API over what the pipeline publishes.
+    Serve(commands::serve::ServeArgs),
+    /// Run the pipeline and the API in one process.
+    Run(commands::serve::RunArgs),
+    /// Print a signed development token.
+    Token(commands::serve::TokenArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +42,9 @@ fn main() -> std::process::ExitCode {
         Command::Topics(args) => commands::topics::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Pipeline(args) => commands::pipeline::run(args),
+        Command::Serve(args) => commands::serve::run_serve(args),
+        Command::Run(args) => commands::serve::run_all(args),
+        Command::Token(args) => commands::serve::run_token(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 
 pub mod generate;
 pub mod pipeline;
+pub mod serve;
 pub mod topics;
 
 use clap::Args;

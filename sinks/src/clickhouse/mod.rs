@@ -1,6 +1,8 @@
 //! ClickHouse: the analytics relations, written idempotently.
 
 pub mod ddl;
+mod reader;
 mod sink;
 
+pub use reader::{ClickHouseReader, Relation};
 pub use sink::{ClickHouseSink, EventRow};

@@ -1,0 +1,66 @@
+//! One error type for every handler: a status, a stable code and a message,
+//! rendered as `{"error": {"code", "message", "requestId"}}`. Internals are
+//! logged, never shown.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// An error answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable snake_case code.
+    pub code: &'static str,
+    /// For people.
+    pub message: String,
+}
+
+impl AppError {
+    /// 400 with a message naming the bad fields.
+    pub fn bad_request(message: impl Into<String>) -> AppError {
+        AppError { status: StatusCode::BAD_REQUEST, code: "validation_failed", message: message.into() }
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> AppError {
+        AppError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: message.into() }
+    }
+
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> AppError {
+        AppError { status: StatusCode::FORBIDDEN, code: "forbidden", message: message.into() }
+    }
+
+    /// 404 (also for other users' objects, so ids cannot be probed).
+    pub fn not_found(what: &str) -> AppError {
+        AppError { status: StatusCode::NOT_FOUND, code: "not_found", message: format!("{what} not found") }
+    }
+
+    /// 503: a backing store is down or nothing is published yet.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> AppError {
+        AppError { status: StatusCode::SERVICE_UNAVAILABLE, code, message: message.into() }
+    }
+
+    /// 503 for a store failure; the detail goes to the log only.
+    pub fn store(store: &'static str, detail: impl std::fmt::Display) -> AppError {
+        tracing::error!(store, "backing store failed: {detail}");
+        AppError::unavailable("store_unavailable", format!("{store} is unavailable"))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        // The request id is filled in by the request-id middleware, which knows it.
+        let body = json!({"error": {"code": self.code, "message": self.message, "requestId": null}});
+        let mut response = (self.status, Json(body)).into_response();
+        response.extensions_mut().insert(ErrorMarker);
+        response
+    }
+}
+
+/// Marks error responses so the middleware can add the request id to the body.
+#[derive(Clone, Copy, Debug)]
+pub struct ErrorMarker;

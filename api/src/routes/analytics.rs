@@ -1,0 +1,54 @@
+//! `GET /admin/analytics/{sales,funnel,products}`: the ClickHouse relations, by day range.
+
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shopflow_sinks::clickhouse::Relation;
+
+/// Query of the analytics routes.
+#[derive(Deserialize)]
+pub struct RangeQuery {
+    /// First day, `YYYY-MM-DD`.
+    from: Option<String>,
+    /// Last day, `YYYY-MM-DD`.
+    to: Option<String>,
+    /// Rows at most (default 1000, at most 10000).
+    limit: Option<u64>,
+}
+
+fn check_day(field: &str, day: &Option<String>) -> Result<(), AppError> {
+    match day {
+        Some(d) if chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_err() => {
+            Err(AppError::bad_request(format!("{field}: expected a day as YYYY-MM-DD")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Rows of one relation.
+pub async fn relation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(query): Query<RangeQuery>,
+) -> Result<Json<Value>, AppError> {
+    caller.require_admin()?;
+    let relation = Relation::from_route(&name).ok_or_else(|| AppError::not_found("analytics relation"))?;
+    check_day("from", &query.from)?;
+    check_day("to", &query.to)?;
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=10_000).contains(&limit) {
+        return Err(AppError::bad_request("limit: between 1 and 10000"));
+    }
+    let rows = state
+        .clickhouse
+        .rows(relation, query.from.as_deref(), query.to.as_deref(), limit)
+        .await
+        .map_err(|e| AppError::store("clickhouse", e))?;
+    let as_of = state.redis.status().await.map_err(|e| AppError::store("redis", e))?.map(|s| s.as_of);
+    Ok(Json(json!({"items": rows, "asOf": as_of})))
+}

@@ -1,0 +1,193 @@
+//! `shopflow serve` (the API), `shopflow run` (pipeline and API in one
+//! process) and `shopflow token` (development tokens).
+
+use super::pipeline::{report_progress, stop_on_signals, PipelineArgs, StoreArgs};
+use super::KafkaArgs;
+use crate::pipeline::{self, Counters};
+use anyhow::{bail, Context};
+use clap::Args;
+use shopflow_api::auth::{Auth, Role};
+use shopflow_api::AppState;
+use shopflow_sinks::clickhouse::ClickHouseReader;
+use shopflow_sinks::redis::RedisReader;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How tokens are checked.
+#[derive(Args, Clone, Debug)]
+pub struct AuthArgs {
+    /// HS256 secret for access tokens.
+    #[arg(long, env = "SHOPFLOW_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Expected `iss`.
+    #[arg(long, env = "SHOPFLOW_JWT_ISSUER", default_value = "shopflow")]
+    pub jwt_issuer: String,
+    /// Expected `aud`.
+    #[arg(long, env = "SHOPFLOW_JWT_AUDIENCE", default_value = "shopflow-api")]
+    pub jwt_audience: String,
+}
+
+impl AuthArgs {
+    /// The verifier; an error names the missing setting.
+    pub fn auth(&self) -> anyhow::Result<Auth> {
+        let Some(secret) = self.jwt_secret.as_deref().filter(|s| !s.is_empty()) else {
+            bail!("no JWT secret: set SHOPFLOW_JWT_SECRET (or --jwt-secret)");
+        };
+        if secret.len() < 16 {
+            bail!("the JWT secret is too short: use at least 16 characters");
+        }
+        Ok(Auth::hs256(secret.as_bytes(), &self.jwt_issuer, &self.jwt_audience))
+    }
+}
+
+/// Arguments of `shopflow serve`.
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SHOPFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: String,
+    /// `/ready` fails when the published state is older than this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub max_staleness_secs: u64,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub stores: StoreArgs,
+}
+
+/// Arguments of `shopflow run`.
+#[derive(Args, Clone, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Address to listen on.
+    #[arg(long, env = "SHOPFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: String,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
+    let redis = RedisReader::connect(&args.stores.redis_url, &args.stores.namespace)
+        .await
+        .with_context(|| format!("connecting to Redis at {}", args.stores.redis_url))?;
+    let clickhouse = ClickHouseReader::new(&args.stores.clickhouse_url, &args.stores.clickhouse_database);
+    let brokers = args.kafka.brokers.clone();
+    let kafka_check: shopflow_api::ReadyCheck = Arc::new(move || {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().map_err(|e| e.to_string())?;
+        consumer.fetch_metadata(None, Duration::from_secs(2)).map(|_| ()).map_err(|e| e.to_string())
+    });
+    Ok(AppState {
+        redis,
+        clickhouse,
+        auth: args.auth.auth()?,
+        ready_checks: vec![("kafka", kafka_check)],
+        max_staleness: Duration::from_secs(args.max_staleness_secs),
+    })
+}
+
+async fn serve(args: ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let state = state(&args).await?;
+    let listener = tokio::net::TcpListener::bind(&args.http_addr)
+        .await
+        .with_context(|| format!("listening on {}", args.http_addr))?;
+    tracing::info!(addr = %listener.local_addr()?, "API listening");
+    axum::serve(listener, shopflow_api::app(state))
+        .with_graceful_shutdown(async move {
+            while !stop.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await?;
+    Ok(())
+}
+
+/// Runs `shopflow serve`.
+pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    args.auth.auth()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone());
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(args, stop))
+}
+
+/// Runs `shopflow run`: the pipeline on its threads, the API beside it.
+pub fn run_all(args: RunArgs) -> anyhow::Result<()> {
+    args.auth.auth()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone());
+    let counters = Arc::new(Counters::default());
+    let done = Arc::new(AtomicBool::new(false));
+    report_progress(counters.clone(), done.clone());
+    let serve_args = ServeArgs {
+        http_addr: args.http_addr.clone(),
+        max_staleness_secs: 60,
+        auth: args.auth.clone(),
+        kafka: args.pipeline.kafka.clone(),
+        stores: args.pipeline.stores.clone(),
+    };
+    let pipeline = {
+        let (config, stop, counters) = (args.pipeline.config(), stop.clone(), counters.clone());
+        std::thread::Builder::new().name("pipeline".into()).spawn(move || {
+            let result = pipeline::run(config, stop.clone(), counters);
+            // Whatever ended the pipeline ends the process.
+            stop.store(true, Ordering::SeqCst);
+            result
+        })?
+    };
+    let served =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(serve_args, stop.clone()));
+    stop.store(true, Ordering::SeqCst);
+    let piped = pipeline.join().map_err(|_| anyhow::anyhow!("pipeline thread panicked"))?;
+    done.store(true, Ordering::SeqCst);
+    served.and(piped)
+}
+
+/// Arguments of `shopflow token`.
+#[derive(Args, Clone, Debug)]
+pub struct TokenArgs {
+    /// The userId (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// shopper, vendor or admin.
+    #[arg(long, value_parser = ["shopper", "vendor", "admin"])]
+    pub role: String,
+    /// For vendors: their vendorId.
+    #[arg(long)]
+    pub vendor_id: Option<String>,
+    /// Lifetime: `90s`, `15m` (at most 15 minutes).
+    #[arg(long, default_value = "15m", value_parser = parse_ttl)]
+    pub ttl: i64,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+}
+
+fn parse_ttl(text: &str) -> Result<i64, String> {
+    let (number, unit) = match text.strip_suffix('m') {
+        Some(n) => (n, 60),
+        None => (text.strip_suffix('s').unwrap_or(text), 1),
+    };
+    let seconds = number.parse::<i64>().map_err(|_| format!("{text:?}: expected e.g. 90s or 15m"))? * unit;
+    if !(1..=shopflow_api::auth::MAX_TTL_SECONDS).contains(&seconds) {
+        return Err(format!("{text:?}: tokens live 1 s to 15 min"));
+    }
+    Ok(seconds)
+}
+
+/// Runs `shopflow token`.
+pub fn run_token(args: TokenArgs) -> anyhow::Result<()> {
+    let role = match args.role.as_str() {
+        "vendor" => Role::Vendor,
+        "admin" => Role::Admin,
+        _ => Role::Shopper,
+    };
+    if role == Role::Vendor && args.vendor_id.is_none() {
+        bail!("--vendor-id is required for a vendor token");
+    }
+    println!("{}", args.auth.auth()?.mint(&args.sub, role, args.vendor_id.as_deref(), args.ttl));
+    Ok(())
+}
