@@ -26,6 +26,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Run the pipeline and the API in one process.
     Run(commands::serve::RunArgs),
+    /// The main job on one machine: a workload flowing through the pipeline to the API.
+    Demo(commands::demo::DemoArgs),
     /// Print a signed development token.
     Token(commands::serve::TokenArgs),
 }
@@ -45,6 +47,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => commands::serve::run_serve(args),
         Command::Run(args) => commands::serve::run_all(args),
         Command::Token(args) => commands::serve::run_token(args),
+        Command::Demo(args) => commands::demo::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

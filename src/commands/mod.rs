@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod demo;
 pub mod generate;
 pub mod pipeline;
 pub mod serve;

@@ -130,11 +130,22 @@ pub fn run_all(args: RunArgs) -> anyhow::Result<()> {
         kafka: args.pipeline.kafka.clone(),
         stores: args.pipeline.stores.clone(),
     };
+    let result = run_pipeline_and_api(args.pipeline.config(), serve_args, stop, counters);
+    done.store(true, Ordering::SeqCst);
+    result
+}
+
+/// The pipeline on its threads and the API on a runtime, until `stop`; either ending ends both.
+pub fn run_pipeline_and_api(
+    config: pipeline::PipelineConfig,
+    serve_args: ServeArgs,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+) -> anyhow::Result<()> {
     let pipeline = {
-        let (config, stop, counters) = (args.pipeline.config(), stop.clone(), counters.clone());
+        let stop = stop.clone();
         std::thread::Builder::new().name("pipeline".into()).spawn(move || {
             let result = pipeline::run(config, stop.clone(), counters);
-            // Whatever ended the pipeline ends the process.
             stop.store(true, Ordering::SeqCst);
             result
         })?
@@ -143,7 +154,6 @@ pub fn run_all(args: RunArgs) -> anyhow::Result<()> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(serve_args, stop.clone()));
     stop.store(true, Ordering::SeqCst);
     let piped = pipeline.join().map_err(|_| anyhow::anyhow!("pipeline thread panicked"))?;
-    done.store(true, Ordering::SeqCst);
     served.and(piped)
 }
 

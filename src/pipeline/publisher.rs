@@ -72,16 +72,19 @@ impl State {
         self.clickhouse.insert_events(&batch.events).await.context("writing events to ClickHouse")?;
         self.clickhouse.publish(&publication).await.context("writing analytics to ClickHouse")?;
         let was_current = self.counters.current.load(Ordering::SeqCst);
-        let previous = if caught_up && !was_current { self.redis.current_generation().await? } else { None };
+        let switching = caught_up && !was_current;
         let as_of = self.redis.publish(&publication, caught_up).await.context("publishing to Redis")?;
-        if caught_up && !was_current {
+        if switching {
             self.clickhouse.make_current(as_of).await.context("switching the ClickHouse generation")?;
             self.counters.current.store(true, Ordering::SeqCst);
             tracing::info!(generation = self.redis.generation(), as_of, "generation is current");
-            if let Some(old) = previous.filter(|g| g != self.redis.generation()) {
-                let dropped = self.redis.drop_generation(&old).await?;
-                self.clickhouse.drop_generation(&old).await?;
-                tracing::info!(old, dropped, "previous generation dropped");
+            // The previous generation, and any a crashed rebuild left behind.
+            for old in self.redis.generations().await? {
+                if old != self.redis.generation() {
+                    let dropped = self.redis.drop_generation(&old).await?;
+                    self.clickhouse.drop_generation(&old).await?;
+                    tracing::info!(old, dropped, "old generation dropped");
+                }
             }
         }
         self.emit_derived(&publication, batch.status_changes)?;

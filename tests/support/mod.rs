@@ -35,3 +35,111 @@ pub fn temp_path(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir.join(name)
 }
+
+static NEXT_SPACE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// An isolated corner of the shared services: its own topic prefix, Redis
+/// namespace and ClickHouse database, so tests never see each other's data.
+pub struct Space {
+    /// The name: topic prefix without the dot, namespace, database.
+    pub name: String,
+}
+
+impl Space {
+    /// A fresh space named after the test.
+    pub fn new(test: &str) -> Space {
+        let n = NEXT_SPACE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Space { name: format!("t{}_{}_{n}", test, std::process::id()) }
+    }
+
+    /// A `shopflow` command working in this space.
+    pub fn shopflow(&self) -> Command {
+        let mut command = shopflow();
+        command
+            .env("SHOPFLOW_BROKERS", brokers())
+            .env("SHOPFLOW_TOPIC_PREFIX", format!("{}.", self.name))
+            .env("SHOPFLOW_NAMESPACE", &self.name)
+            .env("SHOPFLOW_CLICKHOUSE_DATABASE", &self.name)
+            .env("SHOPFLOW_REDIS_URL", redis_url())
+            .env("SHOPFLOW_CLICKHOUSE_URL", clickhouse_url())
+            .env("SHOPFLOW_JWT_SECRET", "test-secret-0123456789");
+        command
+    }
+
+    /// Runs `shopflow args...` in this space, panicking with its output on failure.
+    pub fn run_ok(&self, args: &[&str]) -> Output {
+        let output = self.shopflow().args(args).output().expect("shopflow runs");
+        assert!(
+            output.status.success(),
+            "shopflow {args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// The full name of a contract topic in this space.
+    pub fn topic(&self, contract: &str) -> String {
+        format!("{}.{contract}", self.name)
+    }
+
+    /// The current generation's objects in Redis: `family:key` → JSON, and the generation.
+    pub fn redis_objects(&self) -> (String, std::collections::BTreeMap<String, String>) {
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        let generation: String =
+            redis::cmd("GET").arg(format!("{}:current", self.name)).query(&mut connection).unwrap();
+        let prefix = format!("{}:{generation}:", self.name);
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut connection).unwrap();
+        let mut objects = std::collections::BTreeMap::new();
+        for key in keys {
+            if key.ends_with(":meta") {
+                continue;
+            }
+            let value: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
+            objects.insert(key[prefix.len()..].to_string(), value);
+        }
+        (generation, objects)
+    }
+
+    /// The analytics relations in ClickHouse, each as sorted JSON rows.
+    pub fn clickhouse_relations(&self) -> std::collections::BTreeMap<&'static str, Vec<String>> {
+        use shopflow_sinks::clickhouse::{ClickHouseReader, Relation};
+        let reader = ClickHouseReader::new(&clickhouse_url(), &self.name);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let mut out = std::collections::BTreeMap::new();
+            for (name, relation) in
+                [("sales", Relation::Sales), ("funnel", Relation::Funnel), ("products", Relation::Products)]
+            {
+                let mut rows: Vec<String> =
+                    reader.rows(relation, None, None, 10_000).await.unwrap().iter().map(|r| r.to_string()).collect();
+                rows.sort();
+                out.insert(name, rows);
+            }
+            let events = reader.count("events").await.unwrap();
+            out.insert("events", vec![events.to_string()]);
+            out
+        })
+    }
+}
+
+/// Redis for the tests: `SHOPFLOW_REDIS_URL`.
+pub fn redis_url() -> String {
+    std::env::var("SHOPFLOW_REDIS_URL").expect("SHOPFLOW_REDIS_URL is not set: run the tests with scripts/test")
+}
+
+/// ClickHouse for the tests: `SHOPFLOW_CLICKHOUSE_URL`.
+pub fn clickhouse_url() -> String {
+    std::env::var("SHOPFLOW_CLICKHOUSE_URL")
+        .expect("SHOPFLOW_CLICKHOUSE_URL is not set: run the tests with scripts/test")
+}
+
+/// Waits until `condition` holds, failing after `seconds`.
+pub fn wait_until(what: &str, seconds: u64, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {seconds}s waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -73,6 +73,36 @@ impl RedisSink {
         Ok(as_of)
     }
 
+    /// Every generation with keys under the namespace (found by their meta hashes).
+    pub async fn generations(&mut self) -> Result<Vec<String>, SinkError> {
+        let pattern = self.keys.meta("*");
+        let mut cursor: u64 = 0;
+        let mut found = Vec::new();
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut self.connection)
+                .await?;
+            for key in keys {
+                let middle =
+                    key.strip_prefix(&format!("{}:", self.keys.namespace())).and_then(|k| k.strip_suffix(":meta"));
+                if let Some(generation) = middle.filter(|g| !g.contains(':')) {
+                    found.push(generation.to_string());
+                }
+            }
+            if next == 0 {
+                found.sort();
+                found.dedup();
+                return Ok(found);
+            }
+            cursor = next;
+        }
+    }
+
     /// Deletes every key of another generation (after a switch), in batches.
     pub async fn drop_generation(&mut self, generation: &str) -> Result<u64, SinkError> {
         if generation == self.generation {

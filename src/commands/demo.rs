@@ -1,0 +1,157 @@
+//! `shopflow demo`: the main job on one machine. A marketplace workload flows
+//! into Kafka (an embedded Kafka-protocol broker when none is configured), the
+//! pipeline publishes it, the API serves it; progress until interrupted.
+
+use super::pipeline::{stop_on_signals, PipelineArgs, StoreArgs};
+use super::serve::{run_pipeline_and_api, AuthArgs, ServeArgs};
+use super::KafkaArgs;
+use crate::pipeline::Counters;
+use anyhow::Context;
+use clap::Args;
+use rdkafka::mocking::MockCluster;
+use shopflow_api::auth::Role;
+use shopflow_ingest::generate::{Generator, GeneratorConfig};
+use shopflow_ingest::producer::RecordProducer;
+use shopflow_topics::Topic;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `shopflow demo`.
+#[derive(Args, Clone, Debug)]
+pub struct DemoArgs {
+    /// Kafka brokers; without one, the demo hosts an embedded broker (in memory).
+    #[arg(long, env = "SHOPFLOW_BROKERS")]
+    brokers: Option<String>,
+    /// Workload seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Records per second the storefront produces.
+    #[arg(long, default_value_t = 500.0)]
+    rate: f64,
+    /// Stop after this many seconds (default: until interrupted).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Timely worker threads.
+    #[arg(long, env = "SHOPFLOW_WORKERS", default_value_t = 2)]
+    workers: u16,
+    /// Address of the API.
+    #[arg(long, env = "SHOPFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    http_addr: String,
+    #[command(flatten)]
+    auth: AuthArgs,
+    #[command(flatten)]
+    stores: StoreArgs,
+}
+
+/// A secret for a demo run without one: printed tokens are signed with it.
+const DEMO_SECRET: &str = "shopflow-demo-secret-not-for-production";
+
+/// Runs `shopflow demo`.
+pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
+    if args.auth.jwt_secret.is_none() {
+        args.auth.jwt_secret = Some(DEMO_SECRET.to_string());
+    }
+    let auth = args.auth.auth()?;
+    // The embedded broker lives as long as this function.
+    let (brokers, _embedded) = match &args.brokers {
+        Some(brokers) => {
+            let specs = shopflow_ingest::admin::plan("", None, 1);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(shopflow_ingest::admin::create_topics(brokers, &specs)).context("creating topics")?;
+            (brokers.clone(), None)
+        }
+        None => {
+            let cluster = MockCluster::new(1).context("starting the embedded broker")?;
+            for topic in Topic::ALL {
+                cluster.create_topic(topic.name(), topic.default_partitions(), 1)?;
+            }
+            eprintln!("embedded Kafka-protocol broker on {}", cluster.bootstrap_servers());
+            (cluster.bootstrap_servers(), Some(cluster))
+        }
+    };
+    let kafka = KafkaArgs { brokers: brokers.clone(), topic_prefix: String::new() };
+    let pipeline = PipelineArgs {
+        workers: args.workers,
+        group_id: "shopflow-demo".into(),
+        max_epoch_records: 20_000,
+        exit_when_caught_up: false,
+        kafka: kafka.clone(),
+        stores: args.stores.clone(),
+    };
+    let serve = ServeArgs {
+        http_addr: args.http_addr.clone(),
+        max_staleness_secs: 60,
+        auth: args.auth.clone(),
+        kafka,
+        stores: args.stores.clone(),
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone());
+    let produced = Arc::new(AtomicU64::new(0));
+    let storefront = {
+        let (stop, produced, brokers, seed, rate) =
+            (stop.clone(), produced.clone(), brokers.clone(), args.seed, args.rate);
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let producer = RecordProducer::new(&brokers)?;
+            let config =
+                GeneratorConfig { seed, users: 2_000, products: 400, orders: usize::MAX, ..Default::default() };
+            let started = Instant::now();
+            for (n, record) in Generator::new(config).enumerate() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                producer.send(record.topic.name(), &record.key, record.value.as_bytes())?;
+                produced.store(n as u64 + 1, Ordering::Relaxed);
+                let due = Duration::from_secs_f64((n + 1) as f64 / rate);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            Ok(producer.flush(Duration::from_secs(10))?)
+        })
+    };
+
+    let admin = auth.mint("admin", Role::Admin, None, 15 * 60);
+    let base = format!("http://{}", args.http_addr);
+    println!("shopflow demo: API on {base}");
+    println!("admin token (15 minutes): {admin}");
+    println!("try:");
+    println!("  curl -s {base}/api/v1/status");
+    println!("  curl -s {base}/api/v1/inventory/prd-00001");
+    println!("  curl -s -H 'Authorization: Bearer {admin}' {base}/api/v1/admin/analytics/funnel");
+
+    let counters = Arc::new(Counters::default());
+    {
+        let (stop, counters, produced, duration) = (stop.clone(), counters.clone(), produced.clone(), args.duration);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_secs(2));
+                let ingested = counters.records.load(Ordering::Relaxed);
+                let made = produced.load(Ordering::Relaxed);
+                println!(
+                    "ingested {ingested} events, lag {} , asOf {}, dead letters {}{}",
+                    made.saturating_sub(ingested),
+                    counters.as_of.load(Ordering::Relaxed),
+                    counters.dead_letters.load(Ordering::Relaxed),
+                    if counters.current.load(Ordering::Relaxed) { "" } else { " (rebuilding)" }
+                );
+                if duration.is_some_and(|d| started.elapsed() >= Duration::from_secs(d)) {
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    let result = run_pipeline_and_api(pipeline.config(), serve, stop.clone(), counters.clone());
+    stop.store(true, Ordering::SeqCst);
+    let made = storefront.join().map_err(|_| anyhow::anyhow!("storefront panicked"))?;
+    println!(
+        "demo stopped: {} events produced, {} ingested, {} publications",
+        produced.load(Ordering::Relaxed),
+        counters.records.load(Ordering::Relaxed),
+        counters.publications.load(Ordering::Relaxed)
+    );
+    result.and(made)
+}

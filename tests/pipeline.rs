@@ -1,0 +1,187 @@
+//! The pipeline against the real broker, Redis and ClickHouse.
+
+mod support;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use shopflow_topics::{Envelope, Event};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use support::{temp_path, wait_until, Space};
+
+/// Topics, then a seeded workload; returns the generated records (NDJSON lines).
+fn load(space: &Space, generate: &[&str]) -> Vec<serde_json::Value> {
+    space.run_ok(&["topics", "create", "--partitions", "4"]);
+    let file = temp_path(&format!("{}.ndjson", space.name));
+    space.run_ok(&[&["generate", "--quiet", "--out", file.to_str().unwrap()], generate].concat());
+    space.run_ok(&[&["generate", "--quiet"], generate].concat());
+    std::fs::read_to_string(file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn pipeline(space: &Space, extra: &[&str]) {
+    space.run_ok(&[&["pipeline", "--exit-when-caught-up"], extra].concat());
+}
+
+#[test]
+fn same_views_however_the_pipeline_runs() {
+    let space = Space::new("same");
+    let records = load(&space, &["--seed", "21", "--users", "60", "--products", "25", "--orders", "120"]);
+    let valid: BTreeSet<String> = records
+        .iter()
+        .filter_map(|r| Envelope::decode(r["value"].as_str().unwrap().as_bytes()).ok())
+        .map(|e| e.id)
+        .collect();
+
+    pipeline(&space, &["--workers", "1"]);
+    let (first_generation, one_worker) = space.redis_objects();
+    let analytics = space.clickhouse_relations();
+    assert!(one_worker.keys().filter(|k| k.starts_with("order:")).count() >= 100, "orders missing");
+    assert!(one_worker.keys().any(|k| k.starts_with("inventory:")));
+    assert!(one_worker.keys().any(|k| k.starts_with("user-orders:")));
+    assert_eq!(analytics["events"], vec![valid.len().to_string()], "one audit row per distinct event");
+    assert!(!analytics["sales"].is_empty() && !analytics["funnel"].is_empty() && !analytics["products"].is_empty());
+
+    pipeline(&space, &["--workers", "2"]);
+    let (second_generation, two_workers) = space.redis_objects();
+    assert_ne!(first_generation, second_generation, "a restart builds a new generation");
+    assert!(one_worker == two_workers, "1 worker and 2 workers differ");
+    assert_eq!(space.clickhouse_relations(), analytics);
+
+    // Tiny epochs: the same events trickled in small batches.
+    pipeline(&space, &["--workers", "2", "--max-epoch-records", "3"]);
+    assert!(space.redis_objects().1 == one_worker, "small batches differ from large ones");
+    assert_eq!(space.clickhouse_relations(), analytics);
+
+    // SIGKILL in the middle of a rebuild, then a restart.
+    let mut child = space
+        .shopflow()
+        .args(["pipeline", "--workers", "2", "--max-epoch-records", "2"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = redis::Client::open(support::redis_url()).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let metas = |c: &mut redis::Connection| -> usize {
+        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{}:*:meta", space.name)).query(c).unwrap();
+        keys.len()
+    };
+    let before = metas(&mut connection);
+    wait_until("the killed run to publish something", 60, || metas(&mut connection) > before);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(space.redis_objects().1 == one_worker, "the killed run must not have touched what readers see");
+    pipeline(&space, &["--workers", "1"]);
+    assert!(space.redis_objects().1 == one_worker, "the restart after a kill differs");
+    assert_eq!(space.clickhouse_relations(), analytics);
+    assert_eq!(metas(&mut connection), 1, "old and abandoned generations are dropped");
+}
+
+#[test]
+fn dead_letters_carry_the_reason_and_the_rest_of_the_partition_is_processed() {
+    let space = Space::new("dlq");
+    let records = load(&space, &["--seed", "5", "--orders", "60", "--malformed", "0.05"]);
+    let mut malformed: BTreeMap<String, usize> = BTreeMap::new();
+    let mut valid_ids = BTreeSet::new();
+    for record in &records {
+        let value = record["value"].as_str().unwrap();
+        match Envelope::decode_record(record["topic"].as_str().unwrap(), None, value.as_bytes()) {
+            Ok(envelope) => {
+                valid_ids.insert(envelope.id);
+            }
+            Err(_) => *malformed.entry(value.to_string()).or_default() += 1,
+        }
+    }
+    let expected: usize = malformed.values().sum();
+    assert!(expected >= 10, "too few malformed records to test: {expected}");
+    pipeline(&space, &["--workers", "2"]);
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", support::brokers())
+        .set("group.id", format!("{}-reader", space.name))
+        .create()
+        .unwrap();
+    let topic = space.topic("shop.dead-letter");
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..4 {
+        assignment.add_partition_offset(&topic, partition, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut letters = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while letters.len() < expected {
+        assert!(std::time::Instant::now() < deadline, "only {} of {expected} dead letters arrived", letters.len());
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.unwrap();
+            let envelope =
+                Envelope::decode_record("shop.dead-letter", message.key(), message.payload().unwrap()).unwrap();
+            let Event::DeadLetter(letter) = envelope.event else { panic!("not a dead letter") };
+            letters.push(letter);
+        }
+    }
+    for letter in &letters {
+        assert!(!letter.reason.is_empty());
+        assert!(letter.topic.starts_with(&space.name), "{}", letter.topic);
+        let payload = letter.payload.as_deref().expect("generated payloads are UTF-8");
+        assert!(malformed.contains_key(payload), "a dead letter for a record that was valid: {payload}");
+    }
+    let reasons: BTreeSet<&str> = letters.iter().map(|l| l.reason.split(' ').next().unwrap()).collect();
+    assert!(reasons.len() >= 3, "several kinds of failure expected: {reasons:?}");
+    // Everything valid was processed, malformed records in between notwithstanding.
+    assert_eq!(space.clickhouse_relations()["events"], vec![valid_ids.len().to_string()]);
+}
+
+#[test]
+fn reads_never_regress_while_a_rebuild_runs() {
+    let space = Space::new("rebuild");
+    load(&space, &["--seed", "8", "--orders", "150"]);
+    pipeline(&space, &["--workers", "1"]);
+    let (old_generation, finished) = space.redis_objects();
+    let sample: Vec<(String, String)> = finished
+        .iter()
+        .filter(|(k, _)| k.starts_with("order:"))
+        .take(30)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+
+    let reader_runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let reader = reader_runtime
+        .block_on(shopflow_sinks::redis::RedisReader::connect(&support::redis_url(), &space.name))
+        .unwrap();
+    let keys: Vec<(shopflow_sinks::Family, &str)> =
+        sample.iter().map(|(k, _)| (shopflow_sinks::Family::Order, k.strip_prefix("order:").unwrap())).collect();
+
+    let mut child = space
+        .shopflow()
+        .args(["pipeline", "--exit-when-caught-up", "--workers", "1", "--max-epoch-records", "5"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut last_as_of = 0;
+    let mut generations = vec![old_generation.clone()];
+    let mut reads = 0;
+    loop {
+        let done = child.try_wait().unwrap().is_some();
+        let served = reader_runtime.block_on(reader.read(&keys)).unwrap().expect("a generation is current");
+        assert!(served.as_of >= last_as_of, "asOf went back: {} after {last_as_of}", served.as_of);
+        last_as_of = served.as_of;
+        if generations.last() != Some(&served.generation) {
+            generations.push(served.generation.clone());
+        }
+        for ((key, expected), value) in sample.iter().zip(&served.values) {
+            assert_eq!(
+                value.as_deref(),
+                Some(expected.as_str()),
+                "{key} read mid-rebuild differs from the complete state"
+            );
+        }
+        reads += 1;
+        if done {
+            break;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert_eq!(generations.len(), 2, "exactly one switch, old to new: {generations:?}");
+    assert!(reads > 10, "too few reads during the rebuild: {reads}");
+}
