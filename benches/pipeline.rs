@@ -1,0 +1,341 @@
+//! The whole-pipeline benchmark (`cargo bench --bench pipeline`).
+//!
+//! On the broker of `SHOPFLOW_BROKERS` (or, without one, an embedded
+//! librdkafka mock broker hosted by this process), with Redis and ClickHouse
+//! of `SHOPFLOW_REDIS_URL` / `SHOPFLOW_CLICKHOUSE_URL`:
+//!
+//! 1. produces `BENCH_EVENTS` (default 1,000,000) generated records into
+//!    fresh topics and reports the produce rate;
+//! 2. the raw ceiling: one rdkafka consumer per core reading every source
+//!    partition and decoding each record, nothing else;
+//! 3. the pipeline: `shopflow pipeline --exit-when-caught-up` from start to
+//!    exit over the same records, with its peak resident memory;
+//! 4. freshness: the pipeline running, records produced at half the
+//!    pipeline's measured rate, and for each the time from send to the
+//!    moment Redis's published offsets cover it; p50 and p99.
+//!
+//! It prints one line per figure; BENCHMARKS.md records them.
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use shopflow_ingest::generate::{Generator, GeneratorConfig};
+use shopflow_ingest::producer::producer_config;
+use shopflow_topics::{Envelope, Topic};
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 10;
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+/// Delivery reports with the send instant riding along.
+#[derive(Clone, Default)]
+struct Timed(Arc<Mutex<Vec<Delivery>>>);
+
+/// (topic, partition, offset, when it was sent).
+type Delivery = (String, i32, i64, Instant);
+
+impl ClientContext for Timed {}
+
+impl ProducerContext for Timed {
+    type DeliveryOpaque = Box<Instant>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent: Box<Instant>) {
+        if let Ok(message) = result {
+            self.0.lock().unwrap().push((message.topic().to_string(), message.partition(), message.offset(), *sent));
+        }
+    }
+}
+
+fn produce(
+    brokers: &str,
+    prefix: &str,
+    records: impl Iterator<Item = (Topic, String, String)>,
+    rate: Option<f64>,
+) -> (u64, Duration, Timed) {
+    let context = Timed::default();
+    let mut config = producer_config(brokers);
+    config.set("queue.buffering.max.messages", "1000000");
+    let producer: ThreadedProducer<Timed> = config.create_with_context(context.clone()).unwrap();
+    let started = Instant::now();
+    let mut sent = 0u64;
+    for (topic, key, value) in records {
+        let topic = format!("{prefix}{}", topic.name());
+        let mut record = BaseRecord::with_opaque_to(&topic, Box::new(Instant::now())).key(&key).payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        sent += 1;
+        if let Some(rate) = rate {
+            let due = Duration::from_secs_f64(sent as f64 / rate);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(300)).unwrap();
+    (sent, started.elapsed(), context)
+}
+
+fn create_topics(
+    brokers: &str,
+    prefix: &str,
+    embedded: Option<&MockCluster<'static, rdkafka::producer::DefaultProducerContext>>,
+) {
+    match embedded {
+        Some(cluster) => {
+            for topic in Topic::ALL {
+                cluster.create_topic(&format!("{prefix}{}", topic.name()), PARTITIONS, 1).unwrap();
+            }
+        }
+        None => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let specs = shopflow_ingest::admin::plan(prefix, Some(PARTITIONS), 1);
+            runtime.block_on(shopflow_ingest::admin::create_topics(brokers, &specs)).unwrap();
+            shopflow_ingest::admin::wait_for_topics(brokers, &specs, Duration::from_secs(60)).unwrap();
+        }
+    }
+}
+
+/// Reads and decodes every record of the source topics; returns (records, seconds).
+fn raw_ceiling(brokers: &str, prefix: &str, expected: u64) -> (u64, f64) {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (brokers, prefix) = (brokers.to_string(), prefix.to_string());
+            std::thread::spawn(move || {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &brokers)
+                    .set("group.id", "bench-raw")
+                    .set("enable.auto.commit", "false")
+                    .set("fetch.max.bytes", "52428800")
+                    .set("max.partition.fetch.bytes", "10485760")
+                    .create()
+                    .unwrap();
+                let mut list = TopicPartitionList::new();
+                let mut n = 0;
+                for topic in Topic::SOURCES {
+                    for partition in 0..PARTITIONS {
+                        if n % threads == t {
+                            list.add_partition_offset(
+                                &format!("{prefix}{}", topic.name()),
+                                partition,
+                                Offset::Beginning,
+                            )
+                            .unwrap();
+                        }
+                        n += 1;
+                    }
+                }
+                consumer.assign(&list).unwrap();
+                let (mut read, mut idle) = (0u64, Instant::now());
+                while idle.elapsed() < Duration::from_secs(2) {
+                    if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
+                        let topic = message.topic().strip_prefix(&prefix).unwrap_or("").to_string();
+                        let _ = std::hint::black_box(Envelope::decode_record(
+                            &topic,
+                            message.key(),
+                            message.payload().unwrap_or_default(),
+                        ));
+                        read += 1;
+                        idle = Instant::now();
+                    }
+                }
+                (read, idle)
+            })
+        })
+        .collect();
+    let mut read = 0;
+    let mut last = started;
+    for handle in handles {
+        let (r, idle) = handle.join().unwrap();
+        read += r;
+        last = last.max(idle);
+    }
+    assert!(read >= expected, "the raw reader saw {read} of {expected} records");
+    (read, (last - started).as_secs_f64())
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn pipeline_command(brokers: &str, prefix: &str, namespace: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shopflow"));
+    command
+        .env("SHOPFLOW_BROKERS", brokers)
+        .env("SHOPFLOW_TOPIC_PREFIX", prefix)
+        .env("SHOPFLOW_NAMESPACE", namespace)
+        .env("SHOPFLOW_CLICKHOUSE_DATABASE", namespace)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists benchmarks: this is one, run by `cargo bench`.
+    }
+    let events: u64 = env("BENCH_EVENTS", "1000000").parse().expect("BENCH_EVENTS is a number");
+    let workers = env("SHOPFLOW_WORKERS", "2");
+    let embedded = match std::env::var("SHOPFLOW_BROKERS") {
+        Ok(_) => None,
+        Err(_) => Some(MockCluster::new(1).expect("embedded broker")),
+    };
+    let brokers = match &embedded {
+        Some(cluster) => cluster.bootstrap_servers(),
+        None => env("SHOPFLOW_BROKERS", ""),
+    };
+    let broker_name = if embedded.is_some() { "embedded librdkafka mock broker" } else { "SHOPFLOW_BROKERS" };
+    let stamp = chrono::Utc::now().timestamp_millis();
+    let prefix = format!("bench{stamp}.");
+    let namespace = format!("bench{stamp}");
+    println!(
+        "broker: {broker_name} ({brokers}); {events} events; {workers} workers; {PARTITIONS} partitions per topic"
+    );
+    create_topics(&brokers, &prefix, embedded.as_ref());
+
+    // 1. Load.
+    let config =
+        GeneratorConfig { seed: 1, users: 20_000, products: 5_000, events: Some(events), ..Default::default() };
+    let records = Generator::new(config).map(|r| (r.topic, r.key, r.value));
+    let (sent, took, _) = produce(&brokers, &prefix, records, None);
+    println!(
+        "produce: {sent} records in {:.1} s = {:.0} records/s",
+        took.as_secs_f64(),
+        sent as f64 / took.as_secs_f64()
+    );
+
+    // 2. The raw ceiling.
+    let (read, seconds) = raw_ceiling(&brokers, &prefix, sent);
+    let raw_rate = read as f64 / seconds;
+    println!("raw ceiling (rdkafka consume + decode, {} threads): {read} records in {seconds:.1} s = {raw_rate:.0} records/s",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+
+    // 3. The pipeline, start to exit.
+    let started = Instant::now();
+    let mut child = pipeline_command(&brokers, &prefix, &namespace)
+        .args(["pipeline", "--exit-when-caught-up", "--workers", &workers])
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the pipeline failed");
+    let seconds = started.elapsed().as_secs_f64();
+    let rate = sent as f64 / seconds;
+    println!(
+        "pipeline (whole process, every view, Redis + ClickHouse published): {sent} records in {seconds:.1} s = {rate:.0} records/s; \
+         ratio to raw ceiling {:.2}; peak RSS {:.0} MiB",
+        rate / raw_rate,
+        peak as f64 / 1024.0
+    );
+
+    // 4. Freshness at half the pipeline's rate.
+    let offered = (rate / 2.0).max(100.0);
+    let seconds_of_load = 20.0;
+    let mut child =
+        pipeline_command(&brokers, &prefix, &namespace).args(["pipeline", "--workers", &workers]).spawn().unwrap();
+    let redis = redis::Client::open(env("SHOPFLOW_REDIS_URL", "redis://127.0.0.1:6379/")).unwrap();
+    let mut connection = redis.get_connection().unwrap();
+    let current_key = format!("{namespace}:current");
+    // Wait until the restarted pipeline has caught up (its generation is current).
+    let before: Option<String> = redis::cmd("GET").arg(&current_key).query(&mut connection).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let now: Option<String> = redis::cmd("GET").arg(&current_key).query(&mut connection).unwrap();
+        if now.is_some() && now != before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the pipeline never caught up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let generation: String = redis::cmd("GET").arg(&current_key).query(&mut connection).unwrap();
+    let meta = format!("{namespace}:{generation}:meta");
+    let observations = Arc::new(Mutex::new(Vec::<(Instant, BTreeMap<String, BTreeMap<i32, i64>>)>::new()));
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (observations, watching, redis, meta) =
+            (observations.clone(), watching.clone(), redis.clone(), meta.clone());
+        std::thread::spawn(move || {
+            let mut connection = redis.get_connection().unwrap();
+            let mut last = String::new();
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                let offsets: String =
+                    redis::cmd("HGET").arg(&meta).arg("offsets").query(&mut connection).unwrap_or_default();
+                if offsets != last {
+                    let parsed = serde_json::from_str(&offsets).unwrap_or_default();
+                    observations.lock().unwrap().push((Instant::now(), parsed));
+                    last = offsets;
+                }
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        })
+    };
+    let config = GeneratorConfig {
+        seed: 2,
+        users: 20_000,
+        products: 5_000,
+        events: Some((offered * seconds_of_load) as u64),
+        ..Default::default()
+    };
+    // Fresh ids: a second seed's events.
+    let records = Generator::new(config).map(|r| (r.topic, r.key, r.value));
+    let (_, _, timed) = produce(&brokers, &prefix, records, Some(offered));
+    std::thread::sleep(Duration::from_secs(2)); // let the last records be published before reading the log
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    watcher.join().unwrap();
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    let observations = observations.lock().unwrap();
+    let deliveries = timed.0.lock().unwrap();
+    let mut latencies: Vec<f64> = Vec::new();
+    for (topic, partition, offset, sent_at) in deliveries.iter() {
+        let seen = observations.iter().find(|(at, covered)| {
+            *at >= *sent_at
+                && covered.get(topic).and_then(|parts| parts.get(partition)).is_some_and(|next| next > offset)
+        });
+        if let Some((at, _)) = seen {
+            latencies.push((*at - *sent_at).as_secs_f64() * 1000.0);
+        }
+    }
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if latencies.is_empty() {
+        println!("freshness: no record became visible");
+    } else {
+        println!(
+            "freshness at {offered:.0} records/s offered (half the pipeline rate): produce → visible in Redis p50 {:.1} ms, p99 {:.1} ms ({} records)",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.len()
+        );
+    }
+}
