@@ -185,3 +185,103 @@ fn reads_never_regress_while_a_rebuild_runs() {
     assert_eq!(generations.len(), 2, "exactly one switch, old to new: {generations:?}");
     assert!(reads > 10, "too few reads during the rebuild: {reads}");
 }
+
+/// Reads every record of `topic` (4 partitions) until `enough` says so or the deadline passes.
+fn read_topic(topic: &str, mut enough: impl FnMut(&[Envelope]) -> bool) -> Vec<Envelope> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", support::brokers())
+        .set("group.id", format!("{topic}-reader"))
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for partition in 0..4 {
+        assignment.add_partition_offset(topic, partition, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let contract = topic.split_once('.').unwrap().1;
+    let mut read = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !enough(&read) {
+        assert!(std::time::Instant::now() < deadline, "{topic}: only {} records arrived", read.len());
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.unwrap();
+            read.push(Envelope::decode_record(contract, message.key(), message.payload().unwrap()).unwrap());
+        }
+    }
+    read
+}
+
+#[test]
+fn derived_events_follow_the_published_state() {
+    let space = Space::new("derived");
+    load(&space, &["--seed", "33", "--products", "8", "--orders", "80"]);
+    // A product that is oversold for sure: 3 units in stock, an order for 5.
+    use shopflow_topics::events::{Address, OrderCreated, OrderItem, StockReceived};
+    let time = shopflow_topics::EventTime::parse("2026-11-02T00:00:00Z").unwrap();
+    let stock = StockReceived { product_id: "prd-alert".into(), warehouse_id: "wh-east".into(), quantity: 3 };
+    let order = OrderCreated {
+        order_id: "ord-alert".into(),
+        user_id: "usr-alert".into(),
+        items: vec![OrderItem { product_id: "prd-alert".into(), vendor_id: "ven-1".into(), quantity: 5, unit_price: 100 }],
+        subtotal: 500,
+        discount: 0,
+        shipping: 0,
+        total: 500,
+        currency: "USD".into(),
+        promo_code: None,
+        shipping_address: Address {
+            street: "1 Main St".into(),
+            city: "Salem".into(),
+            state: None,
+            zipcode: "12345".into(),
+            country: "US".into(),
+        },
+    };
+    let producer = shopflow_ingest::producer::RecordProducer::new(&support::brokers()).unwrap();
+    for envelope in [Envelope::new("evt-alert-1", "test", time, stock), Envelope::new("evt-alert-2", "test", time.plus(1), order)] {
+        producer.send(&space.topic(envelope.topic().name()), envelope.key(), &envelope.to_json()).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+    pipeline(&space, &["--workers", "2"]);
+    let (_, objects) = space.redis_objects();
+
+    // Every status an order went through is one Order.StatusChanged, keyed by the order.
+    let mut expected = BTreeSet::new();
+    for (key, value) in &objects {
+        if let Some(order_id) = key.strip_prefix("order:") {
+            let view: serde_json::Value = serde_json::from_str(value).unwrap();
+            let history = view["history"].as_array().unwrap();
+            for (i, entry) in history.iter().enumerate() {
+                let previous = i.checked_sub(1).map(|p| history[p]["status"].as_str().unwrap().to_string());
+                expected.insert((order_id.to_string(), previous, entry["status"].as_str().unwrap().to_string()));
+            }
+        }
+    }
+    let changes = read_topic(&space.topic("shop.order-status"), |read| {
+        let ids: BTreeSet<&str> = read.iter().map(|e| e.id.as_str()).collect();
+        ids.len() >= expected.len()
+    });
+    let mut seen = BTreeSet::new();
+    for envelope in &changes {
+        let Event::OrderStatusChanged(change) = &envelope.event else { panic!("{}", envelope.type_name()) };
+        assert_eq!(envelope.subject, change.order_id);
+        seen.insert((
+            change.order_id.clone(),
+            change.previous_status.map(|s| s.to_string()),
+            change.new_status.to_string(),
+        ));
+    }
+    assert_eq!(seen, expected, "status changes differ from the published histories");
+
+    // Inventory alerts: keyed by product, about published products; the oversold one among them.
+    let alerts = read_topic(&space.topic("shop.alerts"), |read| {
+        read.iter().any(|e| e.subject == "prd-alert" && matches!(e.event, Event::InventoryOversold(_)))
+    });
+    for alert in &alerts {
+        assert!(objects.contains_key(&format!("inventory:{}", alert.subject)), "alert for an unknown product");
+        assert!(matches!(
+            alert.event,
+            Event::InventoryLowStock(_) | Event::InventoryOversold(_) | Event::ProductBackInStock(_)
+        ));
+    }
+}
