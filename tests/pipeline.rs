@@ -222,7 +222,12 @@ fn derived_events_follow_the_published_state() {
     let order = OrderCreated {
         order_id: "ord-alert".into(),
         user_id: "usr-alert".into(),
-        items: vec![OrderItem { product_id: "prd-alert".into(), vendor_id: "ven-1".into(), quantity: 5, unit_price: 100 }],
+        items: vec![OrderItem {
+            product_id: "prd-alert".into(),
+            vendor_id: "ven-1".into(),
+            quantity: 5,
+            unit_price: 100,
+        }],
         subtotal: 500,
         discount: 0,
         shipping: 0,
@@ -238,7 +243,9 @@ fn derived_events_follow_the_published_state() {
         },
     };
     let producer = shopflow_ingest::producer::RecordProducer::new(&support::brokers()).unwrap();
-    for envelope in [Envelope::new("evt-alert-1", "test", time, stock), Envelope::new("evt-alert-2", "test", time.plus(1), order)] {
+    for envelope in
+        [Envelope::new("evt-alert-1", "test", time, stock), Envelope::new("evt-alert-2", "test", time.plus(1), order)]
+    {
         producer.send(&space.topic(envelope.topic().name()), envelope.key(), &envelope.to_json()).unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();

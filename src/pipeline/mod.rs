@@ -111,6 +111,24 @@ pub struct Batch {
     pub events: Vec<EventRow>,
 }
 
+impl Batch {
+    /// Folds a later batch into this one: later values win, offsets only grow.
+    pub fn absorb(&mut self, later: Batch) {
+        self.upper = self.upper.max(later.upper);
+        self.changes.extend(later.changes);
+        self.status_changes.extend(later.status_changes);
+        for (topic, parts) in later.offsets {
+            let mine = self.offsets.entry(topic).or_default();
+            for (partition, next) in parts {
+                let slot = mine.entry(partition).or_insert(next);
+                *slot = (*slot).max(next);
+            }
+        }
+        self.at_end = later.at_end;
+        self.events.extend(later.events);
+    }
+}
+
 fn render<K: Serialize, V: Serialize>(key: &K, value: &V) -> (String, String) {
     let key = serde_json::to_string(key).expect("keys serialise");
     // Plain string keys are stored bare; compound keys as JSON.
@@ -258,8 +276,10 @@ fn run_worker(
         if reading {
             let mut polled = 0;
             let round = Instant::now();
+            // Wait for records only when the dataflow has nothing left to do.
+            let idle = !probe.less_than(&epoch);
             while polled < config.max_epoch_records && round.elapsed() < Duration::from_millis(50) {
-                let timeout = if polled == 0 { Duration::from_millis(20) } else { Duration::ZERO };
+                let timeout = if polled == 0 && idle { Duration::from_millis(10) } else { Duration::ZERO };
                 let Some(message) = consumer.poll(timeout) else { break };
                 let message = match message {
                     Ok(m) => m,
@@ -317,7 +337,12 @@ fn run_worker(
                 tracing::info!(worker = index, "stopped reading");
             }
         }
-        worker.step_or_park(Some(Duration::from_millis(if reading { 0 } else { 10 })));
+        // Move the dataflow along: several steps while it is behind, for a few milliseconds at most.
+        let stepping = Instant::now();
+        worker.step_or_park(Some(Duration::from_millis(if reading { 0 } else { 5 })));
+        while probe.less_than(&epoch) && stepping.elapsed() < Duration::from_millis(5) {
+            worker.step();
+        }
 
         if index == 0 {
             let frontier = probe.with_frontier(|f| f.first().copied());

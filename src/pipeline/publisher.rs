@@ -39,20 +39,71 @@ pub fn spawn(
     })?;
     let derived = DerivedProducer::new(&config.brokers, &config.topic_prefix)?;
     let committer: BaseConsumer = super::source::consumer_config(&config.brokers, &config.group_id).create()?;
-    Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
-        let mut state = State { redis, clickhouse, derived, committer, targets, counters, available: HashMap::new() };
+    // ClickHouse gets its own thread: analytics may lag a little, serving must not wait for it.
+    let (to_analytics, analytics_batches) = std::sync::mpsc::channel::<Analytics>();
+    let analytics = std::thread::Builder::new().name("clickhouse".into()).spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async move {
-            while let Ok(batch) = batches.recv() {
-                state.publish(batch).await?;
+            while let Ok(mut next) = analytics_batches.recv() {
+                // Everything waiting goes in one round of inserts.
+                while let Ok(later) = analytics_batches.try_recv() {
+                    next.absorb(later);
+                }
+                next.write(&clickhouse).await?;
             }
             anyhow::Ok(())
         })
+    })?;
+    Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
+        let mut state =
+            State { redis, analytics: to_analytics, derived, committer, targets, counters, available: HashMap::new() };
+        let published = runtime.block_on(async move {
+            while let Ok(mut batch) = batches.recv() {
+                // Under load, epochs queue up: publish them together, as one atomic step.
+                while let Ok(later) = batches.try_recv() {
+                    batch.absorb(later);
+                }
+                state.publish(batch).await?;
+            }
+            anyhow::Ok(())
+        });
+        let analysed = analytics.join().map_err(|_| anyhow::anyhow!("the ClickHouse writer panicked"))?;
+        published.and(analysed)
     })?)
+}
+
+/// What the ClickHouse thread writes: audit rows, analytics changes, and a switch.
+struct Analytics {
+    events: Vec<shopflow_sinks::clickhouse::EventRow>,
+    publication: Publication,
+    /// Make this generation current in ClickHouse, with this version.
+    switch_as_of: Option<i64>,
+}
+
+impl Analytics {
+    fn absorb(&mut self, later: Analytics) {
+        self.events.extend(later.events);
+        self.publication.upper = later.publication.upper;
+        self.publication.changes.extend(later.publication.changes);
+        self.switch_as_of = later.switch_as_of.or(self.switch_as_of);
+    }
+
+    async fn write(self, clickhouse: &ClickHouseSink) -> anyhow::Result<()> {
+        clickhouse.insert_events(&self.events).await.context("writing events to ClickHouse")?;
+        clickhouse.publish(&self.publication).await.context("writing analytics to ClickHouse")?;
+        if let Some(as_of) = self.switch_as_of {
+            clickhouse.make_current(as_of).await.context("switching the ClickHouse generation")?;
+            for old in clickhouse.other_generations().await? {
+                clickhouse.drop_generation(&old).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 struct State {
     redis: RedisSink,
-    clickhouse: ClickHouseSink,
+    analytics: std::sync::mpsc::Sender<Analytics>,
     derived: DerivedProducer,
     committer: BaseConsumer,
     targets: Offsets,
@@ -68,22 +119,34 @@ impl State {
         let caught_up = self.counters.current.load(Ordering::SeqCst)
             || (batch.at_end && super::source::covers(&batch.offsets, &self.targets));
         let publication = Publication { upper: batch.upper, changes: batch.changes, offsets: batch.offsets };
-        // Analytics and the audit log first: they are idempotent, so a crash before Redis repeats them harmlessly.
-        self.clickhouse.insert_events(&batch.events).await.context("writing events to ClickHouse")?;
-        self.clickhouse.publish(&publication).await.context("writing analytics to ClickHouse")?;
         let was_current = self.counters.current.load(Ordering::SeqCst);
         let switching = caught_up && !was_current;
         let as_of = self.redis.publish(&publication, caught_up).await.context("publishing to Redis")?;
+        let analytics = Analytics {
+            events: batch.events,
+            publication: Publication {
+                upper: publication.upper,
+                changes: publication
+                    .changes
+                    .iter()
+                    .filter(|((f, _), _)| !f.served_from_redis())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                offsets: Offsets::new(),
+            },
+            switch_as_of: switching.then_some(as_of),
+        };
+        if self.analytics.send(analytics).is_err() {
+            anyhow::bail!("the ClickHouse writer stopped");
+        }
         if switching {
-            self.clickhouse.make_current(as_of).await.context("switching the ClickHouse generation")?;
             self.counters.current.store(true, Ordering::SeqCst);
             tracing::info!(generation = self.redis.generation(), as_of, "generation is current");
             // The previous generation, and any a crashed rebuild left behind.
             for old in self.redis.generations().await? {
                 if old != self.redis.generation() {
                     let dropped = self.redis.drop_generation(&old).await?;
-                    self.clickhouse.drop_generation(&old).await?;
-                    tracing::info!(old, dropped, "old generation dropped");
+                    tracing::info!(old, dropped, "old generation dropped from Redis");
                 }
             }
         }

@@ -146,6 +146,19 @@ impl ClickHouseSink {
         self.insert("current_generation", &[row]).await
     }
 
+    /// Generations other than this one that still have rows.
+    pub async fn other_generations(&self) -> Result<Vec<String>, SinkError> {
+        let mut found = std::collections::BTreeSet::new();
+        for family in [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats] {
+            let table = ddl::data_table(family).expect("analytics family");
+            let sql = format!("SELECT DISTINCT generation FROM {}.{table} WHERE generation != ?", self.database);
+            let mut cursor = self.client.query(&sql).bind(&self.generation).fetch_bytes("TabSeparated")?;
+            let bytes = cursor.collect().await?;
+            found.extend(String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()).map(str::to_string));
+        }
+        Ok(found.into_iter().collect())
+    }
+
     /// Removes another generation's rows (after a switch).
     pub async fn drop_generation(&self, generation: &str) -> Result<(), SinkError> {
         if generation == self.generation {
