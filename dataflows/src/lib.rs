@@ -1,8 +1,8 @@
 //! # shopflow-dataflows: the views, as differential computations
 //!
 //! Pure and I/O-free. The input is a collection of decoded events, keyed by
-//! event id; [`build`] keeps one copy of each id, projects each event onto
-//! [`Fact`]s, and computes every view of `shared/contract/views.md` that the
+//! event id, each with its [`Fact`]s; [`build`] keeps one copy of each id
+//! ([`dedup`]) and computes every view of `shared/contract/views.md` that the
 //! core pipeline serves, as differential collections that change when (and
 //! only where) their inputs do:
 //!
@@ -113,10 +113,49 @@ where
     rows.distinct().map(|(key, _)| key).count().map(|(key, n)| (key, n as i64))
 }
 
+/// A 128-bit hash of an event id: what dedup remembers per event.
+pub fn id_hash(id: &str) -> u128 {
+    // Two FNV-1a 64-bit hashes with different offsets.
+    let hash = |offset: u64| id.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3));
+    (u128::from(hash(0xcbf2_9ce4_8422_2325)) << 64) | u128::from(hash(0x6c62_272e_07bb_0142))
+}
+
+/// Keeps the first copy of each event id. Events are exchanged by id, so
+/// every copy of an id meets the same worker, which remembers a 128-bit hash
+/// of each id it has let through — 16 bytes per event rather than the facts.
+/// Copies of one id are the same event (a producer's retry), so which copy
+/// passes does not change any view. Inputs only ever add events.
+pub fn dedup<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Coll<'s, Fact> {
+    use differential_dataflow::AsCollection;
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::generic::operator::Operator;
+
+    let route = |update: &((String, Vec<Fact>), Epoch, isize)| id_hash(&update.0 .0) as u64;
+    events
+        .inner
+        .unary(Exchange::new(route), "Dedup", |_, _| {
+            let mut seen: std::collections::HashSet<u128> = std::collections::HashSet::new();
+            move |input, output| {
+                input.for_each_stamp(|capability, containers| {
+                    let mut session = output.session(&capability);
+                    for container in containers {
+                        for ((id, facts), time, diff) in container.drain(..) {
+                            if diff > 0 && seen.insert(id_hash(&id)) {
+                                for fact in facts {
+                                    session.give((fact, time, 1));
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        })
+        .as_collection()
+}
+
 /// Builds every view from events keyed by id (each with its facts).
 pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
-    // Dedup: one copy of each event id (the least, should two differ).
-    let facts = events.reduce(|_id, copies, out| out.push((copies[0].0.clone(), 1))).flat_map(|(_id, facts)| facts);
+    let facts = dedup(events);
 
     // ---- orders
     let orders = facts

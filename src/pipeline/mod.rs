@@ -14,6 +14,7 @@
 mod publisher;
 pub mod source;
 
+use anyhow::Context;
 use differential_dataflow::input::InputSession;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -195,10 +196,12 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
     }
     // The workers dropped their senders: the publisher drains and ends.
     let published = publisher.join().map_err(|_| anyhow::anyhow!("publisher panicked"))?;
+    // The publisher's own error says more than a worker's "the publisher stopped".
+    published.context("publishing")?;
     if let Some(e) = failure {
         anyhow::bail!("pipeline worker failed: {e}");
     }
-    published
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -268,6 +271,7 @@ fn run_worker(
         .collect();
     let mut epoch: u64 = 0;
     let mut published_upper: u64 = 0;
+    let mut publisher_gone = false;
     let mut reading = true;
     let mut quiet_since: Option<Instant> = None;
     let mut events = Vec::new();
@@ -350,12 +354,15 @@ fn run_worker(
             if upper > published_upper {
                 let batch = take_batch(shared, published_upper, upper, peers);
                 published_upper = upper;
-                if to_publisher.send(batch).is_err() {
-                    anyhow::bail!("the publisher stopped");
+                if !publisher_gone && to_publisher.send(batch).is_err() {
+                    // Stop everyone; keep stepping so the other workers can finish and exit.
+                    tracing::error!("the publisher stopped; stopping the pipeline");
+                    publisher_gone = true;
+                    stop.store(true, Ordering::SeqCst);
                 }
             }
             if frontier.is_none() {
-                return Ok(());
+                return if publisher_gone { Err(anyhow::anyhow!("the publisher stopped")) } else { Ok(()) };
             }
         } else if !reading && probe.done() {
             return Ok(());

@@ -93,8 +93,17 @@ impl Analytics {
         clickhouse.publish(&self.publication).await.context("writing analytics to ClickHouse")?;
         if let Some(as_of) = self.switch_as_of {
             clickhouse.make_current(as_of).await.context("switching the ClickHouse generation")?;
-            for old in clickhouse.other_generations().await? {
-                clickhouse.drop_generation(&old).await?;
+            // Dropping old rows only frees disk (the views already hide them): best effort, bounded.
+            let drop_old = async {
+                for old in clickhouse.other_generations().await? {
+                    clickhouse.drop_generation(&old).await?;
+                }
+                Ok::<_, shopflow_sinks::SinkError>(())
+            };
+            match tokio::time::timeout(std::time::Duration::from_secs(10), drop_old).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("dropping old ClickHouse generations failed: {e}"),
+                Err(_) => tracing::warn!("dropping old ClickHouse generations timed out; left for later"),
             }
         }
         Ok(())
