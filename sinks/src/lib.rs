@@ -111,6 +111,14 @@ pub enum SinkError {
     /// Kafka refused a derived event.
     #[error("kafka: {0}")]
     Kafka(#[from] shopflow_ingest::KafkaError),
+    /// A store did not answer in time.
+    #[error("{what} did not answer within {after:?}")]
+    Timeout {
+        /// The request.
+        what: &'static str,
+        /// The limit.
+        after: std::time::Duration,
+    },
     /// Stored data is not what this version wrote.
     #[error("corrupt {what}: {detail}")]
     Corrupt {

@@ -5,6 +5,12 @@ use crate::{Family, Publication, SinkError};
 use clickhouse::Client;
 use serde_json::{json, Value};
 
+/// Rows per insert request at most.
+const INSERT_CHUNK_ROWS: usize = 20_000;
+
+/// How long one ClickHouse request may take.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// One row of the `events` audit log.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct EventRow {
@@ -73,18 +79,20 @@ impl ClickHouseSink {
     }
 
     async fn insert(&self, table: &str, rows: &[Value]) -> Result<(), SinkError> {
-        if rows.is_empty() {
-            return Ok(());
+        // Bounded requests: memory stays flat and a slow server is noticed, never waited on forever.
+        for chunk in rows.chunks(INSERT_CHUNK_ROWS) {
+            // One plain POST whose body is the statement followed by its rows: a streamed
+            // (chunked) insert body left ClickHouse 18.16 connections hanging under load.
+            let mut sql = format!("INSERT INTO {}.{table} FORMAT JSONEachRow\n", self.database);
+            for row in chunk {
+                sql.push_str(&serde_json::to_string(row).expect("JSON serialises"));
+                sql.push('\n');
+            }
+            let insert = self.client.query_raw(&sql).execute();
+            tokio::time::timeout(REQUEST_TIMEOUT, insert)
+                .await
+                .map_err(|_| SinkError::Timeout { what: "ClickHouse insert", after: REQUEST_TIMEOUT })??;
         }
-        let mut body = Vec::with_capacity(rows.len() * 128);
-        for row in rows {
-            serde_json::to_writer(&mut body, row).expect("JSON serialises");
-            body.push(b'\n');
-        }
-        let mut insert =
-            self.client.insert_formatted_with(format!("INSERT INTO {}.{table} FORMAT JSONEachRow", self.database));
-        insert.send(body.into()).await?;
-        insert.end().await?;
         Ok(())
     }
 
