@@ -185,8 +185,13 @@ fn pipeline_command(brokers: &str, prefix: &str, namespace: &str) -> Command {
         .env("SHOPFLOW_NAMESPACE", namespace)
         .env("SHOPFLOW_CLICKHOUSE_DATABASE", namespace)
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(log_path()).map(Stdio::from).unwrap_or_else(|_| Stdio::null()));
     command
+}
+
+/// Where the pipeline's log goes (shown when it fails).
+fn log_path() -> std::path::PathBuf {
+    std::env::temp_dir().join("shopflow-bench-pipeline.log")
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -249,7 +254,11 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(status.success(), "the pipeline failed");
+    if !status.success() {
+        let log = std::fs::read_to_string(log_path()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        panic!("the pipeline failed; its log ends:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
     let seconds = started.elapsed().as_secs_f64();
     let rate = sent as f64 / seconds;
     println!(

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use rdkafka::mocking::MockCluster;
 use shopflow_api::auth::Role;
-use shopflow_ingest::generate::{Generator, GeneratorConfig};
+use shopflow_ingest::generate::{Generator, GeneratorConfig, Summary};
 use shopflow_ingest::producer::RecordProducer;
 use shopflow_topics::Topic;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,8 +93,9 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
     let storefront = {
         let (stop, produced, brokers, seed, rate) =
             (stop.clone(), produced.clone(), brokers.clone(), args.seed, args.rate);
-        std::thread::spawn(move || -> anyhow::Result<()> {
+        std::thread::spawn(move || -> anyhow::Result<Summary> {
             let producer = RecordProducer::new(&brokers)?;
+            let mut summary = Summary::default();
             let config =
                 GeneratorConfig { seed, users: 2_000, products: 400, orders: usize::MAX, ..Default::default() };
             let started = Instant::now();
@@ -103,13 +104,15 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
                     break;
                 }
                 producer.send(record.topic.name(), &record.key, record.value.as_bytes())?;
+                summary.add(&record);
                 produced.store(n as u64 + 1, Ordering::Relaxed);
                 let due = Duration::from_secs_f64((n + 1) as f64 / rate);
                 if let Some(wait) = due.checked_sub(started.elapsed()) {
                     std::thread::sleep(wait);
                 }
             }
-            Ok(producer.flush(Duration::from_secs(10))?)
+            producer.flush(Duration::from_secs(10))?;
+            Ok(summary)
         })
     };
 
@@ -132,7 +135,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
                 let ingested = counters.records.load(Ordering::Relaxed);
                 let made = produced.load(Ordering::Relaxed);
                 println!(
-                    "ingested {ingested} events, lag {} , asOf {}, dead letters {}{}",
+                    "ingested {ingested} events, lag {}, asOf {}, dead letters {}{}",
                     made.saturating_sub(ingested),
                     counters.as_of.load(Ordering::Relaxed),
                     counters.dead_letters.load(Ordering::Relaxed),
@@ -147,11 +150,14 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
     let result = run_pipeline_and_api(pipeline.config(), serve, stop.clone(), counters.clone());
     stop.store(true, Ordering::SeqCst);
     let made = storefront.join().map_err(|_| anyhow::anyhow!("storefront panicked"))?;
+    if let Ok(summary) = &made {
+        print!("{}", summary.table());
+    }
     println!(
         "demo stopped: {} events produced, {} ingested, {} publications",
         produced.load(Ordering::Relaxed),
         counters.records.load(Ordering::Relaxed),
         counters.publications.load(Ordering::Relaxed)
     );
-    result.and(made)
+    result.and(made.map(|_| ()))
 }
