@@ -19,7 +19,12 @@ pub fn shopflow() -> Command {
 
 /// Runs `shopflow args...` and returns its output, panicking with stderr on failure.
 pub fn run_ok(args: &[&str]) -> Output {
-    let output = shopflow().args(args).output().expect("shopflow runs");
+    succeeded(shopflow().args(args), args)
+}
+
+/// Runs `command` and returns its output, panicking with its output on failure.
+fn succeeded(command: &mut Command, args: &[&str]) -> Output {
+    let output = command.output().expect("shopflow runs");
     assert!(
         output.status.success(),
         "shopflow {args:?} failed:\n{}\n{}",
@@ -68,14 +73,7 @@ impl Space {
 
     /// Runs `shopflow args...` in this space, panicking with its output on failure.
     pub fn run_ok(&self, args: &[&str]) -> Output {
-        let output = self.shopflow().args(args).output().expect("shopflow runs");
-        assert!(
-            output.status.success(),
-            "shopflow {args:?} failed:\n{}\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+        succeeded(self.shopflow().args(args), args)
     }
 
     /// The full name of a contract topic in this space.

@@ -73,34 +73,41 @@ impl RedisSink {
         Ok(as_of)
     }
 
-    /// Every generation with keys under the namespace (found by their meta hashes).
-    pub async fn generations(&mut self) -> Result<Vec<String>, SinkError> {
-        let pattern = self.keys.meta("*");
+    /// Every key matching `pattern` (SCAN, in batches).
+    async fn scan(&mut self, pattern: &str) -> Result<Vec<String>, SinkError> {
         let mut cursor: u64 = 0;
         let mut found = Vec::new();
         loop {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(&pattern)
+                .arg(pattern)
                 .arg("COUNT")
                 .arg(1000)
                 .query_async(&mut self.connection)
                 .await?;
-            for key in keys {
-                let middle =
-                    key.strip_prefix(&format!("{}:", self.keys.namespace())).and_then(|k| k.strip_suffix(":meta"));
-                if let Some(generation) = middle.filter(|g| !g.contains(':')) {
-                    found.push(generation.to_string());
-                }
-            }
+            found.extend(keys);
             if next == 0 {
-                found.sort();
-                found.dedup();
                 return Ok(found);
             }
             cursor = next;
         }
+    }
+
+    /// Every generation with keys under the namespace (found by their meta hashes).
+    pub async fn generations(&mut self) -> Result<Vec<String>, SinkError> {
+        let prefix = format!("{}:", self.keys.namespace());
+        let mut found: Vec<String> = self
+            .scan(&self.keys.meta("*"))
+            .await?
+            .iter()
+            .filter_map(|key| key.strip_prefix(&prefix).and_then(|k| k.strip_suffix(":meta")))
+            .filter(|generation| !generation.contains(':'))
+            .map(str::to_string)
+            .collect();
+        found.sort();
+        found.dedup();
+        Ok(found)
     }
 
     /// Deletes every key of another generation (after a switch), in batches.
@@ -108,26 +115,10 @@ impl RedisSink {
         if generation == self.generation {
             return Ok(0);
         }
-        let pattern = self.keys.generation_pattern(generation);
-        let mut cursor: u64 = 0;
-        let mut dropped = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut self.connection)
-                .await?;
-            if !keys.is_empty() {
-                dropped += keys.len() as u64;
-                let _: () = redis::cmd("UNLINK").arg(&keys).query_async(&mut self.connection).await?;
-            }
-            if next == 0 {
-                return Ok(dropped);
-            }
-            cursor = next;
+        let keys = self.scan(&self.keys.generation_pattern(generation)).await?;
+        for batch in keys.chunks(1000) {
+            let _: () = redis::cmd("UNLINK").arg(batch).query_async(&mut self.connection).await?;
         }
+        Ok(keys.len() as u64)
     }
 }
