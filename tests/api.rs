@@ -111,11 +111,24 @@ fn reads_serve_the_published_state_with_object_level_checks() {
     let (status, product) = api.get(&format!("/api/v1/products/{product_id}"), None);
     if status == StatusCode::OK {
         assert_eq!(product["available"], expected["available"]);
+        let rating = objects.get(&format!("rating:{product_id}")).map(|r| serde_json::from_str::<Value>(r).unwrap());
+        assert_eq!(product["rating"]["count"], rating.as_ref().map_or(Value::from(0), |r| r["count"].clone()));
     } else {
         assert_eq!(status, StatusCode::NOT_FOUND, "only a deleted product may be missing");
     }
     assert_eq!(api.get("/api/v1/inventory/no%20such", None).0, StatusCode::BAD_REQUEST);
     assert_eq!(api.get("/api/v1/inventory/prd-unknown", None).0, StatusCode::NOT_FOUND);
+
+    // A product with reviews shows their count and mean.
+    let (rating_key, rating_json) =
+        objects.iter().find(|(k, _)| k.starts_with("rating:")).expect("some product has reviews");
+    let rated: Value = serde_json::from_str(rating_json).unwrap();
+    let (status, product) = api.get(&format!("/api/v1/products/{}", rating_key.strip_prefix("rating:").unwrap()), None);
+    if status == StatusCode::OK {
+        let mean = rated["sum"].as_f64().unwrap() / rated["count"].as_f64().unwrap();
+        assert_eq!(product["rating"]["count"], rated["count"]);
+        assert!((product["rating"]["mean"].as_f64().unwrap() - mean).abs() < 0.006);
+    }
 
     // The cart is the caller's own.
     let (status, cart) = api.get("/api/v1/cart", Some(&other_token));

@@ -219,6 +219,27 @@ pub enum UserChange {
     Deleted,
 }
 
+/// A change to a product's reviews (Review.*), keyed by product.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ReviewChange {
+    /// Review.Posted.
+    Posted {
+        /// The review.
+        review_id: String,
+        /// The reviewer.
+        user_id: String,
+        /// 1 to 5 stars.
+        rating: i64,
+    },
+    /// Review.Moderated.
+    Moderated {
+        /// The review.
+        review_id: String,
+        /// Whether the action was `reject`.
+        reject: bool,
+    },
+}
+
 /// What the dataflows consume.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Fact {
@@ -236,6 +257,8 @@ pub enum Fact {
     User(String, Stamp, UserChange),
     /// Product.Viewed: (UTC day, userId if signed in, productId).
     View(i64, Option<String>, String),
+    /// A change to the reviews of product `0`.
+    Review(String, Stamp, ReviewChange),
 }
 
 /// The facts of one event (most events give one; events no view of the core
@@ -337,6 +360,19 @@ pub fn facts_of(envelope: &Envelope) -> Vec<Fact> {
         Event::ProductViewed(e) => {
             vec![Fact::View(envelope.time.day_number(), e.user_id.clone(), e.product_id.clone())]
         }
+        Event::ReviewPosted(e) => vec![Fact::Review(
+            e.product_id.clone(),
+            stamp(),
+            ReviewChange::Posted { review_id: e.review_id.clone(), user_id: e.user_id.clone(), rating: e.rating },
+        )],
+        Event::ReviewModerated(e) => vec![Fact::Review(
+            e.product_id.clone(),
+            stamp(),
+            ReviewChange::Moderated {
+                review_id: e.review_id.clone(),
+                reject: e.action == shopflow_topics::events::ModerationAction::Reject,
+            },
+        )],
         _ => Vec::new(),
     }
 }

@@ -11,6 +11,7 @@
 //! - [`catalog`] — products and the category tree.
 //! - [`carts`] — priced cart lines.
 //! - [`users`] — profiles and notification preferences.
+//! - [`reviews`] — ratings (count and sum of unrejected reviews).
 //! - [`analytics`] — `sales_daily`, `funnel_daily`, `product_stats`.
 //!
 //! Every view is a function of the *set* of distinct events, with order taken
@@ -54,6 +55,7 @@ pub mod catalog;
 pub mod facts;
 pub mod inventory;
 pub mod orders;
+pub mod reviews;
 pub mod users;
 
 use analytics::{FunnelDaily, Measure, ProductStats, SalesDaily};
@@ -88,6 +90,8 @@ pub struct Views<'s> {
     pub carts: Coll<'s, (String, CartView)>,
     /// Users by userId.
     pub users: Coll<'s, (String, UserView)>,
+    /// Ratings by productId (products with a counted review).
+    pub ratings: Coll<'s, (String, reviews::RatingView)>,
     /// `sales_daily` by (day, categoryId, vendorId).
     pub sales_daily: Coll<'s, ((i64, String, String), SalesDaily)>,
     /// `funnel_daily` by day.
@@ -251,6 +255,19 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
             }
         });
 
+    // ---- ratings
+    let ratings = facts
+        .clone()
+        .flat_map(|fact| match fact {
+            Fact::Review(product, stamp, change) => Some((product, (stamp, change))),
+            _ => None,
+        })
+        .reduce(|product, changes, out| {
+            if let Some(view) = reviews::fold_ratings(product, changes.iter().map(|(c, _)| (&c.0, &c.1))) {
+                out.push((view, 1));
+            }
+        });
+
     // ---- inventory
     let stock_parts = facts.clone().flat_map(|fact| match fact {
         Fact::Stock(product, warehouse, amount) => {
@@ -383,6 +400,7 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
         categories,
         carts,
         users,
+        ratings,
         sales_daily,
         funnel_daily,
         product_stats,

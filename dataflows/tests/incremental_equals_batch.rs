@@ -12,6 +12,7 @@ use shopflow_dataflows::catalog::{CategoryView, ProductView};
 use shopflow_dataflows::facts::{Line, PostalAddress};
 use shopflow_dataflows::inventory::{InventoryView, WarehouseStock};
 use shopflow_dataflows::orders::{Anomaly, HistoryEntry, OrderView, StatusChange};
+use shopflow_dataflows::reviews::RatingView;
 use shopflow_dataflows::users::{Preferences, UserView};
 use shopflow_ingest::generate::{Generator, GeneratorConfig, Rng};
 use shopflow_topics::events::Role;
@@ -108,6 +109,8 @@ fn batch(events: &[Envelope]) -> Snapshot {
     let mut viewers: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
     let mut carters: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
     let mut buyers: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+    // product → review → (first posted rating, latest moderation rejects?)
+    let mut reviews: BTreeMap<String, BTreeMap<String, (Option<i64>, bool)>> = BTreeMap::new();
 
     for e in &sorted {
         let day = e.time.0.div_euclid(EventTime::DAY);
@@ -215,6 +218,14 @@ fn batch(events: &[Envelope]) -> Snapshot {
                 Some(entry) => apply_to_user(entry, e, false),
                 None => users_waiting.entry(e.subject.clone()).or_default().push(e),
             },
+            Event::ReviewPosted(r) => {
+                let review = reviews.entry(r.product_id.clone()).or_default().entry(r.review_id.clone()).or_default();
+                review.0.get_or_insert(r.rating);
+            }
+            Event::ReviewModerated(m) => {
+                let review = reviews.entry(m.product_id.clone()).or_default().entry(m.review_id.clone()).or_default();
+                review.1 = m.action == shopflow_topics::events::ModerationAction::Reject;
+            }
             Event::ProductViewed(v) => {
                 *views.entry(v.product_id.clone()).or_default() += 1;
                 if let Some(user) = &v.user_id {
@@ -247,6 +258,14 @@ fn batch(events: &[Envelope]) -> Snapshot {
     for (id, entry) in &users {
         if let Some(view) = entry {
             put(&mut out, "users", id, view);
+        }
+    }
+    for (product, per_review) in &reviews {
+        let counted: Vec<i64> = per_review.values().filter(|(_, rejected)| !rejected).filter_map(|(r, _)| *r).collect();
+        if !counted.is_empty() {
+            let view =
+                RatingView { product_id: product.clone(), count: counted.len() as i64, sum: counted.iter().sum() };
+            put(&mut out, "ratings", product, &view);
         }
     }
     for (user, lines) in &cart_lines {
@@ -522,6 +541,7 @@ fn histories_exercise_what_they_should() {
     let mut anomalies = 0;
     let mut early_payments = 0;
     let mut cancelled_after_payment = 0;
+    let mut ratings = 0;
     let mut duplicates = 0;
     for seed in 1..=40u64 {
         let events = history(seed);
@@ -529,6 +549,7 @@ fn histories_exercise_what_they_should() {
         duplicates += events.len() - ids.len();
         let snapshot = batch(&events);
         for ((name, _), value) in &snapshot {
+            ratings += usize::from(*name == "ratings");
             if *name == "orders" {
                 let view: serde_json::Value = serde_json::from_str(value).unwrap();
                 anomalies += view["anomalies"].as_array().unwrap().len();
@@ -548,6 +569,7 @@ fn histories_exercise_what_they_should() {
     assert!(early_payments > 5, "events before their order: {early_payments}");
     assert!(cancelled_after_payment > 0, "cancellations after payment: {cancelled_after_payment}");
     assert!(duplicates > 20, "duplicates: {duplicates}");
+    assert!(ratings > 20, "ratings: {ratings}");
 }
 
 #[test]

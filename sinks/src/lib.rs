@@ -40,6 +40,8 @@ pub enum Family {
     Cart,
     /// A user profile, by userId.
     User,
+    /// A product's rating, by productId.
+    Rating,
     /// `sales_daily`, by day|categoryId|vendorId.
     SalesDaily,
     /// `funnel_daily`, by day.
@@ -50,7 +52,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 10] = [
+    pub const ALL: [Family; 11] = [
         Family::Order,
         Family::UserOrders,
         Family::Inventory,
@@ -58,6 +60,7 @@ impl Family {
         Family::Category,
         Family::Cart,
         Family::User,
+        Family::Rating,
         Family::SalesDaily,
         Family::FunnelDaily,
         Family::ProductStats,
@@ -73,6 +76,7 @@ impl Family {
             Family::Category => "category",
             Family::Cart => "cart",
             Family::User => "user",
+            Family::Rating => "rating",
             Family::SalesDaily => "sales-daily",
             Family::FunnelDaily => "funnel-daily",
             Family::ProductStats => "product-stats",

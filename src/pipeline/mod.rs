@@ -238,6 +238,7 @@ fn run_worker(
             publish_view(Family::Category, views.categories, shared.clone()),
             publish_view(Family::Cart, views.carts, shared.clone()),
             publish_view(Family::User, views.users, shared.clone()),
+            publish_view(Family::Rating, views.ratings, shared.clone()),
             publish_view(Family::SalesDaily, views.sales_daily, shared.clone()),
             publish_view(Family::FunnelDaily, views.funnel_daily, shared.clone()),
             publish_view(Family::ProductStats, views.product_stats, shared.clone()),

@@ -8,16 +8,19 @@ use axum::Json;
 use serde_json::Value;
 use shopflow_sinks::Family;
 
-/// A product with its `available` stock; deleted products answer 404.
+/// A product with its `available` stock and rating `{count, mean}`; deleted products answer 404.
 pub async fn product(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
     check_id("id", &id)?;
-    let (as_of, mut values) = read(&state, &[(Family::Product, &id), (Family::Inventory, &id)]).await?;
+    let objects = [(Family::Product, id.as_str()), (Family::Inventory, &id), (Family::Rating, &id)];
+    let (as_of, mut values) = read(&state, &objects).await?;
+    let rating = values.pop().flatten();
     let inventory = values.pop().flatten();
     let mut product = values.pop().flatten().ok_or_else(|| AppError::not_found("product"))?;
     if product["deleted"].as_bool() == Some(true) {
         return Err(AppError::not_found("product"));
     }
     product["available"] = inventory.map_or(Value::from(0), |i| i["available"].clone());
+    product["rating"] = rating_of(rating.as_ref());
     Ok(Json(with_as_of(product, as_of)))
 }
 
@@ -27,4 +30,22 @@ pub async fn inventory(State(state): State<AppState>, Path(id): Path<String>) ->
     let (as_of, mut values) = read(&state, &[(Family::Inventory, &id)]).await?;
     let inventory = values.pop().flatten().ok_or_else(|| AppError::not_found("inventory"))?;
     Ok(Json(with_as_of(inventory, as_of)))
+}
+
+/// `{count, mean}` from a rating view (`mean` null without reviews, two decimals otherwise).
+pub fn rating_of(view: Option<&Value>) -> Value {
+    let count = view.and_then(|v| v["count"].as_i64()).unwrap_or(0);
+    let sum = view.and_then(|v| v["sum"].as_i64()).unwrap_or(0);
+    let mean = (count > 0).then(|| ((sum as f64 / count as f64) * 100.0).round() / 100.0);
+    serde_json::json!({"count": count, "mean": mean})
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rating_means_have_two_decimals_and_none_without_reviews() {
+        let view = serde_json::json!({"productId": "p", "count": 3, "sum": 13});
+        assert_eq!(super::rating_of(Some(&view)), serde_json::json!({"count": 3, "mean": 4.33}));
+        assert_eq!(super::rating_of(None), serde_json::json!({"count": 0, "mean": null}));
+    }
 }

@@ -52,6 +52,7 @@ pub fn run(batches: &[Vec<Envelope>], workers: usize) -> Snapshot {
                 capture("categories", views.categories, sink.clone()).map(|_| ()),
                 capture("carts", views.carts, sink.clone()).map(|_| ()),
                 capture("users", views.users, sink.clone()).map(|_| ()),
+                capture("ratings", views.ratings, sink.clone()).map(|_| ()),
                 capture("salesDaily", views.sales_daily, sink.clone()).map(|_| ()),
                 capture("funnelDaily", views.funnel_daily, sink.clone()).map(|_| ()),
                 capture("productStats", views.product_stats, sink.clone()).map(|_| ()),
