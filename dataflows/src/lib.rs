@@ -157,22 +157,40 @@ pub fn dedup<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Coll<'s, Fact> {
         .as_collection()
 }
 
+/// An entity's fact with its stamp, keyed by the entity.
+type Keyed<V> = (String, (facts::Stamp, V));
+
+/// One view per key: picks the facts of one family keyed by entity, and folds
+/// each entity's facts, sorted by (`time`, `id`), into at most one value.
+fn fold_each<'s, V, W>(
+    facts: Coll<'s, Fact>,
+    pick: fn(Fact) -> Option<Keyed<V>>,
+    fold: impl Fn(&String, &[(&(facts::Stamp, V), isize)]) -> Option<W> + 'static,
+) -> Coll<'s, (String, W)>
+where
+    V: differential_dataflow::ExchangeData + std::hash::Hash,
+    W: differential_dataflow::Data,
+{
+    facts.flat_map(pick).reduce(move |key, changes, out| {
+        if let Some(view) = fold(key, changes) {
+            out.push((view, 1));
+        }
+    })
+}
+
 /// Builds every view from events keyed by id (each with its facts).
 pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
     let facts = dedup(events);
 
     // ---- orders
-    let orders = facts
-        .clone()
-        .flat_map(|fact| match fact {
+    let orders = fold_each(
+        facts.clone(),
+        |fact| match fact {
             Fact::Order(order_id, stamp, step) => Some((order_id, (stamp, step))),
             _ => None,
-        })
-        .reduce(|order_id, steps, out| {
-            if let Some(view) = orders::fold_order(order_id, steps.iter().map(|(s, _)| (&s.0, &s.1))) {
-                out.push((view, 1));
-            }
-        });
+        },
+        |order_id, steps| orders::fold_order(order_id, steps.iter().map(|(s, _)| (&s.0, &s.1))),
+    );
     let status_changes = orders.clone().flat_map(|(order_id, view)| {
         orders::status_changes(&view).into_iter().map(move |change| (order_id.clone(), change))
     });
@@ -196,17 +214,14 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
         }
     });
     let lineage = lineage.map(|((), pair)| pair);
-    let bare_products = facts
-        .clone()
-        .flat_map(|fact| match fact {
+    let bare_products = fold_each(
+        facts.clone(),
+        |fact| match fact {
             Fact::Product(id, stamp, change) => Some((id, (stamp, change))),
             _ => None,
-        })
-        .reduce(|id, changes, out| {
-            if let Some(view) = catalog::fold_product(id, changes.iter().map(|(c, _)| (&c.0, &c.1))) {
-                out.push((view, 1));
-            }
-        });
+        },
+        |id, changes| catalog::fold_product(id, changes.iter().map(|(c, _)| (&c.0, &c.1))),
+    );
     let by_category = bare_products.map(|(_, view)| (view.category_id.clone(), view));
     let known_categories = lineage.clone().map(|(id, _)| id);
     let placed = by_category.clone().join_map(lineage, |_, view, chain| {
@@ -243,30 +258,24 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
         });
 
     // ---- users
-    let users = facts
-        .clone()
-        .flat_map(|fact| match fact {
+    let users = fold_each(
+        facts.clone(),
+        |fact| match fact {
             Fact::User(id, stamp, change) => Some((id, (stamp, change))),
             _ => None,
-        })
-        .reduce(|id, changes, out| {
-            if let Some(view) = users::fold_user(id, changes.iter().map(|(c, _)| (&c.0, &c.1))) {
-                out.push((view, 1));
-            }
-        });
+        },
+        |id, changes| users::fold_user(id, changes.iter().map(|(c, _)| (&c.0, &c.1))),
+    );
 
     // ---- ratings
-    let ratings = facts
-        .clone()
-        .flat_map(|fact| match fact {
+    let ratings = fold_each(
+        facts.clone(),
+        |fact| match fact {
             Fact::Review(product, stamp, change) => Some((product, (stamp, change))),
             _ => None,
-        })
-        .reduce(|product, changes, out| {
-            if let Some(view) = reviews::fold_ratings(product, changes.iter().map(|(c, _)| (&c.0, &c.1))) {
-                out.push((view, 1));
-            }
-        });
+        },
+        |product, changes| reviews::fold_ratings(product, changes.iter().map(|(c, _)| (&c.0, &c.1))),
+    );
 
     // ---- inventory
     let stock_parts = facts.clone().flat_map(|fact| match fact {
