@@ -46,12 +46,14 @@ fn same_views_however_the_pipeline_runs() {
     pipeline(&space, &["--workers", "2"]);
     let (second_generation, two_workers) = space.redis_objects();
     assert_ne!(first_generation, second_generation, "a restart builds a new generation");
-    assert!(one_worker == two_workers, "1 worker and 2 workers differ");
+    let diff = Space::object_differences(&one_worker, &two_workers);
+    assert!(diff.is_empty(), "1 worker and 2 workers differ:\n{}", diff.join("\n"));
     assert_eq!(space.clickhouse_relations(), analytics);
 
     // Tiny epochs: the same events trickled in small batches.
     pipeline(&space, &["--workers", "2", "--max-epoch-records", "3"]);
-    assert!(space.redis_objects().1 == one_worker, "small batches differ from large ones");
+    let diff = Space::object_differences(&one_worker, &space.redis_objects().1);
+    assert!(diff.is_empty(), "small batches differ from large ones:\n{}", diff.join("\n"));
     assert_eq!(space.clickhouse_relations(), analytics);
 
     // SIGKILL in the middle of a rebuild, then a restart.
@@ -278,7 +280,12 @@ fn derived_events_follow_the_published_state() {
             change.new_status.to_string(),
         ));
     }
-    assert_eq!(seen, expected, "status changes differ from the published histories");
+    let extra: Vec<_> = seen.difference(&expected).collect();
+    let missing: Vec<_> = expected.difference(&seen).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "status changes differ from the published histories: extra {extra:?}, missing {missing:?}"
+    );
 
     // Inventory alerts: keyed by product, about published products; the oversold one among them.
     let alerts = read_topic(&space.topic("shop.alerts"), |read| {

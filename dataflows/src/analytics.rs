@@ -35,8 +35,8 @@ pub struct FunnelDaily {
     pub buyers: i64,
 }
 
-/// `product_stats` (the rating columns come with the ratings view).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// `product_stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductStats {
     /// The product.
@@ -49,6 +49,10 @@ pub struct ProductStats {
     pub purchased_units: i64,
     /// Σ quantity × unitPrice over purchases.
     pub revenue: i64,
+    /// Reviews that count towards the rating.
+    pub rating_count: i64,
+    /// Σ of their ratings (`ratingMean` = `ratingSum / ratingCount`).
+    pub rating_sum: i64,
 }
 
 /// Which figure a summed row is.
@@ -70,4 +74,8 @@ pub enum Measure {
     Carters,
     /// Distinct buyers.
     Buyers,
+    /// Counted reviews.
+    RatingCount,
+    /// Σ of their ratings.
+    RatingSum,
 }

@@ -230,6 +230,10 @@ pub enum ReviewChange {
         user_id: String,
         /// 1 to 5 stars.
         rating: i64,
+        /// Its title.
+        title: String,
+        /// Its text.
+        body: String,
     },
     /// Review.Moderated.
     Moderated {
@@ -255,15 +259,23 @@ pub enum Fact {
     Cart(String, Stamp, CartChange),
     /// A change to user `0`.
     User(String, Stamp, UserChange),
-    /// Product.Viewed: (UTC day, userId if signed in, productId).
-    View(i64, Option<String>, String),
+    /// Product.Viewed: (stamp, userId if signed in, productId).
+    View(Stamp, Option<String>, String),
     /// A change to the reviews of product `0`.
     Review(String, Stamp, ReviewChange),
+    /// The time of an event, any event: the views that look at "the newest
+    /// event time seen" (trending) follow these.
+    Clock(EventTime),
 }
 
-/// The facts of one event (most events give one; events no view of the core
-/// pipeline reads give none).
+/// The facts of one event: its [`Fact::Clock`] and what the views read of it.
 pub fn facts_of(envelope: &Envelope) -> Vec<Fact> {
+    let mut facts = facts_of_event(envelope);
+    facts.push(Fact::Clock(envelope.time));
+    facts
+}
+
+fn facts_of_event(envelope: &Envelope) -> Vec<Fact> {
     let stamp = || Stamp { time: envelope.time, id: envelope.id.clone() };
     let order = |order_id: &str, step: OrderStep| vec![Fact::Order(order_id.to_string(), stamp(), step)];
     match &envelope.event {
@@ -358,12 +370,18 @@ pub fn facts_of(envelope: &Envelope) -> Vec<Fact> {
         }
         Event::UserDeleted(e) => vec![Fact::User(e.user_id.clone(), stamp(), UserChange::Deleted)],
         Event::ProductViewed(e) => {
-            vec![Fact::View(envelope.time.day_number(), e.user_id.clone(), e.product_id.clone())]
+            vec![Fact::View(stamp(), e.user_id.clone(), e.product_id.clone())]
         }
         Event::ReviewPosted(e) => vec![Fact::Review(
             e.product_id.clone(),
             stamp(),
-            ReviewChange::Posted { review_id: e.review_id.clone(), user_id: e.user_id.clone(), rating: e.rating },
+            ReviewChange::Posted {
+                review_id: e.review_id.clone(),
+                user_id: e.user_id.clone(),
+                rating: e.rating,
+                title: e.title.clone(),
+                body: e.body.clone(),
+            },
         )],
         Event::ReviewModerated(e) => vec![Fact::Review(
             e.product_id.clone(),

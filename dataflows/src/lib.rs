@@ -11,7 +11,9 @@
 //! - [`catalog`] — products and the category tree.
 //! - [`carts`] — priced cart lines.
 //! - [`users`] — profiles and notification preferences.
-//! - [`reviews`] — ratings (count and sum of unrejected reviews).
+//! - [`reviews`] — reviews with `verifiedPurchase`, and ratings.
+//! - [`recommend`] — bought together, viewed together, per-user
+//!   recommendations, trending.
 //! - [`analytics`] — `sales_daily`, `funnel_daily`, `product_stats`.
 //!
 //! Every view is a function of the *set* of distinct events, with order taken
@@ -55,6 +57,7 @@ pub mod catalog;
 pub mod facts;
 pub mod inventory;
 pub mod orders;
+pub mod recommend;
 pub mod reviews;
 pub mod users;
 
@@ -65,6 +68,8 @@ use differential_dataflow::VecCollection;
 use facts::{CartChange, Fact, OrderStep};
 use inventory::{InventoryView, Part};
 use orders::{OrderView, StatusChange};
+use recommend::{Recommendations, Scored, Together, Trending};
+use shopflow_topics::EventTime;
 use std::collections::BTreeMap;
 use users::UserView;
 
@@ -92,6 +97,16 @@ pub struct Views<'s> {
     pub users: Coll<'s, (String, UserView)>,
     /// Ratings by productId (products with a counted review).
     pub ratings: Coll<'s, (String, reviews::RatingView)>,
+    /// Reviews by productId (products with a counted review).
+    pub reviews: Coll<'s, (String, reviews::ReviewsView)>,
+    /// Bought together, by productId.
+    pub bought_together: Coll<'s, (String, Together)>,
+    /// Viewed together, by productId.
+    pub viewed_together: Coll<'s, (String, Together)>,
+    /// Recommendations by userId (users with a purchase).
+    pub recommendations: Coll<'s, (String, Recommendations)>,
+    /// Trending, under [`recommend::TRENDING_KEY`].
+    pub trending: Coll<'s, (String, Trending)>,
     /// `sales_daily` by (day, categoryId, vendorId).
     pub sales_daily: Coll<'s, ((i64, String, String), SalesDaily)>,
     /// `funnel_daily` by day.
@@ -178,8 +193,14 @@ where
     })
 }
 
-/// Builds every view from events keyed by id (each with its facts).
+/// Builds every view from events keyed by id (each with its facts), with
+/// the default settings.
 pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
+    build_with(events, recommend::Config::default())
+}
+
+/// Builds every view from events keyed by id (each with its facts).
+pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::Config) -> Views<'s> {
     let facts = dedup(events);
 
     // ---- orders
@@ -267,15 +288,56 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
         |id, changes| users::fold_user(id, changes.iter().map(|(c, _)| (&c.0, &c.1))),
     );
 
-    // ---- ratings
-    let ratings = fold_each(
-        facts.clone(),
-        |fact| match fact {
+    // ---- purchases: (user, product, (created, orderId), units) of purchase orders
+    let purchases = orders.clone().flat_map(|(order_id, view)| {
+        let mut rows = Vec::new();
+        if view.is_purchase() {
+            for line in &view.items {
+                let stamp = (view.created_at, order_id.clone());
+                rows.push((view.user_id.clone(), line.product_id.clone(), stamp, line.quantity));
+            }
+        }
+        rows
+    });
+    let purchased_pairs = purchases.clone().map(|(user, product, _, _)| (user, product)).distinct();
+
+    // ---- reviews and ratings
+    let review_items = facts
+        .clone()
+        .flat_map(|fact| match fact {
             Fact::Review(product, stamp, change) => Some((product, (stamp, change))),
             _ => None,
-        },
-        |product, changes| reviews::fold_ratings(product, changes.iter().map(|(c, _)| (&c.0, &c.1))),
+        })
+        .reduce(|_product, changes, out| {
+            for item in reviews::fold_reviews(changes.iter().map(|(c, _)| (&c.0, &c.1))) {
+                out.push((item, 1));
+            }
+        })
+        .map(|(product, item)| ((item.user_id.clone(), product), item));
+    let verified = review_items.clone().semijoin(purchased_pairs.clone()).map(|((_, product), mut item)| {
+        item.verified_purchase = true;
+        (product, item)
+    });
+    let unverified = review_items.antijoin(purchased_pairs.clone()).map(|((_, product), item)| (product, item));
+    let reviews = verified.concat(unverified).reduce(|product, items, out| {
+        out.push((reviews::ReviewsView::new(product, items.iter().map(|(i, _)| (*i).clone()).collect()), 1));
+    });
+    let ratings = reviews.clone().map(|(product, view)| (product, view.rating()));
+
+    // ---- recommendations
+    let bought_recently =
+        recent_distinct(purchases.clone().map(|(user, product, stamp, _)| (user, (product, stamp))), config.pair_cap);
+    let bought_together = together(bought_recently);
+    let viewed_recently = recent_distinct(
+        facts.clone().flat_map(|fact| match fact {
+            Fact::View(stamp, Some(user), product) => Some((user, (product, (stamp.time, stamp.id)))),
+            _ => None,
+        }),
+        config.pair_cap,
     );
+    let viewed_together = together(viewed_recently);
+    let recommendations = recommendations_of(purchased_pairs, bought_together.clone());
+    let trending = trending_of(&facts, &purchases);
 
     // ---- inventory
     let stock_parts = facts.clone().flat_map(|fact| match fact {
@@ -353,7 +415,7 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
     );
 
     let funnel_users = facts.clone().flat_map(|fact| match fact {
-        Fact::View(day, Some(user), _) => Some(((day, Measure::Viewers), user)),
+        Fact::View(stamp, Some(user), _) => Some(((stamp.time.day_number(), Measure::Viewers), user)),
         Fact::Cart(user, stamp, CartChange::Added { .. }) => Some(((stamp.time.day_number(), Measure::Carters), user)),
         Fact::Order(_, stamp, OrderStep::Created { user_id, .. }) => {
             Some(((stamp.time.day_number(), Measure::Buyers), user_id))
@@ -385,8 +447,12 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
             ((product, Measure::Revenue), line.quantity * line.unit_price),
         ]
     });
-    let product_stats = sum(activity.concat(purchased)).map(|((product, measure), n)| (product, (measure, n))).reduce(
-        |product, measures, out| {
+    let rated = ratings.clone().flat_map(|(product, rating)| {
+        [((product.clone(), Measure::RatingCount), rating.count), ((product, Measure::RatingSum), rating.sum)]
+    });
+    let product_stats = sum(activity.concat(purchased).concat(rated))
+        .map(|((product, measure), n)| (product, (measure, n)))
+        .reduce(|product, measures, out| {
             let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
             out.push((
                 ProductStats {
@@ -395,11 +461,12 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
                     carts: get(Measure::Carts),
                     purchased_units: get(Measure::Units),
                     revenue: get(Measure::Revenue),
+                    rating_count: get(Measure::RatingCount),
+                    rating_sum: get(Measure::RatingSum),
                 },
                 1,
             ));
-        },
-    );
+        });
 
     Views {
         orders,
@@ -410,8 +477,154 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
         carts,
         users,
         ratings,
+        reviews,
+        bought_together,
+        viewed_together,
+        recommendations,
+        trending,
         sales_daily,
         funnel_daily,
         product_stats,
     }
+}
+
+/// A purchase's or view's recency: (`time`, id).
+type Recency = (EventTime, String);
+
+/// Per user, the `cap` distinct products of the most recent rows, by each
+/// product's latest [`Recency`] (ties by productId, descending).
+fn recent_distinct<'s>(rows: Coll<'s, (String, (String, Recency))>, cap: usize) -> Coll<'s, (String, String)> {
+    // The latest row per (user, product) first, so each user's fold sees one row per product.
+    let latest = rows
+        .map(|(user, (product, recency))| ((user, product), recency))
+        .reduce(|_, recencies, out| out.push((recencies.last().expect("non-empty").0.clone(), 1)));
+    latest.map(|((user, product), recency)| (user, (recency, product))).reduce(move |_, recent, out| {
+        for ((_, product), _) in recent.iter().rev().take(cap) {
+            out.push((product.clone(), 1));
+        }
+    })
+}
+
+/// Co-occurrence lists: for each product p, the products q held by the same
+/// users, scored by how many users hold both; top [`recommend::TOGETHER_TOP`].
+/// The users' sets are arranged once and joined with themselves.
+fn together<'s>(held: Coll<'s, (String, String)>) -> Coll<'s, (String, Together)> {
+    let by_user = held.arrange_by_key();
+    by_user
+        .clone()
+        .join_core(by_user, |_user, p, q| (p != q).then(|| (p.clone(), q.clone())))
+        .count()
+        .map(|((p, q), users)| (p, (q, users as i64)))
+        .reduce(|p, pairs, out| {
+            let scored = pairs.iter().map(|((q, users), _)| Scored { product_id: q.clone(), score: *users });
+            out.push((Together { product_id: p.clone(), items: recommend::top(scored, recommend::TOGETHER_TOP) }, 1));
+        })
+}
+
+/// What a user's recommendations fold over.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+enum Mark {
+    /// A product the user purchased.
+    Bought(String),
+    /// A product scored through one of their purchases' bought-together lists.
+    Candidate(String, i64),
+}
+
+/// Per user with purchases: Σ of the bought-together scores of their
+/// purchased products, without those products; top [`recommend::RECOMMEND_TOP`].
+fn recommendations_of<'s>(
+    purchased: Coll<'s, (String, String)>,
+    bought_together: Coll<'s, (String, Together)>,
+) -> Coll<'s, (String, Recommendations)> {
+    let candidates = purchased
+        .clone()
+        .map(|(user, product)| (product, user))
+        .join_map(bought_together, |_, user, together| (user.clone(), together.items.clone()))
+        .flat_map(|(user, items)| {
+            items.into_iter().map(move |s| (user.clone(), Mark::Candidate(s.product_id, s.score)))
+        });
+    purchased.map(|(user, product)| (user, Mark::Bought(product))).concat(candidates).reduce(|user, marks, out| {
+        let mut scores: BTreeMap<&str, i64> = BTreeMap::new();
+        for (mark, n) in marks {
+            if let Mark::Candidate(product, score) = mark {
+                *scores.entry(product.as_str()).or_insert(0) += score * *n as i64;
+            }
+        }
+        for (mark, _) in marks {
+            if let Mark::Bought(product) = mark {
+                scores.remove(product.as_str());
+            }
+        }
+        let scored = scores.into_iter().map(|(product, score)| Scored { product_id: product.to_string(), score });
+        out.push((
+            Recommendations { user_id: user.clone(), items: recommend::top(scored, recommend::RECOMMEND_TOP) },
+            1,
+        ));
+    })
+}
+
+/// Trending over the window before the newest event time. Scores are kept per
+/// (minute, product); a move of the newest time re-reads only the rows of the
+/// minute the window's start falls in, and of minutes entering or leaving it.
+fn trending_of<'s>(
+    facts: &Coll<'s, Fact>,
+    purchases: &Coll<'s, (String, String, Recency, i64)>,
+) -> Coll<'s, (String, Trending)> {
+    use recommend::minute;
+    let newest = facts
+        .clone()
+        .flat_map(|fact| match fact {
+            Fact::Clock(time) => Some((minute(time), time)),
+            _ => None,
+        })
+        .reduce(|_, times, out| out.push((*times.last().expect("non-empty").0, 1)))
+        .map(|(_, time)| ((), time))
+        .reduce(|_, times, out| out.push((*times.last().expect("non-empty").0, 1)))
+        .map(|((), newest)| newest);
+    // (product, time, weight) of every view and purchased line.
+    let activity = facts
+        .clone()
+        .flat_map(|fact| match fact {
+            Fact::View(stamp, _, product) => Some((product, stamp.time, 1)),
+            _ => None,
+        })
+        .concat(
+            purchases.clone().map(|(_, product, (time, _), units)| (product, time, recommend::PURCHASE_WEIGHT * units)),
+        );
+    // Whole minutes after the one the window starts in: their sums.
+    let whole = newest.clone().flat_map(|newest| {
+        let start = newest.0 - recommend::TRENDING_WINDOW;
+        (minute(EventTime(start)) + 1..=minute(newest)).map(|m| (m, ()))
+    });
+    let per_minute = sum(activity.clone().map(|(product, time, weight)| ((minute(time), product), weight)))
+        .map(|((m, product), weight)| (m, (product, weight)));
+    let inside = per_minute.semijoin(whole.map(|(m, ())| m)).map(|(_, row)| row);
+    // The minute the window starts in: row by row.
+    let edge = newest.clone().map(|newest| {
+        let start = newest.0 - recommend::TRENDING_WINDOW;
+        (minute(EventTime(start)), start)
+    });
+    let partial = activity
+        .map(|(product, time, weight)| (minute(time), (product, time, weight)))
+        .join_map(edge, |_, (product, time, weight), start| {
+            (product.clone(), if time.0 > *start { *weight } else { 0 })
+        })
+        .filter(|(_, weight)| *weight != 0);
+    let scores = sum(inside.concat(partial));
+    // Top per shard, then top of the shards' tops.
+    let shards = scores
+        .map(|(product, score)| (id_hash(&product) as u64 % 64, Scored { product_id: product, score }))
+        .reduce(|_, scored, out| {
+            for s in recommend::top(scored.iter().map(|(s, _)| (*s).clone()), recommend::TRENDING_TOP) {
+                out.push((s, 1));
+            }
+        })
+        .map(|(_, scored)| ((), scored));
+    shards
+        .reduce(|_, scored, out| {
+            out.push((recommend::top(scored.iter().map(|(s, _)| (*s).clone()), recommend::TRENDING_TOP), 1))
+        })
+        .join_map(newest.map(|newest| ((), newest)), |_, items, newest| {
+            (recommend::TRENDING_KEY.to_string(), Trending { items: items.clone(), newest: *newest })
+        })
 }

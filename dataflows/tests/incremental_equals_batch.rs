@@ -5,14 +5,15 @@
 
 mod common;
 
-use common::{differences, put, run, Snapshot};
+use common::{differences, put, run, run_with, Snapshot};
 use shopflow_dataflows::analytics::{FunnelDaily, ProductStats, SalesDaily};
 use shopflow_dataflows::carts::{CartLine, CartView};
 use shopflow_dataflows::catalog::{CategoryView, ProductView};
 use shopflow_dataflows::facts::{Line, PostalAddress};
 use shopflow_dataflows::inventory::{InventoryView, WarehouseStock};
 use shopflow_dataflows::orders::{Anomaly, HistoryEntry, OrderView, StatusChange};
-use shopflow_dataflows::reviews::RatingView;
+use shopflow_dataflows::recommend::{Config, Recommendations, Scored, Together, Trending};
+use shopflow_dataflows::reviews::{Moderation, RatingView, ReviewItem, ReviewsView};
 use shopflow_dataflows::users::{Preferences, UserView};
 use shopflow_ingest::generate::{Generator, GeneratorConfig, Rng};
 use shopflow_topics::events::Role;
@@ -84,7 +85,17 @@ fn apply_to_order(view: &mut OrderView, e: &Envelope) {
 /// Distinct orders, units, revenue.
 type SalesTotals = (BTreeSet<String>, i64, i64);
 
+/// A review's first posting and whether its latest moderation rejects it.
+type ReviewState = (Option<ReviewItem>, Option<bool>);
+
+/// A purchase's or view's (time, id).
+type Recency = (EventTime, String);
+
 fn batch(events: &[Envelope]) -> Snapshot {
+    batch_with(events, Config::default().pair_cap)
+}
+
+fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
     // Distinct by id, sorted by (time, id).
     let mut distinct: BTreeMap<&str, &Envelope> = BTreeMap::new();
     for e in events {
@@ -109,8 +120,11 @@ fn batch(events: &[Envelope]) -> Snapshot {
     let mut viewers: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
     let mut carters: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
     let mut buyers: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
-    // product → review → (first posted rating, latest moderation rejects?)
-    let mut reviews: BTreeMap<String, BTreeMap<String, (Option<i64>, bool)>> = BTreeMap::new();
+    // product → review → (first posting, latest moderation: rejects?)
+    let mut reviews: BTreeMap<String, BTreeMap<String, ReviewState>> = BTreeMap::new();
+    // (user, product, (time, id)) of views by signed-in users; (product, time) of every view.
+    let mut user_views: Vec<(String, String, (EventTime, String))> = Vec::new();
+    let mut all_views: Vec<(String, EventTime)> = Vec::new();
 
     for e in &sorted {
         let day = e.time.0.div_euclid(EventTime::DAY);
@@ -220,15 +234,26 @@ fn batch(events: &[Envelope]) -> Snapshot {
             },
             Event::ReviewPosted(r) => {
                 let review = reviews.entry(r.product_id.clone()).or_default().entry(r.review_id.clone()).or_default();
-                review.0.get_or_insert(r.rating);
+                review.0.get_or_insert_with(|| ReviewItem {
+                    posted_at: e.time,
+                    review_id: r.review_id.clone(),
+                    user_id: r.user_id.clone(),
+                    rating: r.rating,
+                    title: r.title.clone(),
+                    body: r.body.clone(),
+                    moderation: Moderation::Pending,
+                    verified_purchase: false,
+                });
             }
             Event::ReviewModerated(m) => {
                 let review = reviews.entry(m.product_id.clone()).or_default().entry(m.review_id.clone()).or_default();
-                review.1 = m.action == shopflow_topics::events::ModerationAction::Reject;
+                review.1 = Some(m.action == shopflow_topics::events::ModerationAction::Reject);
             }
             Event::ProductViewed(v) => {
                 *views.entry(v.product_id.clone()).or_default() += 1;
+                all_views.push((v.product_id.clone(), e.time));
                 if let Some(user) = &v.user_id {
+                    user_views.push((user.clone(), v.product_id.clone(), (e.time, e.id.clone())));
                     viewers.entry(day).or_default().insert(user.clone());
                 }
             }
@@ -260,12 +285,123 @@ fn batch(events: &[Envelope]) -> Snapshot {
             put(&mut out, "users", id, view);
         }
     }
+    // Purchases: lines of orders in a purchase status, stamped (created, orderId).
+    let mut purchases: Vec<(String, String, (EventTime, String), i64)> = Vec::new();
+    for (id, view) in &orders {
+        if matches!(
+            view.status,
+            OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered | OrderStatus::ReturnRequested
+        ) {
+            for line in &view.items {
+                purchases.push((
+                    view.user_id.clone(),
+                    line.product_id.clone(),
+                    (view.created_at, id.clone()),
+                    line.quantity,
+                ));
+            }
+        }
+    }
+    let bought: BTreeSet<(String, String)> = purchases.iter().map(|(u, p, _, _)| (u.clone(), p.clone())).collect();
+
+    let mut ratings_of: BTreeMap<String, (i64, i64)> = BTreeMap::new();
     for (product, per_review) in &reviews {
-        let counted: Vec<i64> = per_review.values().filter(|(_, rejected)| !rejected).filter_map(|(r, _)| *r).collect();
-        if !counted.is_empty() {
-            let view =
-                RatingView { product_id: product.clone(), count: counted.len() as i64, sum: counted.iter().sum() };
-            put(&mut out, "ratings", product, &view);
+        let mut items = Vec::new();
+        for (posted, rejects) in per_review.values() {
+            let (Some(item), false) = (posted, rejects.unwrap_or(false)) else { continue };
+            let mut item = item.clone();
+            if rejects.is_some() {
+                item.moderation = Moderation::Approved;
+            }
+            item.verified_purchase = bought.contains(&(item.user_id.clone(), product.clone()));
+            items.push(item);
+        }
+        if items.is_empty() {
+            continue;
+        }
+        items.sort_by_key(|i| std::cmp::Reverse((i.posted_at, i.review_id.clone())));
+        let count = items.len() as i64;
+        let sum = items.iter().map(|i| i.rating).sum();
+        ratings_of.insert(product.clone(), (count, sum));
+        put(&mut out, "ratings", product, &RatingView { product_id: product.clone(), count, sum });
+        put(&mut out, "reviews", product, &ReviewsView { product_id: product.clone(), count, sum, items });
+    }
+
+    // Recommendations, naively: capped sets, every pair counted, lists sorted.
+    let best = |scores: BTreeMap<String, i64>, n: usize| -> Vec<Scored> {
+        let mut list: Vec<Scored> = scores
+            .into_iter()
+            .filter(|(_, s)| *s > 0)
+            .map(|(product_id, score)| Scored { product_id, score })
+            .collect();
+        list.sort_by_key(|s| (std::cmp::Reverse(s.score), s.product_id.clone()));
+        list.truncate(n);
+        list
+    };
+    let together = |rows: Vec<(String, String, (EventTime, String))>| -> BTreeMap<String, Vec<Scored>> {
+        let mut latest: BTreeMap<(String, String), (EventTime, String)> = BTreeMap::new();
+        for (user, product, recency) in rows {
+            let slot = latest.entry((user, product)).or_insert_with(|| recency.clone());
+            if recency > *slot {
+                *slot = recency;
+            }
+        }
+        let mut per_user: BTreeMap<String, Vec<(Recency, String)>> = BTreeMap::new();
+        for ((user, product), recency) in latest {
+            per_user.entry(user).or_default().push((recency, product));
+        }
+        let mut pairs: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        for (_, mut held) in per_user {
+            held.sort();
+            held.reverse();
+            held.truncate(pair_cap);
+            for (_, p) in &held {
+                for (_, q) in &held {
+                    if p != q {
+                        *pairs.entry(p.clone()).or_default().entry(q.clone()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        pairs.into_iter().map(|(p, scores)| (p, best(scores, 10))).collect()
+    };
+    let bought_together = together(purchases.iter().map(|(u, p, r, _)| (u.clone(), p.clone(), r.clone())).collect());
+    for (product, items) in &bought_together {
+        put(&mut out, "boughtTogether", product, &Together { product_id: product.clone(), items: items.clone() });
+    }
+    for (product, items) in together(user_views) {
+        put(&mut out, "viewedTogether", &product, &Together { product_id: product.clone(), items });
+    }
+    let mut buyers_products: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (user, product) in &bought {
+        buyers_products.entry(user.clone()).or_default().insert(product.clone());
+    }
+    for (user, products) in &buyers_products {
+        let mut scores: BTreeMap<String, i64> = BTreeMap::new();
+        for p in products {
+            for s in bought_together.get(p).into_iter().flatten() {
+                *scores.entry(s.product_id.clone()).or_default() += s.score;
+            }
+        }
+        scores.retain(|q, _| !products.contains(q));
+        put(&mut out, "recommendations", user, &Recommendations { user_id: user.clone(), items: best(scores, 10) });
+    }
+    if let Some(newest) = sorted.iter().map(|e| e.time).max() {
+        let start = newest.0 - EventTime::DAY;
+        let mut scores: BTreeMap<String, i64> = BTreeMap::new();
+        for (product, time) in &all_views {
+            if time.0 > start {
+                *scores.entry(product.clone()).or_default() += 1;
+            }
+        }
+        for (_, product, (created, _), units) in &purchases {
+            if created.0 > start {
+                *scores.entry(product.clone()).or_default() += 5 * units;
+            }
+        }
+        let items = best(scores, 20);
+        if !items.is_empty() {
+            put(&mut out, "trending", &"all", &Trending { items, newest });
         }
     }
     for (user, lines) in &cart_lines {
@@ -365,17 +501,21 @@ fn batch(events: &[Envelope]) -> Snapshot {
         let row = FunnelDaily { day, viewers: n(&viewers), carters: n(&carters), buyers: n(&buyers) };
         put(&mut out, "funnelDaily", &day, &row);
     }
-    let stat_products: BTreeSet<&String> = views.keys().chain(carts_added.keys()).chain(purchased.keys()).collect();
+    let stat_products: BTreeSet<&String> =
+        views.keys().chain(carts_added.keys()).chain(purchased.keys()).chain(ratings_of.keys()).collect();
     for product in stat_products {
         let (units, revenue) = purchased.get(product).copied().unwrap_or((0, 0));
+        let (rating_count, rating_sum) = ratings_of.get(product).copied().unwrap_or((0, 0));
         let row = ProductStats {
             product_id: product.clone(),
             views: views.get(product).copied().unwrap_or(0),
             carts: carts_added.get(product).copied().unwrap_or(0),
             purchased_units: units,
             revenue,
+            rating_count,
+            rating_sum,
         };
-        if row.views != 0 || row.carts != 0 || units != 0 || revenue != 0 {
+        if row != (ProductStats { product_id: product.clone(), ..Default::default() }) {
             put(&mut out, "productStats", product, &row);
         }
     }
@@ -487,6 +627,10 @@ fn history(seed: u64) -> Vec<Envelope> {
         ..Default::default()
     };
     let shift_share = rng.unit() * 0.3;
+    // A third of the histories squeezed from about ten days into two, so
+    // trending's 24-hour window cuts through the middle of the activity.
+    let squeeze = if seed.is_multiple_of(3) { 6 } else { 1 };
+    let anchor = 1_700_000_000 * EventTime::SECOND;
     Generator::new(config)
         .filter_map(|record| {
             Envelope::decode_record(record.topic.name(), Some(record.key.as_bytes()), record.value.as_bytes()).ok()
@@ -495,6 +639,7 @@ fn history(seed: u64) -> Vec<Envelope> {
             // Decided by the id, so every copy of an event moves alike.
             let h = envelope.id.bytes().fold(seed, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
             let r = Rng::new(h);
+            envelope.time = EventTime(anchor + (envelope.time.0 - anchor) / squeeze);
             if r.unit() < shift_share {
                 envelope.time = envelope.time.plus(r.range(-48, 48) * EventTime::HOUR + r.range(-999, 999));
             }
@@ -520,9 +665,11 @@ fn incremental_equals_batch_for_200_random_histories() {
     let mut checked_rows = 0;
     for seed in 1..=200u64 {
         let events = history(seed);
-        let expected = batch(&events);
+        // Every other history with a tiny pair cap, so the guard bites.
+        let pair_cap = if seed % 2 == 0 { 3 } else { Config::default().pair_cap };
+        let expected = batch_with(&events, pair_cap);
         let workers = if seed % 4 == 0 { 2 } else { 1 };
-        let actual = run(&random_batches(events, seed), workers);
+        let actual = run_with(&random_batches(events, seed), workers, Config { pair_cap });
         let diff = differences(&actual, &expected);
         assert!(
             diff.is_empty(),
@@ -543,13 +690,25 @@ fn histories_exercise_what_they_should() {
     let mut cancelled_after_payment = 0;
     let mut ratings = 0;
     let mut duplicates = 0;
+    let mut verified = 0;
+    let mut lists: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut capped = 0;
     for seed in 1..=40u64 {
         let events = history(seed);
         let ids: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
         duplicates += events.len() - ids.len();
         let snapshot = batch(&events);
+        if batch_with(&events, 3) != snapshot {
+            capped += 1;
+        }
         for ((name, _), value) in &snapshot {
             ratings += usize::from(*name == "ratings");
+            verified += value.matches("\"verifiedPurchase\":true").count();
+            if ["boughtTogether", "viewedTogether", "recommendations", "trending"].contains(name)
+                && !value.contains("\"items\":[]")
+            {
+                *lists.entry(name).or_default() += 1;
+            }
             if *name == "orders" {
                 let view: serde_json::Value = serde_json::from_str(value).unwrap();
                 anomalies += view["anomalies"].as_array().unwrap().len();
@@ -570,6 +729,12 @@ fn histories_exercise_what_they_should() {
     assert!(cancelled_after_payment > 0, "cancellations after payment: {cancelled_after_payment}");
     assert!(duplicates > 20, "duplicates: {duplicates}");
     assert!(ratings > 20, "ratings: {ratings}");
+    assert!(verified > 5, "verified purchases: {verified}");
+    for name in ["boughtTogether", "viewedTogether", "recommendations"] {
+        assert!(lists.get(name).copied().unwrap_or(0) > 40, "non-empty {name}: {lists:?}");
+    }
+    assert!(lists.get("trending").copied().unwrap_or(0) > 8, "trending lists: {lists:?}");
+    assert!(capped > 5, "histories where the pair cap changes a list: {capped}");
 }
 
 #[test]

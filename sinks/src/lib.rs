@@ -42,6 +42,16 @@ pub enum Family {
     User,
     /// A product's rating, by productId.
     Rating,
+    /// A product's reviews, by productId.
+    Reviews,
+    /// Products bought together with a product, by productId.
+    BoughtTogether,
+    /// Products viewed together with a product, by productId.
+    ViewedTogether,
+    /// A user's recommendations, by userId.
+    Recommendations,
+    /// Trending products, under one key (`all`).
+    Trending,
     /// `sales_daily`, by day|categoryId|vendorId.
     SalesDaily,
     /// `funnel_daily`, by day.
@@ -52,7 +62,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 16] = [
         Family::Order,
         Family::UserOrders,
         Family::Inventory,
@@ -61,6 +71,11 @@ impl Family {
         Family::Cart,
         Family::User,
         Family::Rating,
+        Family::Reviews,
+        Family::BoughtTogether,
+        Family::ViewedTogether,
+        Family::Recommendations,
+        Family::Trending,
         Family::SalesDaily,
         Family::FunnelDaily,
         Family::ProductStats,
@@ -77,6 +92,11 @@ impl Family {
             Family::Cart => "cart",
             Family::User => "user",
             Family::Rating => "rating",
+            Family::Reviews => "reviews",
+            Family::BoughtTogether => "bought-together",
+            Family::ViewedTogether => "viewed-together",
+            Family::Recommendations => "recommendations",
+            Family::Trending => "trending",
             Family::SalesDaily => "sales-daily",
             Family::FunnelDaily => "funnel-daily",
             Family::ProductStats => "product-stats",

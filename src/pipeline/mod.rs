@@ -239,6 +239,11 @@ fn run_worker(
             publish_view(Family::Cart, views.carts, shared.clone()),
             publish_view(Family::User, views.users, shared.clone()),
             publish_view(Family::Rating, views.ratings, shared.clone()),
+            publish_view(Family::Reviews, views.reviews, shared.clone()),
+            publish_view(Family::BoughtTogether, views.bought_together, shared.clone()),
+            publish_view(Family::ViewedTogether, views.viewed_together, shared.clone()),
+            publish_view(Family::Recommendations, views.recommendations, shared.clone()),
+            publish_view(Family::Trending, views.trending, shared.clone()),
             publish_view(Family::SalesDaily, views.sales_daily, shared.clone()),
             publish_view(Family::FunnelDaily, views.funnel_daily, shared.clone()),
             publish_view(Family::ProductStats, views.product_stats, shared.clone()),
@@ -392,11 +397,14 @@ fn take_batch(shared: &Mutex<Shared>, lower: u64, upper: u64, peers: usize) -> B
     for (change, _, diff) in now {
         *sums.entry(change).or_insert(0) += diff;
     }
+    // A value that was retracted and asserted again in the same batch (a
+    // view's input changed, its value did not) nets to zero: no change.
     let mut changes: BTreeMap<(Family, String), Option<String>> = BTreeMap::new();
     for ((family, key, value), diff) in sums {
-        let slot = changes.entry((family, key)).or_insert(None);
         if diff > 0 {
-            *slot = Some(value);
+            changes.insert((family, key), Some(value));
+        } else if diff < 0 {
+            changes.entry((family, key)).or_insert(None);
         }
     }
     let (now, later): (Vec<_>, Vec<_>) = shared.status_changes.drain(..).partition(|(_, t, _)| *t < upper);
@@ -433,4 +441,37 @@ fn take_batch(shared: &Mutex<Shared>, lower: u64, upper: u64, peers: usize) -> B
     // When the dataflow is finished the frontier is empty: name the epoch after the last one read.
     let upper = if upper == u64::MAX { shared.positions.keys().map(|(_, e)| e + 1).max().unwrap_or(0) } else { upper };
     Batch { upper, changes, status_changes, offsets, at_end, events }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(key: &str, value: &str) -> Change {
+        (Family::Rating, key.to_string(), value.to_string())
+    }
+
+    #[test]
+    fn a_batch_keeps_final_values_and_ignores_values_that_net_to_zero() {
+        let shared = Mutex::new(Shared::default());
+        shared.lock().unwrap().changes = vec![
+            // Replaced: the new value wins.
+            (change("a", "1"), 0, -1),
+            (change("a", "2"), 0, 1),
+            // Retracted and asserted again (its inputs changed, it did not): no change at all.
+            (change("b", "7"), 1, -1),
+            (change("b", "7"), 1, 1),
+            // Gone.
+            (change("c", "3"), 1, -1),
+            // Not yet complete: stays for a later batch.
+            (change("d", "4"), 5, 1),
+        ];
+        let batch = take_batch(&shared, 0, 2, 1);
+        let expected: BTreeMap<(Family, String), Option<String>> =
+            [((Family::Rating, "a".to_string()), Some("2".to_string())), ((Family::Rating, "c".to_string()), None)]
+                .into_iter()
+                .collect();
+        assert_eq!(batch.changes, expected);
+        assert_eq!(shared.lock().unwrap().changes.len(), 1);
+    }
 }

@@ -26,24 +26,27 @@ pub fn spawn(
     batches: Receiver<Batch>,
     counters: Arc<Counters>,
 ) -> anyhow::Result<JoinHandle<anyhow::Result<()>>> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    // Connect before the workers start, so a missing service fails fast.
-    let (redis, clickhouse) = runtime.block_on(async {
-        let redis = RedisSink::connect(&config.redis_url, &config.namespace, &generation)
-            .await
-            .with_context(|| format!("connecting to Redis at {}", config.redis_url))?;
-        let clickhouse = ClickHouseSink::connect(&config.clickhouse_url, &config.clickhouse_database, &generation)
-            .await
-            .with_context(|| format!("connecting to ClickHouse at {}", config.clickhouse_url))?;
-        anyhow::Ok((redis, clickhouse))
-    })?;
-    let derived = DerivedProducer::new(&config.brokers, &config.topic_prefix)?;
-    let committer: BaseConsumer = super::source::consumer_config(&config.brokers, &config.group_id).create()?;
     // ClickHouse gets its own thread: analytics may lag a little, serving must not wait for it.
+    // It connects on its own runtime: an HTTP client's pooled connections are driven by the
+    // runtime that opened them, and the publisher's runtime sleeps between batches.
     let (to_analytics, analytics_batches) = std::sync::mpsc::channel::<Analytics>();
+    let (connected, clickhouse_ready) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+    let (url, database) = (config.clickhouse_url.clone(), config.clickhouse_database.clone());
+    let analytics_generation = generation.clone();
     let analytics = std::thread::Builder::new().name("clickhouse".into()).spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async move {
+            let clickhouse = match ClickHouseSink::connect(&url, &database, &analytics_generation).await {
+                Ok(sink) => {
+                    let _ = connected.send(Ok(()));
+                    sink
+                }
+                Err(e) => {
+                    let error = anyhow::Error::new(e).context(format!("connecting to ClickHouse at {url}"));
+                    let _ = connected.send(Err(error));
+                    return Ok(());
+                }
+            };
             while let Ok(mut next) = analytics_batches.recv() {
                 // Everything waiting goes in one round of inserts.
                 while let Ok(later) = analytics_batches.try_recv() {
@@ -54,6 +57,16 @@ pub fn spawn(
             anyhow::Ok(())
         })
     })?;
+    // Connect before the workers start, so a missing service fails fast.
+    clickhouse_ready.recv().map_err(|_| anyhow::anyhow!("the ClickHouse writer did not start"))??;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let redis = runtime.block_on(async {
+        RedisSink::connect(&config.redis_url, &config.namespace, &generation)
+            .await
+            .with_context(|| format!("connecting to Redis at {}", config.redis_url))
+    })?;
+    let derived = DerivedProducer::new(&config.brokers, &config.topic_prefix)?;
+    let committer: BaseConsumer = super::source::consumer_config(&config.brokers, &config.group_id).create()?;
     Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
         let mut state =
             State { redis, analytics: to_analytics, derived, committer, targets, counters, available: HashMap::new() };

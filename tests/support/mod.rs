@@ -100,6 +100,25 @@ impl Space {
         (generation, objects)
     }
 
+    /// Where two sets of Redis objects differ (at most 8 keys), for a readable failure.
+    pub fn object_differences(
+        left: &std::collections::BTreeMap<String, String>,
+        right: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let keys: std::collections::BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+        let differing: Vec<&String> = keys.into_iter().filter(|k| left.get(*k) != right.get(*k)).collect();
+        let mut families: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for key in &differing {
+            *families.entry(key.split(':').next().unwrap_or("")).or_default() += 1;
+        }
+        if differing.is_empty() {
+            return Vec::new();
+        }
+        std::iter::once(format!("differing keys by family: {families:?}"))
+            .chain(differing.into_iter().take(8).map(|k| format!("{k}:\n  {:?}\n  {:?}", left.get(k), right.get(k))))
+            .collect()
+    }
+
     /// The analytics relations in ClickHouse, each as sorted JSON rows.
     pub fn clickhouse_relations(&self) -> std::collections::BTreeMap<&'static str, Vec<String>> {
         use shopflow_sinks::clickhouse::{ClickHouseReader, Relation};

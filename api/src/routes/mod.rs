@@ -3,6 +3,7 @@
 pub mod analytics;
 pub mod orders;
 pub mod products;
+pub mod recommend;
 pub mod status;
 
 use crate::error::AppError;

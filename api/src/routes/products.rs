@@ -1,4 +1,4 @@
-//! `GET /products/{id}`, `GET /inventory/{id}`.
+//! `GET /products/{id}`, `GET /products/{id}/reviews`, `GET /inventory/{id}`.
 
 use super::{check_id, read, with_as_of};
 use crate::error::AppError;
@@ -22,6 +22,23 @@ pub async fn product(State(state): State<AppState>, Path(id): Path<String>) -> R
     product["available"] = inventory.map_or(Value::from(0), |i| i["available"].clone());
     product["rating"] = rating_of(rating.as_ref());
     Ok(Json(with_as_of(product, as_of)))
+}
+
+/// A product's reviews, newest first, with the rating they make: `{productId,
+/// count, mean, items, asOf}`; rejected reviews are not listed. 404 for a
+/// product the catalog does not have (or has deleted).
+pub async fn reviews(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    check_id("id", &id)?;
+    let (as_of, mut values) = read(&state, &[(Family::Product, id.as_str()), (Family::Reviews, &id)]).await?;
+    let reviews = values.pop().flatten();
+    let product = values.pop().flatten();
+    if product.is_none_or(|p| p["deleted"].as_bool() == Some(true)) {
+        return Err(AppError::not_found("product"));
+    }
+    let mut body = rating_of(reviews.as_ref());
+    body["productId"] = Value::from(id);
+    body["items"] = reviews.map_or_else(|| Value::Array(Vec::new()), |r| r["items"].clone());
+    Ok(Json(with_as_of(body, as_of)))
 }
 
 /// Stock of a product: on hand per warehouse, reserved, available.

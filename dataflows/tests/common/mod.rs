@@ -6,7 +6,8 @@
 use differential_dataflow::input::InputSession;
 use serde::Serialize;
 use shopflow_dataflows::facts::{facts_of, Fact};
-use shopflow_dataflows::{build, Coll};
+use shopflow_dataflows::recommend::Config;
+use shopflow_dataflows::{build_with, Coll};
 use shopflow_topics::Envelope;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,11 @@ fn capture<'s, K: Serialize + Clone + 'static, V: Serialize + Clone + 'static>(
 /// Feeds `batches` (one epoch each) to the views on `workers` workers and
 /// returns the final contents, checking that every view holds one row per key.
 pub fn run(batches: &[Vec<Envelope>], workers: usize) -> Snapshot {
+    run_with(batches, workers, Config::default())
+}
+
+/// As [`run`], with settings.
+pub fn run_with(batches: &[Vec<Envelope>], workers: usize, config: Config) -> Snapshot {
     let updates: Updates = Default::default();
     let batches: Arc<Vec<KeyedBatch>> =
         Arc::new(batches.iter().map(|b| b.iter().map(|e| (e.id.clone(), facts_of(e))).collect()).collect());
@@ -42,7 +48,7 @@ pub fn run(batches: &[Vec<Envelope>], workers: usize) -> Snapshot {
         let mut input = InputSession::new();
         let sink = sink.clone();
         let probe = worker.dataflow::<u64, _, _>(|scope| {
-            let views = build(input.to_collection(scope));
+            let views = build_with(input.to_collection(scope), config);
             let parts = vec![
                 capture("orders", views.orders, sink.clone()).map(|_| ()),
                 capture("statusChanges", views.status_changes.map(|(k, c)| ((k, c.index), c)), sink.clone())
@@ -53,6 +59,11 @@ pub fn run(batches: &[Vec<Envelope>], workers: usize) -> Snapshot {
                 capture("carts", views.carts, sink.clone()).map(|_| ()),
                 capture("users", views.users, sink.clone()).map(|_| ()),
                 capture("ratings", views.ratings, sink.clone()).map(|_| ()),
+                capture("reviews", views.reviews, sink.clone()).map(|_| ()),
+                capture("boughtTogether", views.bought_together, sink.clone()).map(|_| ()),
+                capture("viewedTogether", views.viewed_together, sink.clone()).map(|_| ()),
+                capture("recommendations", views.recommendations, sink.clone()).map(|_| ()),
+                capture("trending", views.trending, sink.clone()).map(|_| ()),
                 capture("salesDaily", views.sales_daily, sink.clone()).map(|_| ()),
                 capture("funnelDaily", views.funnel_daily, sink.clone()).map(|_| ()),
                 capture("productStats", views.product_stats, sink.clone()).map(|_| ()),

@@ -56,14 +56,34 @@ pub fn statements(db: &str) -> Vec<String> {
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS {db}.product_stats_data (generation String, productId String, views Int64, \
-             carts Int64, purchasedUnits Int64, revenue Int64, version UInt64, deleted UInt8) \
+             carts Int64, purchasedUnits Int64, revenue Int64, ratingCount Int64, ratingSum Int64, \
+             version UInt64, deleted UInt8) \
              ENGINE = ReplacingMergeTree(version) ORDER BY (generation, productId)"
         ),
-        format!(
-            "CREATE VIEW IF NOT EXISTS {db}.product_stats AS SELECT productId, views, carts, purchasedUnits, revenue {}",
-            live("product_stats_data")
-        ),
+        product_stats_view(db),
     ]
+}
+
+fn product_stats_view(db: &str) -> String {
+    format!(
+        "CREATE VIEW IF NOT EXISTS {db}.product_stats AS SELECT productId, views, carts, purchasedUnits, revenue, \
+         ratingCount, if(ratingCount > 0, ratingSum / ratingCount, 0) AS ratingMean \
+         FROM {db}.product_stats_data FINAL WHERE deleted = 0 \
+         AND generation IN (SELECT generation FROM {db}.current_generation FINAL)"
+    )
+}
+
+/// Columns added to a `*_data` table after its first release: (table,
+/// column, type). A database made by an older version gets them (with
+/// their type's default) when a sink connects.
+pub const ADDED_COLUMNS: [(&str, &str, &str); 2] =
+    [("product_stats_data", "ratingCount", "Int64"), ("product_stats_data", "ratingSum", "Int64")];
+
+/// Views redefined after their first release: (view, a column only the new
+/// definition has, its statement). A sink that finds the old definition
+/// drops the view and creates it again.
+pub fn redefined_views(db: &str) -> Vec<(&'static str, &'static str, String)> {
+    vec![("product_stats", "ratingMean", product_stats_view(db))]
 }
 
 /// The `*_data` table behind an analytics family.

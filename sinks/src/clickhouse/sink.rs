@@ -67,6 +67,36 @@ fn day_text(day: i64) -> String {
     chrono::DateTime::from_timestamp(day * 86_400, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
 
+/// Whether `table` of `database` has `column`.
+async fn has_column(client: &Client, database: &str, table: &str, column: &str) -> Result<bool, SinkError> {
+    let mut cursor = client
+        .query("SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?")
+        .bind(database)
+        .bind(table)
+        .bind(column)
+        .fetch_bytes("TabSeparated")?;
+    let text = String::from_utf8_lossy(&cursor.collect().await?).trim().to_string();
+    Ok(text != "0")
+}
+
+/// Brings a database made by an older version up to this one's relations.
+async fn migrate(client: &Client, database: &str) -> Result<(), SinkError> {
+    for (table, column, kind) in ddl::ADDED_COLUMNS {
+        if !has_column(client, database, table, column).await? {
+            tracing::info!(table, column, "adding a column to an older ClickHouse table");
+            client.query(&format!("ALTER TABLE {database}.{table} ADD COLUMN {column} {kind}")).execute().await?;
+        }
+    }
+    for (view, column, statement) in ddl::redefined_views(database) {
+        if !has_column(client, database, view, column).await? {
+            tracing::info!(view, "redefining an older ClickHouse view");
+            client.query(&format!("DROP TABLE IF EXISTS {database}.{view}")).execute().await?;
+            client.query(&statement).execute().await?;
+        }
+    }
+    Ok(())
+}
+
 impl ClickHouseSink {
     /// Connects to `url`, creating database `database` and its relations if missing.
     pub async fn connect(url: &str, database: &str, generation: &str) -> Result<ClickHouseSink, SinkError> {
@@ -75,6 +105,7 @@ impl ClickHouseSink {
         for statement in ddl::statements(database) {
             client.query(&statement).execute().await?;
         }
+        migrate(&client, database).await?;
         Ok(ClickHouseSink { client, database: database.to_string(), generation: generation.to_string() })
     }
 
@@ -144,7 +175,8 @@ impl ClickHouseSink {
                 let day: i64 = key.parse().map_err(|_| corrupt())?;
                 json!({"day": day, "viewers": 0, "carters": 0, "buyers": 0})
             }
-            _ => json!({"productId": key, "views": 0, "carts": 0, "purchasedUnits": 0, "revenue": 0}),
+            _ => json!({"productId": key, "views": 0, "carts": 0, "purchasedUnits": 0, "revenue": 0,
+                        "ratingCount": 0, "ratingSum": 0}),
         })
     }
 

@@ -1,0 +1,61 @@
+//! Recommendation reads (`views.md`, "Recommendations"): bought together,
+//! viewed together, trending, and the caller's own recommendations.
+
+use super::{check_id, read};
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde_json::{json, Value};
+use shopflow_sinks::Family;
+
+/// The trending view's one key.
+const TRENDING_KEY: &str = "all";
+
+/// `{productId, items, asOf}` of a product's list of `family`; 404 for a
+/// product the catalog does not have (or has deleted).
+async fn together(state: &AppState, family: Family, id: &str) -> Result<Json<Value>, AppError> {
+    check_id("id", id)?;
+    let (as_of, mut values) = read(state, &[(Family::Product, id), (family, id)]).await?;
+    let list = values.pop().flatten();
+    let product = values.pop().flatten();
+    if product.is_none_or(|p| p["deleted"].as_bool() == Some(true)) {
+        return Err(AppError::not_found("product"));
+    }
+    let items = list.map_or_else(|| json!([]), |l| l["items"].clone());
+    Ok(Json(json!({"productId": id, "items": items, "asOf": as_of})))
+}
+
+/// Products bought together with product `id`.
+pub async fn bought_together(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    together(&state, Family::BoughtTogether, &id).await
+}
+
+/// Products viewed together with product `id`.
+pub async fn viewed_together(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+    together(&state, Family::ViewedTogether, &id).await
+}
+
+/// The trending products.
+pub async fn trending(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let (as_of, mut values) = read(&state, &[(Family::Trending, TRENDING_KEY)]).await?;
+    let items = values.pop().flatten().map_or_else(|| json!([]), |t| t["items"].clone());
+    Ok(Json(json!({"items": items, "asOf": as_of})))
+}
+
+/// The caller's recommendations; trending when they have no purchases
+/// (`basedOn` says which).
+pub async fn recommendations(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+    let user = caller.0.sub.clone();
+    let (as_of, mut values) =
+        read(&state, &[(Family::Recommendations, &user), (Family::Trending, TRENDING_KEY)]).await?;
+    let trending = values.pop().flatten();
+    let own = values.pop().flatten();
+    let (items, based_on) = match (own, trending) {
+        (Some(own), _) => (own["items"].clone(), "purchases"),
+        (None, Some(trending)) => (trending["items"].clone(), "trending"),
+        (None, None) => (json!([]), "trending"),
+    };
+    Ok(Json(json!({"userId": user, "items": items, "basedOn": based_on, "asOf": as_of})))
+}
