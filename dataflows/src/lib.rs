@@ -68,7 +68,7 @@ use differential_dataflow::VecCollection;
 use facts::{CartChange, Fact, OrderStep};
 use inventory::{InventoryView, Part};
 use orders::{OrderView, StatusChange};
-use recommend::{Recommendations, Scored, Together, Trending};
+use recommend::{Purchases, Scored, Together, Trending};
 use shopflow_topics::EventTime;
 use std::collections::BTreeMap;
 use users::UserView;
@@ -103,8 +103,10 @@ pub struct Views<'s> {
     pub bought_together: Coll<'s, (String, Together)>,
     /// Viewed together, by productId.
     pub viewed_together: Coll<'s, (String, Together)>,
-    /// Recommendations by userId (users with a purchase).
-    pub recommendations: Coll<'s, (String, Recommendations)>,
+    /// What each user purchased, by userId (users with a purchase): with the
+    /// bought-together lists, what a user's recommendations are made of
+    /// ([`recommend::for_user`]).
+    pub purchases: Coll<'s, (String, Purchases)>,
     /// Trending, under [`recommend::TRENDING_KEY`].
     pub trending: Coll<'s, (String, Trending)>,
     /// `sales_daily` by (day, categoryId, vendorId).
@@ -336,7 +338,10 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::
         config.pair_cap,
     );
     let viewed_together = together(viewed_recently);
-    let recommendations = recommendations_of(purchased_pairs, bought_together.clone());
+    let purchases_by_user = purchased_pairs.reduce(|user, products, out| {
+        let products = products.iter().map(|(p, _)| (*p).clone()).collect();
+        out.push((Purchases { user_id: user.clone(), products }, 1));
+    });
     let trending = trending_of(&facts, &purchases);
 
     // ---- inventory
@@ -480,7 +485,7 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::
         reviews,
         bought_together,
         viewed_together,
-        recommendations,
+        purchases: purchases_by_user,
         trending,
         sales_daily,
         funnel_daily,
@@ -519,48 +524,6 @@ fn together<'s>(held: Coll<'s, (String, String)>) -> Coll<'s, (String, Together)
             let scored = pairs.iter().map(|((q, users), _)| Scored { product_id: q.clone(), score: *users });
             out.push((Together { product_id: p.clone(), items: recommend::top(scored, recommend::TOGETHER_TOP) }, 1));
         })
-}
-
-/// What a user's recommendations fold over.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-enum Mark {
-    /// A product the user purchased.
-    Bought(String),
-    /// A product scored through one of their purchases' bought-together lists.
-    Candidate(String, i64),
-}
-
-/// Per user with purchases: Σ of the bought-together scores of their
-/// purchased products, without those products; top [`recommend::RECOMMEND_TOP`].
-fn recommendations_of<'s>(
-    purchased: Coll<'s, (String, String)>,
-    bought_together: Coll<'s, (String, Together)>,
-) -> Coll<'s, (String, Recommendations)> {
-    let candidates = purchased
-        .clone()
-        .map(|(user, product)| (product, user))
-        .join_map(bought_together, |_, user, together| (user.clone(), together.items.clone()))
-        .flat_map(|(user, items)| {
-            items.into_iter().map(move |s| (user.clone(), Mark::Candidate(s.product_id, s.score)))
-        });
-    purchased.map(|(user, product)| (user, Mark::Bought(product))).concat(candidates).reduce(|user, marks, out| {
-        let mut scores: BTreeMap<&str, i64> = BTreeMap::new();
-        for (mark, n) in marks {
-            if let Mark::Candidate(product, score) = mark {
-                *scores.entry(product.as_str()).or_insert(0) += score * *n as i64;
-            }
-        }
-        for (mark, _) in marks {
-            if let Mark::Bought(product) = mark {
-                scores.remove(product.as_str());
-            }
-        }
-        let scored = scores.into_iter().map(|(product, score)| Scored { product_id: product.to_string(), score });
-        out.push((
-            Recommendations { user_id: user.clone(), items: recommend::top(scored, recommend::RECOMMEND_TOP) },
-            1,
-        ));
-    })
 }
 
 /// Trending over the window before the newest event time. Scores are kept per

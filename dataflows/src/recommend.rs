@@ -13,8 +13,12 @@
 //!   [`TOGETHER_TOP`] by (score desc, productId asc).
 //! - For a user with purchases: Σ over the distinct products p they
 //!   purchased of the scores in p's bought-together list, without what they
-//!   purchased; top [`RECOMMEND_TOP`]. Users without purchases get the
-//!   trending list (the API falls back to it).
+//!   purchased; top [`RECOMMEND_TOP`] ([`for_user`]). Users without purchases
+//!   get the trending list. The dataflow keeps the two inputs — each user's
+//!   [`Purchases`] and every product's bought-together list — and readers
+//!   combine them: kept combined, one change to a popular product's list
+//!   would rewrite the recommendations of every user who ever bought it, a
+//!   cost that grows with the history (measured in `benches/absorb.rs`).
 //! - Trending: per product, the Product.Viewed events plus
 //!   [`PURCHASE_WEIGHT`] × purchased units (at the order's creation time) in
 //!   the [`TRENDING_WINDOW`] before the newest event time seen, that is with
@@ -69,6 +73,35 @@ pub struct Together {
     pub items: Vec<Scored>,
 }
 
+/// The distinct products a user purchased.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Purchases {
+    /// The user.
+    pub user_id: String,
+    /// Their purchased products, ascending.
+    pub products: Vec<String>,
+}
+
+/// A user's recommendations from what they purchased and the bought-together
+/// lists of those products (lists of other products are ignored).
+pub fn for_user<'a>(purchases: &Purchases, lists: impl IntoIterator<Item = &'a Together>) -> Recommendations {
+    let bought: std::collections::BTreeSet<&str> = purchases.products.iter().map(String::as_str).collect();
+    let mut scores: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for list in lists {
+        if !bought.contains(list.product_id.as_str()) {
+            continue;
+        }
+        for item in &list.items {
+            if !bought.contains(item.product_id.as_str()) {
+                *scores.entry(item.product_id.as_str()).or_insert(0) += item.score;
+            }
+        }
+    }
+    let scored = scores.into_iter().map(|(product_id, score)| Scored { product_id: product_id.to_string(), score });
+    Recommendations { user_id: purchases.user_id.clone(), items: top(scored, RECOMMEND_TOP) }
+}
+
 /// A user's recommendations.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -115,6 +148,19 @@ mod tests {
         let items = vec![s("b", 2), s("a", 2), s("c", 5), s("d", 0), s("e", 1)];
         assert_eq!(top(items, 3), vec![s("c", 5), s("a", 2), s("b", 2)]);
         assert_eq!(top(vec![s("x", 0)], 3), vec![]);
+    }
+
+    #[test]
+    fn a_users_recommendations_sum_their_purchases_lists_without_what_they_bought() {
+        let purchases = Purchases { user_id: "u".into(), products: vec!["a".into(), "b".into()] };
+        let list = |p: &str, items: Vec<Scored>| Together { product_id: p.into(), items };
+        let lists = [
+            list("a", vec![s("b", 3), s("c", 2), s("d", 1)]),
+            list("b", vec![s("a", 3), s("c", 1), s("e", 3)]),
+            list("z", vec![s("c", 100)]), // not purchased: ignored
+        ];
+        let expected = vec![s("c", 3), s("e", 3), s("d", 1)];
+        assert_eq!(for_user(&purchases, &lists).items, expected);
     }
 
     #[test]

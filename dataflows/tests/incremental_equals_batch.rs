@@ -12,7 +12,7 @@ use shopflow_dataflows::catalog::{CategoryView, ProductView};
 use shopflow_dataflows::facts::{Line, PostalAddress};
 use shopflow_dataflows::inventory::{InventoryView, WarehouseStock};
 use shopflow_dataflows::orders::{Anomaly, HistoryEntry, OrderView, StatusChange};
-use shopflow_dataflows::recommend::{Config, Recommendations, Scored, Together, Trending};
+use shopflow_dataflows::recommend::{Config, Purchases, Recommendations, Scored, Together, Trending};
 use shopflow_dataflows::reviews::{Moderation, RatingView, ReviewItem, ReviewsView};
 use shopflow_dataflows::users::{Preferences, UserView};
 use shopflow_ingest::generate::{Generator, GeneratorConfig, Rng};
@@ -377,6 +377,8 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
         buyers_products.entry(user.clone()).or_default().insert(product.clone());
     }
     for (user, products) in &buyers_products {
+        let purchases = Purchases { user_id: user.clone(), products: products.iter().cloned().collect() };
+        put(&mut out, "purchases", user, &purchases);
         let mut scores: BTreeMap<String, i64> = BTreeMap::new();
         for p in products {
             for s in bought_together.get(p).into_iter().flatten() {

@@ -48,8 +48,9 @@ pub enum Family {
     BoughtTogether,
     /// Products viewed together with a product, by productId.
     ViewedTogether,
-    /// A user's recommendations, by userId.
-    Recommendations,
+    /// The products a user purchased, by userId (their recommendations are
+    /// made of these and the products' bought-together lists).
+    Purchases,
     /// Trending products, under one key (`all`).
     Trending,
     /// `sales_daily`, by day|categoryId|vendorId.
@@ -74,7 +75,7 @@ impl Family {
         Family::Reviews,
         Family::BoughtTogether,
         Family::ViewedTogether,
-        Family::Recommendations,
+        Family::Purchases,
         Family::Trending,
         Family::SalesDaily,
         Family::FunnelDaily,
@@ -95,7 +96,7 @@ impl Family {
             Family::Reviews => "reviews",
             Family::BoughtTogether => "bought-together",
             Family::ViewedTogether => "viewed-together",
-            Family::Recommendations => "recommendations",
+            Family::Purchases => "purchases",
             Family::Trending => "trending",
             Family::SalesDaily => "sales-daily",
             Family::FunnelDaily => "funnel-daily",

@@ -242,7 +242,7 @@ fn run_worker(
             publish_view(Family::Reviews, views.reviews, shared.clone()),
             publish_view(Family::BoughtTogether, views.bought_together, shared.clone()),
             publish_view(Family::ViewedTogether, views.viewed_together, shared.clone()),
-            publish_view(Family::Recommendations, views.recommendations, shared.clone()),
+            publish_view(Family::Purchases, views.purchases, shared.clone()),
             publish_view(Family::Trending, views.trending, shared.clone()),
             publish_view(Family::SalesDaily, views.sales_daily, shared.clone()),
             publish_view(Family::FunnelDaily, views.funnel_daily, shared.clone()),

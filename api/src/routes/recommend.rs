@@ -8,10 +8,10 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
+use shopflow_dataflows::recommend::{for_user, Purchases, Together};
 use shopflow_sinks::Family;
 
-/// The trending view's one key.
-const TRENDING_KEY: &str = "all";
+use shopflow_dataflows::recommend::TRENDING_KEY;
 
 /// `{productId, items, asOf}` of a product's list of `family`; 404 for a
 /// product the catalog does not have (or has deleted).
@@ -44,18 +44,41 @@ pub async fn trending(State(state): State<AppState>) -> Result<Json<Value>, AppE
     Ok(Json(json!({"items": items, "asOf": as_of})))
 }
 
-/// The caller's recommendations; trending when they have no purchases
-/// (`basedOn` says which).
+/// The caller's recommendations: what they purchased, with the bought-together
+/// lists of those products, read in one step and combined
+/// ([`shopflow_dataflows::recommend::for_user`]); trending when they have no
+/// purchases (`basedOn` says which).
 pub async fn recommendations(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
     let user = caller.0.sub.clone();
-    let (as_of, mut values) =
-        read(&state, &[(Family::Recommendations, &user), (Family::Trending, TRENDING_KEY)]).await?;
-    let trending = values.pop().flatten();
-    let own = values.pop().flatten();
-    let (items, based_on) = match (own, trending) {
-        (Some(own), _) => (own["items"].clone(), "purchases"),
-        (None, Some(trending)) => (trending["items"].clone(), "trending"),
-        (None, None) => (json!([]), "trending"),
+    let served = state
+        .redis
+        .read_following(
+            (Family::Purchases, &user),
+            "products",
+            Family::BoughtTogether,
+            &[(Family::Trending, TRENDING_KEY)],
+        )
+        .await
+        .map_err(|e| AppError::store("redis", e))?
+        .ok_or_else(|| AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?"))?;
+    let mut values = served.values.into_iter();
+    let purchases = values.next().flatten();
+    let trending = values.next().flatten();
+    let corrupt = |e: serde_json::Error| AppError::store("redis", e);
+    let (items, based_on) = match purchases {
+        Some(json) => {
+            let purchases: Purchases = serde_json::from_str(&json).map_err(corrupt)?;
+            let lists = values
+                .flatten()
+                .map(|json| serde_json::from_str::<Together>(&json))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(corrupt)?;
+            (serde_json::to_value(for_user(&purchases, &lists).items).map_err(corrupt)?, "purchases")
+        }
+        None => {
+            let trending = trending.map(|t| serde_json::from_str::<Value>(&t)).transpose().map_err(corrupt)?;
+            (trending.map_or_else(|| json!([]), |t| t["items"].clone()), "trending")
+        }
     };
-    Ok(Json(json!({"userId": user, "items": items, "basedOn": based_on, "asOf": as_of})))
+    Ok(Json(json!({"userId": user, "items": items, "basedOn": based_on, "asOf": served.as_of})))
 }

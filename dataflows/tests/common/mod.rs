@@ -6,7 +6,7 @@
 use differential_dataflow::input::InputSession;
 use serde::Serialize;
 use shopflow_dataflows::facts::{facts_of, Fact};
-use shopflow_dataflows::recommend::Config;
+use shopflow_dataflows::recommend::{for_user, Config, Purchases, Together};
 use shopflow_dataflows::{build_with, Coll};
 use shopflow_topics::Envelope;
 use std::collections::BTreeMap;
@@ -62,7 +62,7 @@ pub fn run_with(batches: &[Vec<Envelope>], workers: usize, config: Config) -> Sn
                 capture("reviews", views.reviews, sink.clone()).map(|_| ()),
                 capture("boughtTogether", views.bought_together, sink.clone()).map(|_| ()),
                 capture("viewedTogether", views.viewed_together, sink.clone()).map(|_| ()),
-                capture("recommendations", views.recommendations, sink.clone()).map(|_| ()),
+                capture("purchases", views.purchases, sink.clone()).map(|_| ()),
                 capture("trending", views.trending, sink.clone()).map(|_| ()),
                 capture("salesDaily", views.sales_daily, sink.clone()).map(|_| ()),
                 capture("funnelDaily", views.funnel_daily, sink.clone()).map(|_| ()),
@@ -95,6 +95,20 @@ pub fn run_with(batches: &[Vec<Envelope>], workers: usize, config: Config) -> Sn
             let previous = snapshot.insert((name, key.clone()), value);
             assert!(previous.is_none(), "{name} has two rows for {key}");
         }
+    }
+    // Recommendations as readers make them: a user's purchases with the lists of those products.
+    let lists: Vec<Together> = snapshot
+        .iter()
+        .filter(|((name, _), _)| *name == "boughtTogether")
+        .map(|(_, value)| serde_json::from_str(value).unwrap())
+        .collect();
+    let users: Vec<Purchases> = snapshot
+        .iter()
+        .filter(|((name, _), _)| *name == "purchases")
+        .map(|(_, value)| serde_json::from_str(value).unwrap())
+        .collect();
+    for purchases in users {
+        put(&mut snapshot, "recommendations", &purchases.user_id, &for_user(&purchases, &lists));
     }
     snapshot
 }

@@ -19,6 +19,30 @@ end
 return reply
 ";
 
+/// KEYS[1] = `{ns}:current`; ARGV[1] = namespace; ARGV[2] = suffix of a holder object;
+/// ARGV[3] = the field of the holder listing ids; ARGV[4] = the suffix prefix of the objects
+/// those ids name; ARGV[5..] = other object suffixes.
+/// Returns {generation, asOf, holder, others..., followed...}, or {} before any generation.
+const READ_FOLLOWING: &str = r"
+local generation = redis.call('GET', KEYS[1])
+if not generation then return {} end
+local prefix = ARGV[1] .. ':' .. generation .. ':'
+local holder = redis.call('GET', prefix .. ARGV[2])
+local reply = {generation, redis.call('HGET', prefix .. 'meta', 'asOf') or '0', holder or ''}
+for i = 5, #ARGV do
+  reply[#reply + 1] = redis.call('GET', prefix .. ARGV[i]) or ''
+end
+if holder then
+  local ids = cjson.decode(holder)[ARGV[3]]
+  if type(ids) == 'table' then
+    for _, id in ipairs(ids) do
+      reply[#reply + 1] = redis.call('GET', prefix .. ARGV[4] .. tostring(id)) or ''
+    end
+  end
+end
+return reply
+";
+
 /// KEYS[1] = `{ns}:current`; ARGV[1] = namespace. Returns {generation, asOf, upper, offsets}.
 const STATUS: &str = r"
 local generation = redis.call('GET', KEYS[1])
@@ -52,12 +76,23 @@ pub struct GenerationStatus {
     pub offsets: Offsets,
 }
 
+/// A read script's reply {generation, asOf, values...} as [`Served`]; `None` when empty.
+fn served(reply: Vec<String>) -> Result<Option<Served>, SinkError> {
+    if reply.is_empty() {
+        return Ok(None);
+    }
+    let as_of = reply[1].parse().map_err(|_| SinkError::Corrupt { what: "asOf", detail: reply[1].clone() })?;
+    let values = reply[2..].iter().map(|v| (!v.is_empty()).then(|| v.clone())).collect();
+    Ok(Some(Served { generation: reply[0].clone(), as_of, values }))
+}
+
 /// Reads the current generation.
 #[derive(Clone)]
 pub struct RedisReader {
     connection: MultiplexedConnection,
     keys: Keys,
     read: redis::Script,
+    read_following: redis::Script,
     status: redis::Script,
 }
 
@@ -70,6 +105,7 @@ impl RedisReader {
             connection,
             keys: Keys::new(namespace),
             read: redis::Script::new(READ),
+            read_following: redis::Script::new(READ_FOLLOWING),
             status: redis::Script::new(STATUS),
         })
     }
@@ -82,13 +118,30 @@ impl RedisReader {
             invocation.arg(Keys::object_suffix(*family, key));
         }
         let mut connection = self.connection.clone();
-        let reply: Vec<String> = invocation.invoke_async(&mut connection).await?;
-        if reply.is_empty() {
-            return Ok(None);
+        served(invocation.invoke_async(&mut connection).await?)
+    }
+
+    /// Reads, in one step of one generation, a holder object, the objects of
+    /// family `follow` named by the ids in the holder's `field`, and `others`.
+    /// The values come back as: holder, `others`..., then the followed objects
+    /// (absent ones included, as `None`).
+    pub async fn read_following(
+        &self,
+        holder: (Family, &str),
+        field: &str,
+        follow: Family,
+        others: &[(Family, &str)],
+    ) -> Result<Option<Served>, SinkError> {
+        let mut invocation = self.read_following.key(self.keys.current());
+        invocation.arg(self.keys.namespace());
+        invocation.arg(Keys::object_suffix(holder.0, holder.1));
+        invocation.arg(field);
+        invocation.arg(Keys::object_suffix(follow, ""));
+        for (family, key) in others {
+            invocation.arg(Keys::object_suffix(*family, key));
         }
-        let as_of = reply[1].parse().map_err(|_| SinkError::Corrupt { what: "asOf", detail: reply[1].clone() })?;
-        let values = reply[2..].iter().map(|v| (!v.is_empty()).then(|| v.clone())).collect();
-        Ok(Some(Served { generation: reply[0].clone(), as_of, values }))
+        let mut connection = self.connection.clone();
+        served(invocation.invoke_async(&mut connection).await?)
     }
 
     /// Reads one object.

@@ -1,0 +1,175 @@
+//! How long the views take to absorb 1,000 new orders as the history grows.
+//!
+//! A seeded history of paid orders (1–3 lines each, Zipf product popularity,
+//! 5% cancelled after payment) is loaded into every view of `build`, in
+//! large epochs; at each checkpoint of the history, rounds of 1,000 new
+//! orders are absorbed one epoch each, and the time from handing them in to
+//! the dataflow having settled is measured. Incremental means that time
+//! stays nearly flat while the history grows.
+//!
+//! `cargo bench -p shopflow-dataflows --bench absorb`; knobs:
+//! `BENCH_CHECKPOINTS` (orders, comma-separated; default 100000,1000000),
+//! `BENCH_USERS` (default 100000), `BENCH_PRODUCTS` (default 20000),
+//! `BENCH_ROUNDS` (default 5), `BENCH_WARMUP` (unmeasured rounds first, default 20).
+
+use differential_dataflow::input::InputSession;
+use shopflow_dataflows::build;
+use shopflow_dataflows::facts::{facts_of, Fact};
+use shopflow_ingest::generate::{Rng, Zipf};
+use shopflow_topics::events::{Address, OrderCancelled, OrderCreated, OrderItem, PaymentCompleted};
+use shopflow_topics::{Envelope, EventTime};
+use std::time::{Duration, Instant};
+
+fn knob(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+/// Seeded orders, each with its events as (id, facts).
+struct Orders {
+    rng: Rng,
+    popularity: Zipf,
+    users: u64,
+    next: u64,
+    start: EventTime,
+}
+
+impl Orders {
+    fn next_events(&mut self) -> Vec<(String, Vec<Fact>)> {
+        let n = self.next;
+        self.next += 1;
+        let order_id = format!("ord-{n:08}");
+        let time = self.start.plus(n as i64 * EventTime::SECOND);
+        let lines = self.rng.range(1, 3) as usize;
+        let mut items: Vec<OrderItem> = Vec::new();
+        for _ in 0..lines {
+            let product = format!("prd-{:06}", self.popularity.sample(&self.rng));
+            if items.iter().all(|i| i.product_id != product) {
+                items.push(OrderItem { product_id: product, vendor_id: "ven-1".into(), quantity: 1, unit_price: 1000 });
+            }
+        }
+        let total = 1000 * items.len() as i64;
+        let created = OrderCreated {
+            order_id: order_id.clone(),
+            user_id: format!("usr-{:07}", self.rng.below(self.users)),
+            items,
+            subtotal: total,
+            discount: 0,
+            shipping: 0,
+            total,
+            currency: "USD".into(),
+            promo_code: None,
+            shipping_address: Address {
+                street: "1 Main St".into(),
+                city: "Salem".into(),
+                state: None,
+                zipcode: "12345".into(),
+                country: "US".into(),
+            },
+        };
+        let paid = PaymentCompleted { payment_id: format!("pay-{n:08}"), order_id: order_id.clone(), amount: total };
+        let mut events = vec![
+            Envelope::new(format!("{order_id}-c"), "bench", time, created),
+            Envelope::new(format!("{order_id}-p"), "bench", time.plus(1), paid),
+        ];
+        if self.rng.chance(0.05) {
+            let cancelled = OrderCancelled { order_id: order_id.clone(), reason: "changed mind".into() };
+            events.push(Envelope::new(format!("{order_id}-x"), "bench", time.plus(2), cancelled));
+        }
+        events.into_iter().map(|e| (e.id.clone(), facts_of(&e))).collect()
+    }
+}
+
+fn main() {
+    let checkpoints: Vec<u64> = knob("BENCH_CHECKPOINTS", "100000,1000000")
+        .split(',')
+        .map(|s| s.trim().parse().expect("BENCH_CHECKPOINTS: numbers"))
+        .collect();
+    let users: u64 = knob("BENCH_USERS", "100000").parse().expect("BENCH_USERS");
+    let products: usize = knob("BENCH_PRODUCTS", "20000").parse().expect("BENCH_PRODUCTS");
+    let rounds: usize = knob("BENCH_ROUNDS", "5").parse().expect("BENCH_ROUNDS");
+    let warmup: usize = knob("BENCH_WARMUP", "20").parse().expect("BENCH_WARMUP");
+
+    timely::execute_directly(move |worker| {
+        let mut input: InputSession<u64, (String, Vec<Fact>), isize> = InputSession::new();
+        let probe = worker.dataflow::<u64, _, _>(|scope| {
+            let views = build(input.to_collection(scope));
+            let parts = [
+                views.orders.map(|_| ()),
+                views.inventory.map(|_| ()),
+                views.products.map(|_| ()),
+                views.reviews.map(|_| ()),
+                views.bought_together.map(|_| ()),
+                views.viewed_together.map(|_| ()),
+                views.purchases.map(|_| ()),
+                views.trending.map(|_| ()),
+                views.sales_daily.map(|_| ()),
+                views.funnel_daily.map(|_| ()),
+                views.product_stats.map(|_| ()),
+            ];
+            let (probe, _) = parts.into_iter().reduce(|a, b| a.concat(b)).expect("views").probe();
+            probe
+        });
+        let mut orders = Orders {
+            rng: Rng::new(42),
+            popularity: Zipf::new(products, 1.0),
+            users,
+            next: 0,
+            start: EventTime::parse("2026-01-01T00:00:00Z").expect("time"),
+        };
+        let mut settle = |input: &mut InputSession<u64, (String, Vec<Fact>), isize>, count: u64| {
+            for _ in 0..count {
+                for event in orders.next_events() {
+                    input.insert(event);
+                }
+            }
+            let started = Instant::now();
+            input.advance_to(input.time() + 1);
+            input.flush();
+            while probe.less_than(input.time()) {
+                worker.step();
+            }
+            started.elapsed()
+        };
+        println!(
+            "users {users}, products {products}, Zipf 1.0; absorbing 1,000 orders, {rounds} rounds per checkpoint"
+        );
+        let mut loaded = 0u64;
+        let mut medians: Vec<(u64, Duration)> = Vec::new();
+        let load_started = Instant::now();
+        for checkpoint in checkpoints {
+            // Large epochs up to the warm-up, then warm-up rounds of 1,000 up to the
+            // checkpoint: arrangements merge the loading epochs' large batches a little at
+            // every later epoch, a debt of the loading, not of absorbing.
+            let warm_from = checkpoint.saturating_sub(1_000 * warmup as u64).max(loaded);
+            while loaded < warm_from {
+                let chunk = (warm_from - loaded).min(50_000);
+                settle(&mut input, chunk);
+                loaded += chunk;
+            }
+            while loaded < checkpoint {
+                settle(&mut input, 1_000);
+                loaded += 1_000;
+            }
+            eprintln!("loaded {loaded} orders in {:.0?}", load_started.elapsed());
+            let mut times: Vec<Duration> = (0..rounds).map(|_| settle(&mut input, 1_000)).collect();
+            loaded += 1_000 * rounds as u64;
+            times.sort();
+            let median = times[times.len() / 2];
+            println!(
+                "history {checkpoint:>9} orders: absorb 1,000 orders median {:>8.1} ms (min {:.1}, max {:.1})",
+                median.as_secs_f64() * 1e3,
+                times[0].as_secs_f64() * 1e3,
+                times[times.len() - 1].as_secs_f64() * 1e3
+            );
+            medians.push((checkpoint, median));
+        }
+        if let (Some(first), Some(last)) = (medians.first(), medians.last()) {
+            println!(
+                "ratio {} → {} orders: {:.2}×",
+                first.0,
+                last.0,
+                last.1.as_secs_f64() / first.1.as_secs_f64().max(1e-9)
+            );
+        }
+    });
+}
