@@ -9,7 +9,9 @@
 //!
 //! `cargo bench -p shopflow-dataflows --bench absorb`; knobs:
 //! `BENCH_CHECKPOINTS` (orders, comma-separated; default 100000,1000000),
-//! `BENCH_USERS` (default 100000), `BENCH_PRODUCTS` (default 20000),
+//! `BENCH_USERS` (default 100000), `BENCH_USERS_PER_ORDER` (instead: a user base
+//! that grows with the history, so each user's history stays the same length),
+//! `BENCH_PRODUCTS` (default 20000),
 //! `BENCH_ROUNDS` (default 5), `BENCH_WARMUP` (unmeasured rounds first, default 20).
 
 use differential_dataflow::input::InputSession;
@@ -29,11 +31,20 @@ struct Orders {
     rng: Rng,
     popularity: Zipf,
     users: u64,
+    /// When set, the user base grows with the history: order n is by one of n × this many users.
+    users_per_order: Option<f64>,
     next: u64,
     start: EventTime,
 }
 
 impl Orders {
+    fn user_base(&self, n: u64) -> u64 {
+        match self.users_per_order {
+            Some(ratio) => ((n as f64 * ratio) as u64).max(1),
+            None => self.users,
+        }
+    }
+
     fn next_events(&mut self) -> Vec<(String, Vec<Fact>)> {
         let n = self.next;
         self.next += 1;
@@ -50,7 +61,7 @@ impl Orders {
         let total = 1000 * items.len() as i64;
         let created = OrderCreated {
             order_id: order_id.clone(),
-            user_id: format!("usr-{:07}", self.rng.below(self.users)),
+            user_id: format!("usr-{:07}", self.rng.below(self.user_base(n))),
             items,
             subtotal: total,
             discount: 0,
@@ -85,6 +96,8 @@ fn main() {
         .map(|s| s.trim().parse().expect("BENCH_CHECKPOINTS: numbers"))
         .collect();
     let users: u64 = knob("BENCH_USERS", "100000").parse().expect("BENCH_USERS");
+    let users_per_order: Option<f64> =
+        std::env::var("BENCH_USERS_PER_ORDER").ok().map(|r| r.parse().expect("BENCH_USERS_PER_ORDER: a number"));
     let products: usize = knob("BENCH_PRODUCTS", "20000").parse().expect("BENCH_PRODUCTS");
     let rounds: usize = knob("BENCH_ROUNDS", "5").parse().expect("BENCH_ROUNDS");
     let warmup: usize = knob("BENCH_WARMUP", "20").parse().expect("BENCH_WARMUP");
@@ -113,6 +126,7 @@ fn main() {
             rng: Rng::new(42),
             popularity: Zipf::new(products, 1.0),
             users,
+            users_per_order,
             next: 0,
             start: EventTime::parse("2026-01-01T00:00:00Z").expect("time"),
         };
@@ -130,9 +144,11 @@ fn main() {
             }
             started.elapsed()
         };
-        println!(
-            "users {users}, products {products}, Zipf 1.0; absorbing 1,000 orders, {rounds} rounds per checkpoint"
-        );
+        let base = match users_per_order {
+            Some(ratio) => format!("users growing with the history ({ratio} per order)"),
+            None => format!("users {users}"),
+        };
+        println!("{base}, products {products}, Zipf 1.0; absorbing 1,000 orders, {rounds} rounds per checkpoint");
         let mut loaded = 0u64;
         let mut medians: Vec<(u64, Duration)> = Vec::new();
         let load_started = Instant::now();

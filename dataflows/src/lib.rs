@@ -519,12 +519,23 @@ fn together<'s>(held: Coll<'s, (String, String)>) -> Coll<'s, (String, Together)
         .clone()
         .join_core(by_user, |_user, p, q| (p != q).then(|| (p.clone(), q.clone())))
         .count()
-        .map(|((p, q), users)| (p, (q, users as i64)))
-        .reduce(|p, pairs, out| {
-            let scored = pairs.iter().map(|((q, users), _)| Scored { product_id: q.clone(), score: *users });
-            out.push((Together { product_id: p.clone(), items: recommend::top(scored, recommend::TOGETHER_TOP) }, 1));
+        // A popular product pairs with thousands: its top is taken per shard of partners
+        // first, so one changed pair re-reads one shard and the shards' tops, not every pair.
+        .map(|((p, q), users)| ((p, id_hash(&q) as u64 % TOP_SHARDS), Scored { product_id: q, score: users as i64 }))
+        .reduce(|_, scored, out| {
+            for s in recommend::top(scored.iter().map(|(s, _)| (*s).clone()), recommend::TOGETHER_TOP) {
+                out.push((s, 1));
+            }
+        })
+        .map(|((p, _), scored)| (p, scored))
+        .reduce(|p, scored, out| {
+            let items = recommend::top(scored.iter().map(|(s, _)| (*s).clone()), recommend::TOGETHER_TOP);
+            out.push((Together { product_id: p.clone(), items }, 1));
         })
 }
+
+/// Shards of a two-level top: the top of each shard, then the top of those.
+const TOP_SHARDS: u64 = 16;
 
 /// Trending over the window before the newest event time. Scores are kept per
 /// (minute, product); a move of the newest time re-reads only the rows of the
@@ -576,7 +587,7 @@ fn trending_of<'s>(
     let scores = sum(inside.concat(partial));
     // Top per shard, then top of the shards' tops.
     let shards = scores
-        .map(|(product, score)| (id_hash(&product) as u64 % 64, Scored { product_id: product, score }))
+        .map(|(product, score)| (id_hash(&product) as u64 % (4 * TOP_SHARDS), Scored { product_id: product, score }))
         .reduce(|_, scored, out| {
             for s in recommend::top(scored.iter().map(|(s, _)| (*s).clone()), recommend::TRENDING_TOP) {
                 out.push((s, 1));
