@@ -311,3 +311,58 @@ fn derived_events_follow_the_published_state() {
         ));
     }
 }
+
+/// One statement over ClickHouse's HTTP interface; its answer.
+fn clickhouse(sql: &str) -> String {
+    use std::io::{Read, Write};
+    let url = support::clickhouse_url();
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let request = format!("POST / HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{sql}", sql.len());
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{sql}: {response}");
+    body.to_string()
+}
+
+#[test]
+fn an_older_clickhouse_database_gets_the_new_columns_and_views() {
+    let space = Space::new("migrate");
+    let db = &space.name;
+    // product_stats as the first release made it: no rating columns.
+    clickhouse(&format!("CREATE DATABASE IF NOT EXISTS {db}"));
+    clickhouse(&format!(
+        "CREATE TABLE {db}.current_generation (id UInt8, generation String, version UInt64) \
+         ENGINE = ReplacingMergeTree(version) ORDER BY id"
+    ));
+    clickhouse(&format!(
+        "CREATE TABLE {db}.product_stats_data (generation String, productId String, views Int64, carts Int64, \
+         purchasedUnits Int64, revenue Int64, version UInt64, deleted UInt8) \
+         ENGINE = ReplacingMergeTree(version) ORDER BY (generation, productId)"
+    ));
+    clickhouse(&format!(
+        "CREATE VIEW {db}.product_stats AS SELECT productId, views, carts, purchasedUnits, revenue \
+         FROM {db}.product_stats_data FINAL WHERE deleted = 0"
+    ));
+    clickhouse(&format!("INSERT INTO {db}.product_stats_data VALUES ('g0', 'prd-old', 3, 1, 0, 0, 1, 0)"));
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for _ in 0..2 {
+        // Twice: the second connect finds nothing left to do.
+        runtime
+            .block_on(shopflow_sinks::clickhouse::ClickHouseSink::connect(&support::clickhouse_url(), db, "g1"))
+            .unwrap();
+    }
+    let columns = |table: &str| {
+        clickhouse(&format!(
+            "SELECT name FROM system.columns WHERE database = '{db}' AND table = '{table}' ORDER BY name"
+        ))
+    };
+    assert!(columns("product_stats_data").contains("ratingSum"), "{}", columns("product_stats_data"));
+    let view = columns("product_stats");
+    assert!(view.contains("ratingCount") && view.contains("ratingMean"), "{view}");
+    // The old row is still there, rated zero.
+    let row = clickhouse(&format!("SELECT productId, ratingCount FROM {db}.product_stats_data FORMAT TSV"));
+    assert_eq!(row.trim(), "prd-old\t0");
+}

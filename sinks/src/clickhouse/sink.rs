@@ -79,14 +79,19 @@ async fn has_column(client: &Client, database: &str, table: &str, column: &str) 
     Ok(text != "0")
 }
 
-/// Brings a database made by an older version up to this one's relations.
-async fn migrate(client: &Client, database: &str) -> Result<(), SinkError> {
+/// Gives tables made by an older version this one's columns.
+async fn add_columns(client: &Client, database: &str) -> Result<(), SinkError> {
     for (table, column, kind) in ddl::ADDED_COLUMNS {
         if !has_column(client, database, table, column).await? {
             tracing::info!(table, column, "adding a column to an older ClickHouse table");
             client.query(&format!("ALTER TABLE {database}.{table} ADD COLUMN {column} {kind}")).execute().await?;
         }
     }
+    Ok(())
+}
+
+/// Replaces views an older version defined differently.
+async fn redefine_views(client: &Client, database: &str) -> Result<(), SinkError> {
     for (view, column, statement) in ddl::redefined_views(database) {
         if !has_column(client, database, view, column).await? {
             tracing::info!(view, "redefining an older ClickHouse view");
@@ -102,10 +107,18 @@ impl ClickHouseSink {
     pub async fn connect(url: &str, database: &str, generation: &str) -> Result<ClickHouseSink, SinkError> {
         // Validation reads column types in a format ClickHouse 18.16 lacks; rows are JSON here anyway.
         let client = Client::default().with_url(url).with_validation(false);
-        for statement in ddl::statements(database) {
+        // Views last: an older table must have its new columns before a view reads them
+        // (ClickHouse 18.16 analyses a view's query even when the view exists).
+        let (views, tables): (Vec<String>, Vec<String>) =
+            ddl::statements(database).into_iter().partition(|s| s.starts_with("CREATE VIEW"));
+        for statement in tables {
             client.query(&statement).execute().await?;
         }
-        migrate(&client, database).await?;
+        add_columns(&client, database).await?;
+        for statement in views {
+            client.query(&statement).execute().await?;
+        }
+        redefine_views(&client, database).await?;
         Ok(ClickHouseSink { client, database: database.to_string(), generation: generation.to_string() })
     }
 
