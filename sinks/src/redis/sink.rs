@@ -24,11 +24,17 @@ pub struct RedisSink {
     current: bool,
 }
 
+/// How long one publication may take before Redis counts as not answering.
+pub const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl RedisSink {
     /// Connects to `url` and writes `generation` under `namespace`.
     pub async fn connect(url: &str, namespace: &str, generation: &str) -> Result<RedisSink, SinkError> {
         let client = redis::Client::open(url)?;
-        let connection = client.get_multiplexed_async_connection().await?;
+        // A publication is one MULTI of every changed key: on a loaded machine, or for the
+        // first epochs of a rebuild, it takes longer than the client's default 500 ms.
+        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(PUBLISH_TIMEOUT));
+        let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
         Ok(RedisSink { connection, keys: Keys::new(namespace), generation: generation.to_string(), current: false })
     }
 
