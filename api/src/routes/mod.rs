@@ -49,3 +49,8 @@ pub fn check_id(field: &str, id: &str) -> Result<(), AppError> {
         Err(AppError::bad_request(format!("{field}: ids are 1-64 characters of [A-Za-z0-9._:-]")))
     }
 }
+
+/// The product a read found, or 404 when the catalog does not have it or has deleted it.
+pub fn live_product(product: Option<Value>) -> Result<Value, AppError> {
+    product.filter(|p| p["deleted"].as_bool() != Some(true)).ok_or_else(|| AppError::not_found("product"))
+}

@@ -1,6 +1,6 @@
 //! `GET /products/{id}`, `GET /products/{id}/reviews`, `GET /inventory/{id}`.
 
-use super::{check_id, read, with_as_of};
+use super::{check_id, live_product, read, with_as_of};
 use crate::error::AppError;
 use crate::AppState;
 use axum::extract::{Path, State};
@@ -15,10 +15,7 @@ pub async fn product(State(state): State<AppState>, Path(id): Path<String>) -> R
     let (as_of, mut values) = read(&state, &objects).await?;
     let rating = values.pop().flatten();
     let inventory = values.pop().flatten();
-    let mut product = values.pop().flatten().ok_or_else(|| AppError::not_found("product"))?;
-    if product["deleted"].as_bool() == Some(true) {
-        return Err(AppError::not_found("product"));
-    }
+    let mut product = live_product(values.pop().flatten())?;
     product["available"] = inventory.map_or(Value::from(0), |i| i["available"].clone());
     product["rating"] = rating_of(rating.as_ref());
     Ok(Json(with_as_of(product, as_of)))
@@ -31,10 +28,7 @@ pub async fn reviews(State(state): State<AppState>, Path(id): Path<String>) -> R
     check_id("id", &id)?;
     let (as_of, mut values) = read(&state, &[(Family::Product, id.as_str()), (Family::Reviews, &id)]).await?;
     let reviews = values.pop().flatten();
-    let product = values.pop().flatten();
-    if product.is_none_or(|p| p["deleted"].as_bool() == Some(true)) {
-        return Err(AppError::not_found("product"));
-    }
+    live_product(values.pop().flatten())?;
     let mut body = rating_of(reviews.as_ref());
     body["productId"] = Value::from(id);
     body["items"] = reviews.map_or_else(|| Value::Array(Vec::new()), |r| r["items"].clone());

@@ -1,7 +1,7 @@
 //! Recommendation reads (`views.md`, "Recommendations"): bought together,
 //! viewed together, trending, and the caller's own recommendations.
 
-use super::{check_id, read};
+use super::{check_id, live_product, read};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::AppState;
@@ -19,10 +19,7 @@ async fn together(state: &AppState, family: Family, id: &str) -> Result<Json<Val
     check_id("id", id)?;
     let (as_of, mut values) = read(state, &[(Family::Product, id), (family, id)]).await?;
     let list = values.pop().flatten();
-    let product = values.pop().flatten();
-    if product.is_none_or(|p| p["deleted"].as_bool() == Some(true)) {
-        return Err(AppError::not_found("product"));
-    }
+    live_product(values.pop().flatten())?;
     let items = list.map_or_else(|| json!([]), |l| l["items"].clone());
     Ok(Json(json!({"productId": id, "items": items, "asOf": as_of})))
 }
