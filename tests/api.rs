@@ -2,56 +2,13 @@
 
 mod support;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 use shopflow_api::auth::{Auth, Role};
-use shopflow_api::{app, AppState};
-use shopflow_sinks::clickhouse::ClickHouseReader;
-use shopflow_sinks::redis::RedisReader;
 use shopflow_topics::{Envelope, EventTime};
 use std::time::Duration;
+use support::api::Api;
 use support::Space;
-use tower::ServiceExt;
-
-const SECRET: &[u8] = b"test-secret-0123456789";
-
-struct Api {
-    state: AppState,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Api {
-    fn new(space: &Space) -> Api {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let redis = runtime.block_on(RedisReader::connect(&support::redis_url(), &space.name)).unwrap();
-        let state = AppState {
-            redis,
-            clickhouse: ClickHouseReader::new(&support::clickhouse_url(), &space.name),
-            auth: Auth::hs256(SECRET, "shopflow", "shopflow-api"),
-            ready_checks: vec![],
-            max_staleness: Duration::from_secs(3600),
-        };
-        Api { state, runtime }
-    }
-
-    fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
-        let mut request = Request::get(path);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        let response =
-            self.runtime.block_on(app(self.state.clone()).oneshot(request.body(Body::empty()).unwrap())).unwrap();
-        let status = response.status();
-        assert!(response.headers().contains_key("x-request-id"), "{path}: no X-Request-Id");
-        let bytes = self.runtime.block_on(axum::body::to_bytes(response.into_body(), 1 << 24)).unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    }
-
-    fn token(&self, sub: &str, role: Role) -> String {
-        self.state.auth.mint(sub, role, None, 300)
-    }
-}
 
 #[test]
 fn reads_serve_the_published_state_with_object_level_checks() {
@@ -60,7 +17,7 @@ fn reads_serve_the_published_state_with_object_level_checks() {
     space.run_ok(&["generate", "--quiet", "--seed", "12", "--orders", "60"]);
     space.run_ok(&["pipeline", "--exit-when-caught-up"]);
     let (_, objects) = space.redis_objects();
-    let api = Api::new(&space);
+    let api = Api::new(&space, Duration::from_secs(5));
 
     // Pick an order and its owner from what was published.
     let (order_key, order_json) = objects.iter().find(|(k, _)| k.starts_with("order:")).unwrap();
@@ -264,7 +221,7 @@ fn recommendations_trending_and_reviews_follow_known_purchases() {
     ));
     publish(&space, &events);
     space.run_ok(&["pipeline", "--exit-when-caught-up", "--workers", "2"]);
-    let api = Api::new(&space);
+    let api = Api::new(&space, Duration::from_secs(5));
 
     let get_ok = |path: &str, token: Option<&str>| {
         let (status, body) = api.get(path, token);

@@ -138,6 +138,19 @@ impl FromRequestParts<crate::AppState> for Caller {
     }
 }
 
+/// An optional caller: `None` without an `Authorization` header, 401 with a bad one.
+impl axum::extract::OptionalFromRequestParts<crate::AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &crate::AppState) -> Result<Option<Caller>, AppError> {
+        if parts.headers.contains_key(axum::http::header::AUTHORIZATION) {
+            <Caller as FromRequestParts<crate::AppState>>::from_request_parts(parts, state).await.map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

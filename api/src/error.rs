@@ -16,32 +16,46 @@ pub struct AppError {
     pub code: &'static str,
     /// For people.
     pub message: String,
+    /// For 400: every bad field with what is wrong with it.
+    pub fields: Vec<(String, String)>,
 }
 
 impl AppError {
+    /// Any status with a code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
+        AppError { status, code, message: message.into(), fields: Vec::new() }
+    }
+
+    /// 400 listing every bad field: (field, what is wrong).
+    pub fn invalid_fields(fields: Vec<(String, String)>) -> AppError {
+        let message =
+            fields.iter().map(|(field, problem)| format!("{field}: {problem}")).collect::<Vec<_>>().join("; ");
+        AppError { status: StatusCode::BAD_REQUEST, code: "validation_failed", message, fields }
+    }
+
     /// 400 with a message naming the bad fields.
     pub fn bad_request(message: impl Into<String>) -> AppError {
-        AppError { status: StatusCode::BAD_REQUEST, code: "validation_failed", message: message.into() }
+        AppError::new(StatusCode::BAD_REQUEST, "validation_failed", message.into())
     }
 
     /// 401.
     pub fn unauthorized(message: impl Into<String>) -> AppError {
-        AppError { status: StatusCode::UNAUTHORIZED, code: "unauthorized", message: message.into() }
+        AppError::new(StatusCode::UNAUTHORIZED, "unauthorized", message.into())
     }
 
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> AppError {
-        AppError { status: StatusCode::FORBIDDEN, code: "forbidden", message: message.into() }
+        AppError::new(StatusCode::FORBIDDEN, "forbidden", message.into())
     }
 
     /// 404 (also for other users' objects, so ids cannot be probed).
     pub fn not_found(what: &str) -> AppError {
-        AppError { status: StatusCode::NOT_FOUND, code: "not_found", message: format!("{what} not found") }
+        AppError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     /// 503: a backing store is down or nothing is published yet.
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> AppError {
-        AppError { status: StatusCode::SERVICE_UNAVAILABLE, code, message: message.into() }
+        AppError::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
     }
 
     /// 503 for a store failure; the detail goes to the log only.
@@ -54,7 +68,12 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         // The request id is filled in by the request-id middleware, which knows it.
-        let body = json!({"error": {"code": self.code, "message": self.message, "requestId": null}});
+        let mut body = json!({"error": {"code": self.code, "message": self.message, "requestId": null}});
+        if !self.fields.is_empty() {
+            let fields: Vec<_> =
+                self.fields.iter().map(|(field, problem)| json!({"field": field, "message": problem})).collect();
+            body["error"]["fields"] = json!(fields);
+        }
         let mut response = (self.status, Json(body)).into_response();
         response.extensions_mut().insert(ErrorMarker);
         response

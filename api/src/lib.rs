@@ -15,20 +15,31 @@
 //! ## Layout
 //! - `auth` — JWT verification and minting, the `Caller` extractor.
 //! - `error` — `AppError`, the uniform error body.
-//! - `routes/` — one module per family of routes.
+//! - `form` — request bodies checked field by field, every bad field reported.
+//! - `write` — producing events once per `Idempotency-Key`, consistency tokens.
+//! - `consistency` — `?after=<consistencyToken>` on reads (read-your-writes).
+//! - `routes/` — one module per family of routes (`writes` for every write).
 //! - `request_id` — `X-Request-Id` on every response and in error bodies.
 
 #![warn(missing_docs)]
 
 pub mod auth;
+mod consistency;
 pub mod error;
+pub mod form;
 mod request_id;
 mod routes;
+pub mod write;
 
-use axum::routing::get;
+use auth::Caller;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
+use routes::writes::{self, Spec, Who};
 use shopflow_sinks::clickhouse::ClickHouseReader;
-use shopflow_sinks::redis::RedisReader;
+use shopflow_sinks::redis::{RedisReader, Requests};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,11 +59,62 @@ pub struct AppState {
     pub ready_checks: Vec<(&'static str, ReadyCheck)>,
     /// `/ready` fails when the published state is older than this.
     pub max_staleness: Duration,
+    /// Produces the events of writes.
+    pub writer: write::Writer,
+    /// Idempotency records and stock holds, shared by every replica.
+    pub requests: Requests,
+    /// How long a read with `?after=` waits for the served state to include the write.
+    pub consistency_wait: Duration,
+    /// How long a checkout's stock stays held when the pipeline has not counted the order.
+    pub hold_ttl: Duration,
+}
+
+/// A clickstream route: anyone may send it.
+fn clickstream(type_name: &'static str, route: &'static str) -> MethodRouter<AppState> {
+    post(move |State(state): State<AppState>, caller: Option<Caller>, headers: HeaderMap, bytes: Bytes| {
+        writes::clickstream(state, caller, headers, bytes, type_name, route)
+    })
+}
+
+/// The method of a route.
+#[derive(Clone, Copy)]
+enum Verb {
+    Post,
+    Put,
+    Delete,
+}
+
+/// A write of the table (`routes::writes::by_table`): `route` is "METHOD /path", `{id}` the path's id.
+fn table(
+    verb: Verb,
+    type_name: &'static str,
+    route: &'static str,
+    who: Who,
+    path_field: Option<&'static str>,
+    generated: Option<(&'static str, &'static str)>,
+) -> MethodRouter<AppState> {
+    let spec = Spec { type_name, route, who, path_field, generated };
+    let by_id = move |State(state): State<AppState>,
+                      caller: Caller,
+                      Path(id): Path<String>,
+                      headers: HeaderMap,
+                      bytes: Bytes| { writes::by_table(state, caller, Some(id), headers, bytes, spec) };
+    let plain = move |State(state): State<AppState>, caller: Caller, headers: HeaderMap, bytes: Bytes| {
+        writes::by_table(state, caller, None, headers, bytes, spec)
+    };
+    match (verb, path_field.is_some()) {
+        (Verb::Post, true) => post(by_id),
+        (Verb::Put, true) => put(by_id),
+        (Verb::Delete, true) => delete(by_id),
+        (Verb::Post, false) => post(plain),
+        (Verb::Put, false) => put(plain),
+        (Verb::Delete, false) => delete(plain),
+    }
 }
 
 /// The router: every route of the API.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
+    let reads = Router::new()
         .route("/status", get(routes::status::status))
         .route("/products/{id}", get(routes::products::product))
         .route("/products/{id}/reviews", get(routes::products::reviews))
@@ -62,9 +124,130 @@ pub fn app(state: AppState) -> Router {
         .route("/recommendations", get(routes::recommend::recommendations))
         .route("/inventory/{id}", get(routes::products::inventory))
         .route("/cart", get(routes::orders::cart))
-        .route("/orders", get(routes::orders::list))
+        .route("/orders", get(routes::orders::list).post(writes::checkout))
         .route("/orders/{id}", get(routes::orders::one))
         .route("/admin/analytics/{relation}", get(routes::analytics::relation));
+    use Verb::{Delete, Post, Put};
+    use Who::{Admin, User, Vendor};
+    let shoppers = Router::new()
+        .route("/cart/items", post(writes::cart_add))
+        .route(
+            "/cart/items/{id}",
+            table(Put, "Cart.ItemUpdated", "PUT /cart/items/{id}", User, Some("productId"), None).merge(table(
+                Delete,
+                "Cart.ItemRemoved",
+                "DELETE /cart/items/{id}",
+                User,
+                Some("productId"),
+                None,
+            )),
+        )
+        .route("/orders/{id}/cancel", put(writes::cancel))
+        .route("/orders/{id}/return", post(writes::request_return))
+        .route("/payments/initiate", post(writes::initiate_payment))
+        .route("/wallets/topup", post(writes::top_up))
+        .route("/reviews", post(writes::post_review))
+        .route(
+            "/vendors/apply",
+            table(Post, "Vendor.Applied", "POST /vendors/apply", User, None, Some(("vendorId", "ven"))),
+        )
+        .route("/events/view", clickstream("Product.Viewed", "POST /events/view"))
+        .route("/events/search", clickstream("Search.Performed", "POST /events/search"))
+        .route("/events/click", clickstream("Search.ResultClicked", "POST /events/click"));
+    let vendors = Router::new()
+        .route(
+            "/vendor/products",
+            table(Post, "Product.Created", "POST /vendor/products", Vendor, None, Some(("productId", "prd"))),
+        )
+        .route("/vendor/products/{id}", put(writes::vendor_update_product))
+        .route("/vendor/inventory", post(writes::vendor_stock))
+        .route(
+            "/vendor/payouts",
+            table(Post, "Payout.Requested", "POST /vendor/payouts", Vendor, None, Some(("payoutId", "pyo"))),
+        );
+    let admin = |verb, type_name, route, path_field| table(verb, type_name, route, Admin, path_field, None);
+    let admins = Router::new()
+        .route(
+            "/admin/products",
+            table(Post, "Product.Created", "POST /admin/products", Admin, None, Some(("productId", "prd"))),
+        )
+        .route(
+            "/admin/products/{id}",
+            admin(Put, "Product.Updated", "PUT /admin/products/{id}", Some("productId")).merge(admin(
+                Delete,
+                "Product.Deleted",
+                "DELETE /admin/products/{id}",
+                Some("productId"),
+            )),
+        )
+        .route(
+            "/admin/categories",
+            table(Post, "Category.Upserted", "POST /admin/categories", Admin, None, Some(("categoryId", "cat"))),
+        )
+        .route("/admin/inventory", admin(Post, "Inventory.StockReceived", "POST /admin/inventory", None))
+        .route("/admin/inventory/adjust", admin(Post, "Inventory.Adjusted", "POST /admin/inventory/adjust", None))
+        .route(
+            "/admin/vendors/{id}/approve",
+            admin(Post, "Vendor.Approved", "POST /admin/vendors/{id}/approve", Some("vendorId")),
+        )
+        .route(
+            "/admin/vendors/{id}/suspend",
+            admin(Post, "Vendor.Suspended", "POST /admin/vendors/{id}/suspend", Some("vendorId")),
+        )
+        .route(
+            "/admin/payouts/{id}/process",
+            admin(Post, "Payout.Processed", "POST /admin/payouts/{id}/process", Some("payoutId")),
+        )
+        .route("/admin/promotions", admin(Post, "Promotion.Created", "POST /admin/promotions", None))
+        .route(
+            "/admin/promotions/{id}/end",
+            admin(Post, "Promotion.Ended", "POST /admin/promotions/{id}/end", Some("code")),
+        )
+        .route(
+            "/admin/delivery-partners",
+            table(
+                Post,
+                "DeliveryPartner.Registered",
+                "POST /admin/delivery-partners",
+                Admin,
+                None,
+                Some(("partnerId", "dlp")),
+            ),
+        )
+        .route(
+            "/admin/delivery-partners/{id}/availability",
+            admin(
+                Put,
+                "DeliveryPartner.AvailabilityChanged",
+                "PUT /admin/delivery-partners/{id}/availability",
+                Some("partnerId"),
+            ),
+        )
+        .route(
+            "/admin/reviews/{id}/moderate",
+            admin(Post, "Review.Moderated", "POST /admin/reviews/{id}/moderate", Some("reviewId")),
+        )
+        .route(
+            "/admin/shipments",
+            table(Post, "Shipment.Created", "POST /admin/shipments", Admin, None, Some(("shipmentId", "shp"))),
+        )
+        .route(
+            "/admin/shipments/{id}/status",
+            admin(Post, "Shipment.StatusUpdated", "POST /admin/shipments/{id}/status", Some("shipmentId")),
+        )
+        .route(
+            "/admin/shipments/{id}/delivered",
+            admin(Post, "Shipment.Delivered", "POST /admin/shipments/{id}/delivered", Some("shipmentId")),
+        )
+        .route(
+            "/payments/{id}/refund",
+            admin(Post, "Payment.Refunded", "POST /payments/{id}/refund", Some("paymentId")),
+        );
+    let api = reads
+        .merge(shoppers)
+        .merge(vendors)
+        .merge(admins)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), consistency::after));
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(routes::status::health))

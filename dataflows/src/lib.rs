@@ -521,17 +521,26 @@ fn together<'s>(held: Coll<'s, (String, String)>) -> Coll<'s, (String, Together)
         .count()
         // A popular product pairs with thousands: its top is taken per shard of partners
         // first, so one changed pair re-reads one shard and the shards' tops, not every pair.
-        .map(|((p, q), users)| ((p, id_hash(&q) as u64 % TOP_SHARDS), Scored { product_id: q, score: users as i64 }))
-        .reduce(|_, scored, out| {
-            for s in recommend::top(scored.iter().map(|(s, _)| (*s).clone()), recommend::TOGETHER_TOP) {
-                out.push((s, 1));
-            }
-        })
-        .map(|((p, _), scored)| (p, scored))
-        .reduce(|p, scored, out| {
-            let items = recommend::top(scored.iter().map(|(s, _)| (*s).clone()), recommend::TOGETHER_TOP);
+        .map(|((p, q), users)| ((p, id_hash(&q) as u64 % TOP_SHARDS), (-(users as i64), q)))
+        .reduce(|_, ranked, out| out.extend(best(ranked, recommend::TOGETHER_TOP).map(|r| (r.clone(), 1))))
+        .map(|((p, _), ranked)| (p, ranked))
+        .reduce(|p, ranked, out| {
+            let items = best(ranked, recommend::TOGETHER_TOP).map(scored).collect();
             out.push((Together { product_id: p.clone(), items }, 1));
         })
+}
+
+/// A scored product as (−score, productId): a group's values reach `reduce`
+/// sorted, so in this form its best come first and a top reads no further.
+type Ranked = (i64, String);
+
+/// The first `n` of a group of [`Ranked`] values with a score of at least 1.
+fn best<'a>(ranked: &'a [(&'a Ranked, isize)], n: usize) -> impl Iterator<Item = &'a Ranked> + 'a {
+    ranked.iter().map(|(r, _)| *r).take_while(|r| r.0 <= -1).take(n)
+}
+
+fn scored(ranked: &Ranked) -> Scored {
+    Scored { product_id: ranked.1.clone(), score: -ranked.0 }
 }
 
 /// Shards of a two-level top: the top of each shard, then the top of those.
@@ -587,17 +596,11 @@ fn trending_of<'s>(
     let scores = sum(inside.concat(partial));
     // Top per shard, then top of the shards' tops.
     let shards = scores
-        .map(|(product, score)| (id_hash(&product) as u64 % (4 * TOP_SHARDS), Scored { product_id: product, score }))
-        .reduce(|_, scored, out| {
-            for s in recommend::top(scored.iter().map(|(s, _)| (*s).clone()), recommend::TRENDING_TOP) {
-                out.push((s, 1));
-            }
-        })
-        .map(|(_, scored)| ((), scored));
+        .map(|(product, score)| (id_hash(&product) as u64 % (4 * TOP_SHARDS), (-score, product)))
+        .reduce(|_, ranked, out| out.extend(best(ranked, recommend::TRENDING_TOP).map(|r| (r.clone(), 1))))
+        .map(|(_, ranked)| ((), ranked));
     shards
-        .reduce(|_, scored, out| {
-            out.push((recommend::top(scored.iter().map(|(s, _)| (*s).clone()), recommend::TRENDING_TOP), 1))
-        })
+        .reduce(|_, ranked, out| out.push((best(ranked, recommend::TRENDING_TOP).map(scored).collect::<Vec<_>>(), 1)))
         .join_map(newest.map(|newest| ((), newest)), |_, items, newest| {
             (recommend::TRENDING_KEY.to_string(), Trending { items: items.clone(), newest: *newest })
         })

@@ -3,7 +3,7 @@
 //! pipeline publishes it, the API serves it; progress until interrupted.
 
 use super::pipeline::{stop_on_signals, PipelineArgs, StoreArgs};
-use super::serve::{run_pipeline_and_api, AuthArgs, ServeArgs};
+use super::serve::{run_pipeline_and_api, AuthArgs, ServeArgs, WriteArgs};
 use super::KafkaArgs;
 use crate::pipeline::Counters;
 use anyhow::Context;
@@ -83,6 +83,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         http_addr: args.http_addr.clone(),
         max_staleness_secs: 60,
         auth: args.auth.clone(),
+        writes: WriteArgs { consistency_wait_ms: 5_000, hold_ttl_secs: 600, produce_timeout_ms: 10_000 },
         kafka,
         stores: args.stores.clone(),
     };

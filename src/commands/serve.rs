@@ -7,9 +7,10 @@ use crate::pipeline::{self, Counters};
 use anyhow::{bail, Context};
 use clap::Args;
 use shopflow_api::auth::{Auth, Role};
+use shopflow_api::write::Writer;
 use shopflow_api::AppState;
 use shopflow_sinks::clickhouse::ClickHouseReader;
-use shopflow_sinks::redis::RedisReader;
+use shopflow_sinks::redis::{RedisReader, Requests};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,20 @@ impl AuthArgs {
     }
 }
 
+/// How writes behave.
+#[derive(Args, Clone, Debug)]
+pub struct WriteArgs {
+    /// How long a read with `?after=<consistencyToken>` waits for the pipeline (milliseconds).
+    #[arg(long, env = "SHOPFLOW_CONSISTENCY_WAIT_MS", default_value_t = 5_000)]
+    pub consistency_wait_ms: u64,
+    /// How long a checkout holds stock the pipeline has not counted yet (seconds).
+    #[arg(long, env = "SHOPFLOW_HOLD_TTL_SECS", default_value_t = 600)]
+    pub hold_ttl_secs: u64,
+    /// A write fails with 503 when Kafka has not acknowledged it within this (milliseconds).
+    #[arg(long, env = "SHOPFLOW_PRODUCE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub produce_timeout_ms: u64,
+}
+
 /// Arguments of `shopflow serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -52,6 +67,8 @@ pub struct ServeArgs {
     pub max_staleness_secs: u64,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub writes: WriteArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
@@ -68,6 +85,8 @@ pub struct RunArgs {
     pub http_addr: String,
     #[command(flatten)]
     pub auth: AuthArgs,
+    #[command(flatten)]
+    pub writes: WriteArgs,
 }
 
 async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
@@ -82,8 +101,21 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
             rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().map_err(|e| e.to_string())?;
         consumer.fetch_metadata(None, Duration::from_secs(2)).map(|_| ()).map_err(|e| e.to_string())
     });
+    let requests = Requests::connect(&args.stores.redis_url, &args.stores.namespace)
+        .await
+        .with_context(|| format!("connecting to Redis at {}", args.stores.redis_url))?;
+    let writer = Writer::new(
+        &args.kafka.brokers,
+        &args.kafka.topic_prefix,
+        Duration::from_millis(args.writes.produce_timeout_ms),
+    )
+    .map_err(anyhow::Error::msg)?;
     Ok(AppState {
         redis,
+        requests,
+        writer,
+        consistency_wait: Duration::from_millis(args.writes.consistency_wait_ms),
+        hold_ttl: Duration::from_secs(args.writes.hold_ttl_secs),
         clickhouse,
         auth: args.auth.auth()?,
         ready_checks: vec![("kafka", kafka_check)],
@@ -127,6 +159,7 @@ pub fn run_all(args: RunArgs) -> anyhow::Result<()> {
         http_addr: args.http_addr.clone(),
         max_staleness_secs: 60,
         auth: args.auth.clone(),
+        writes: args.writes.clone(),
         kafka: args.pipeline.kafka.clone(),
         stores: args.pipeline.stores.clone(),
     };

@@ -150,4 +150,21 @@ impl DecodeError {
             DecodeError::KeyMismatch { .. } => "key_mismatch",
         }
     }
+
+    /// The dotted path of the field the failure is about, when it is about one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            DecodeError::NotObject { field }
+            | DecodeError::MissingField(field)
+            | DecodeError::WrongType { field, .. }
+            | DecodeError::BadId { field, .. }
+            | DecodeError::MoneyNotInteger { field, .. }
+            | DecodeError::NotInteger { field, .. }
+            | DecodeError::OutOfRange { field, .. }
+            | DecodeError::BadEnum { field, .. }
+            | DecodeError::BadTime { field, .. }
+            | DecodeError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
 }

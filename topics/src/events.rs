@@ -151,6 +151,25 @@ macro_rules! data_struct {
                 Ok($name { $( $field: $decode ),+ })
             }
 
+            /// Decodes this event's `data`, reporting every bad field rather than the first.
+            #[allow(clippy::redundant_closure_call)]
+            pub fn decode_all($o: &Obj) -> Result<$name, Vec<DecodeError>> {
+                let mut errors = Vec::new();
+                $(
+                    let $field: Option<$ty> = match (|| -> Result<$ty, DecodeError> { Ok($decode) })() {
+                        Ok(value) => Some(value),
+                        Err(error) => {
+                            errors.push(error);
+                            None
+                        }
+                    };
+                )+
+                match ($($field,)+) {
+                    ($(Some($field),)+) => Ok($name { $( $field ),+ }),
+                    _ => Err(errors),
+                }
+            }
+
             /// The entity id: the record key and the envelope's `subject`.
             pub fn key(&self) -> &str {
                 let $s = self;
@@ -953,6 +972,14 @@ macro_rules! events {
                 match type_name {
                     $($name => Ok(Event::$variant($ty::decode(data)?)),)+
                     other => Err(DecodeError::UnknownType(other.chars().take(80).collect())),
+                }
+            }
+
+            /// Decodes `data` for the given `type`, reporting every bad field rather than the first.
+            pub fn decode_data_all(type_name: &str, data: &Obj) -> Result<Event, Vec<DecodeError>> {
+                match type_name {
+                    $($name => Ok(Event::$variant($ty::decode_all(data)?)),)+
+                    other => Err(vec![DecodeError::UnknownType(other.chars().take(80).collect())]),
                 }
             }
 

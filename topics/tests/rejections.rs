@@ -204,3 +204,23 @@ fn subject_and_key_mismatch() {
     let err = Envelope::decode_record("shop.orders", Some(b"ord-9"), &bytes).unwrap_err();
     assert_eq!(err, DecodeError::KeyMismatch { key: "ord-9".into(), subject: "ord-1".into() });
 }
+
+#[test]
+fn decode_all_reports_every_bad_field_and_agrees_with_decode() {
+    use shopflow_topics::fields::Obj;
+    use shopflow_topics::Event;
+    let data = order_created()["data"].clone();
+    let good = Event::decode_data_all("Order.Created", &Obj::new(&data, "").unwrap()).unwrap();
+    assert_eq!(good, Event::decode_data("Order.Created", &Obj::new(&data, "").unwrap()).unwrap());
+
+    let mut bad = data.clone();
+    bad["orderId"] = json!("no spaces allowed");
+    bad["total"] = json!(10.5);
+    bad.as_object_mut().unwrap().remove("shippingAddress");
+    let errors = Event::decode_data_all("Order.Created", &Obj::new(&bad, "").unwrap()).unwrap_err();
+    let fields: Vec<&str> = errors.iter().map(|e| e.field().unwrap()).collect();
+    assert_eq!(fields, ["orderId", "total", "shippingAddress"]);
+    // The strict decoder stops at the first.
+    let first = Event::decode_data("Order.Created", &Obj::new(&bad, "").unwrap()).unwrap_err();
+    assert_eq!(first, errors[0]);
+}

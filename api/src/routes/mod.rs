@@ -5,6 +5,7 @@ pub mod orders;
 pub mod products;
 pub mod recommend;
 pub mod status;
+pub mod writes;
 
 use crate::error::AppError;
 use crate::AppState;

@@ -8,8 +8,10 @@
 
 mod keys;
 mod reader;
+mod requests;
 mod sink;
 
 pub use keys::Keys;
 pub use reader::{GenerationStatus, RedisReader, Served};
+pub use requests::{Claim, Hold, Requests};
 pub use sink::RedisSink;

@@ -1,0 +1,262 @@
+//! The write path: events produced to Kafka with the idempotent producer,
+//! once per `Idempotency-Key`, answered with where they landed and a
+//! consistency token for read-your-writes.
+//!
+//! A write route checks its body first (400 is never remembered), then
+//! [`begin`]s: with an `Idempotency-Key` the key is claimed in Redis, shared
+//! by every replica, and becomes the id of the write's event. A retry of a
+//! finished write gets the first answer again without producing anything; a
+//! retry racing the first gets 409 `request_in_progress`; the same key with
+//! another body gets 422 `idempotency_key_reused`. [`finish`] records the
+//! answer, or gives the key up when the write failed so a retry can succeed.
+
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::AppState;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde_json::{json, Value};
+use shopflow_sinks::redis::Claim;
+use shopflow_sinks::Offsets;
+use shopflow_topics::Envelope;
+use std::time::Duration;
+
+/// The header naming a write once.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// How long an answer is remembered for retries.
+pub const REMEMBER_SECONDS: u64 = 24 * 3600;
+/// How long a claimed key waits for its request to finish before a retry may take it over.
+pub const CLAIM_SECONDS: u64 = 60;
+
+/// Produces the API's events.
+#[derive(Clone)]
+pub struct Writer {
+    producer: FutureProducer,
+    prefix: String,
+}
+
+/// Where one event landed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// The event's id.
+    pub event_id: String,
+    /// The full topic name.
+    pub topic: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+}
+
+impl Writer {
+    /// A producer for `brokers`, writing to topics named `{prefix}{contract topic}`;
+    /// a record not acknowledged within `timeout` fails its request with 503.
+    pub fn new(brokers: &str, prefix: &str, timeout: Duration) -> Result<Writer, String> {
+        let mut config = shopflow_ingest::producer::producer_config(brokers);
+        config.set("message.timeout.ms", timeout.as_millis().max(1).to_string()).set("linger.ms", "1");
+        let producer: FutureProducer = config.create().map_err(|e| format!("creating the Kafka producer: {e}"))?;
+        Ok(Writer { producer, prefix: prefix.to_string() })
+    }
+
+    /// The full name of the topic `envelope` goes to.
+    pub fn topic_of(&self, envelope: &Envelope) -> String {
+        format!("{}{}", self.prefix, envelope.topic().name())
+    }
+
+    /// Produces `envelopes` in order, each keyed by its subject, and waits for the broker's acknowledgements.
+    pub async fn send(&self, envelopes: &[Envelope]) -> Result<Vec<Written>, AppError> {
+        let mut written = Vec::with_capacity(envelopes.len());
+        for envelope in envelopes {
+            let topic = self.topic_of(envelope);
+            let payload = envelope.to_json();
+            let record = FutureRecord::to(&topic).key(envelope.key()).payload(&payload);
+            match self.producer.send(record, Duration::from_secs(0)).await {
+                Ok(delivery) => written.push(Written {
+                    event_id: envelope.id.clone(),
+                    topic,
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                }),
+                Err((error, _)) => return Err(AppError::store("kafka", format!("producing to {topic}: {error}"))),
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// A consistency token: `topic:partition:offset` of each written record, comma separated.
+pub fn consistency_token(written: &[Written]) -> String {
+    written.iter().map(|w| format!("{}:{}:{}", w.topic, w.partition, w.offset)).collect::<Vec<_>>().join(",")
+}
+
+/// The records a consistency token names; `None` when it is not one.
+pub fn parse_token(token: &str) -> Option<Vec<(String, i32, i64)>> {
+    token
+        .split(',')
+        .map(|part| {
+            let mut fields = part.rsplitn(3, ':');
+            let offset = fields.next()?.parse().ok()?;
+            let partition = fields.next()?.parse().ok()?;
+            let topic = fields.next().filter(|t| !t.is_empty())?;
+            Some((topic.to_string(), partition, offset))
+        })
+        .collect()
+}
+
+/// Whether served `offsets` include every record of a token.
+pub fn includes(offsets: &Offsets, records: &[(String, i32, i64)]) -> bool {
+    records.iter().all(|(topic, partition, offset)| {
+        offsets.get(topic).and_then(|parts| parts.get(partition)).is_some_and(|next| next > offset)
+    })
+}
+
+/// A fresh id: `prefix` and 16 random hex digits.
+pub fn new_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    format!("{prefix}-{:016x}", u64::from_be_bytes(bytes))
+}
+
+/// A write under way: its event id and the claimed idempotency key, if any.
+pub struct Ticket {
+    /// The id of the write's (first) event.
+    pub event_id: String,
+    key: Option<String>,
+}
+
+/// What [`begin`] decided.
+pub enum Begun {
+    /// Go on with this ticket.
+    Go(Ticket),
+    /// Answer this (the remembered answer of a finished write, or why not now).
+    Answer(Response),
+}
+
+/// Starts a write of `caller` to `route` with `body`: claims the `Idempotency-Key`, if given.
+pub async fn begin(
+    state: &AppState,
+    caller: Option<&Caller>,
+    headers: &HeaderMap,
+    route: &str,
+    body: &Value,
+) -> Result<Begun, AppError> {
+    let Some(key) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(Begun::Go(Ticket { event_id: new_id("evt"), key: None }));
+    };
+    let key = key
+        .to_str()
+        .ok()
+        .filter(|k| shopflow_topics::fields::is_valid_id(k))
+        .ok_or_else(|| {
+            AppError::invalid_fields(vec![(
+                "Idempotency-Key".to_string(),
+                "1-64 characters of [A-Za-z0-9._:-]".to_string(),
+            )])
+        })?
+        .to_string();
+    let subject = caller.map_or("-", |c| c.0.sub.as_str());
+    let fingerprint = format!(
+        "{subject} {route} {:032x}",
+        shopflow_dataflows::id_hash(&serde_json::to_string(body).unwrap_or_default())
+    );
+    let claim =
+        state.requests.claim(&key, &fingerprint, CLAIM_SECONDS).await.map_err(|e| AppError::store("redis", e))?;
+    Ok(match claim {
+        Claim::New => Begun::Go(Ticket { event_id: key.clone(), key: Some(key) }),
+        Claim::Done(response) => {
+            let body: Value = serde_json::from_str(&response).map_err(|e| AppError::store("redis", e))?;
+            let mut answer = (StatusCode::ACCEPTED, Json(body)).into_response();
+            answer.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+            Begun::Answer(answer)
+        }
+        Claim::Pending => Begun::Answer(
+            AppError::new(
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                "a request with this Idempotency-Key is being served; retry shortly",
+            )
+            .into_response(),
+        ),
+        Claim::Mismatch => Begun::Answer(
+            AppError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request",
+            )
+            .into_response(),
+        ),
+    })
+}
+
+/// Ends a write: on success answers 202 with `{eventId, topic, partition, offset,
+/// consistencyToken}` of the first record (the token covers all), plus `extra` fields,
+/// and remembers the answer; on failure gives the key up.
+pub async fn finish(
+    state: &AppState,
+    ticket: Ticket,
+    outcome: Result<(Vec<Written>, Value), AppError>,
+) -> Result<Response, AppError> {
+    let (written, extra) = match outcome {
+        Ok(done) => done,
+        Err(error) => {
+            if let Some(key) = &ticket.key {
+                if let Err(e) = state.requests.abandon(key).await {
+                    tracing::warn!("could not release Idempotency-Key {key}: {e}");
+                }
+            }
+            return Err(error);
+        }
+    };
+    let first = written.first().ok_or_else(|| AppError::store("kafka", "a write produced nothing"))?;
+    let mut body = json!({
+        "eventId": first.event_id,
+        "topic": first.topic,
+        "partition": first.partition,
+        "offset": first.offset,
+        "consistencyToken": consistency_token(&written),
+    });
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    if let Some(key) = &ticket.key {
+        // The write happened: failing to remember it must not turn it into an error.
+        if let Err(e) = state.requests.complete(key, &body.to_string(), REMEMBER_SECONDS).await {
+            tracing::warn!("could not remember the answer for Idempotency-Key {key}: {e}");
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_compare_with_served_offsets() {
+        let written = [
+            Written { event_id: "e".into(), topic: "t1.shop.orders".into(), partition: 2, offset: 17 },
+            Written { event_id: "f".into(), topic: "t1.shop.carts".into(), partition: 0, offset: 0 },
+        ];
+        let token = consistency_token(&written);
+        let records = parse_token(&token).unwrap();
+        assert_eq!(records, vec![("t1.shop.orders".into(), 2, 17), ("t1.shop.carts".into(), 0, 0)]);
+        let mut served = Offsets::new();
+        served.entry("t1.shop.orders".into()).or_default().insert(2, 17);
+        served.entry("t1.shop.carts".into()).or_default().insert(0, 1);
+        assert!(!includes(&served, &records), "offset 17 is not below next offset 17");
+        served.entry("t1.shop.orders".into()).or_default().insert(2, 18);
+        assert!(includes(&served, &records));
+        assert!(parse_token("nonsense").is_none());
+        assert!(parse_token("t:x:1").is_none());
+        assert!(parse_token(":1:1").is_none());
+    }
+
+    #[test]
+    fn new_ids_are_valid_and_differ() {
+        let (a, b) = (new_id("ord"), new_id("ord"));
+        assert!(shopflow_topics::fields::is_valid_id(&a) && a.starts_with("ord-"));
+        assert_ne!(a, b);
+    }
+}

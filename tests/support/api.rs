@@ -1,0 +1,101 @@
+//! The API in-process over a test space: the real Redis, ClickHouse and
+//! broker, requests sent straight to the router (no socket).
+
+use super::Space;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use shopflow_api::auth::{Auth, Role};
+use shopflow_api::write::Writer;
+use shopflow_api::{app, AppState};
+use shopflow_sinks::clickhouse::ClickHouseReader;
+use shopflow_sinks::redis::{RedisReader, Requests};
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// The secret every test token is signed with (also given to `shopflow` commands).
+pub const SECRET: &[u8] = b"test-secret-0123456789";
+
+/// An answer: status, headers, JSON body (null when not JSON).
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Value,
+}
+
+/// The API of one space.
+pub struct Api {
+    pub state: AppState,
+    pub runtime: tokio::runtime::Runtime,
+}
+
+impl Api {
+    /// The API of `space`; reads with `?after=` wait at most `consistency_wait`.
+    pub fn new(space: &Space, consistency_wait: Duration) -> Api {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let redis = runtime.block_on(RedisReader::connect(&super::redis_url(), &space.name)).unwrap();
+        let requests = runtime.block_on(Requests::connect(&super::redis_url(), &space.name)).unwrap();
+        let writer = runtime
+            .block_on(async { Writer::new(&super::brokers(), &format!("{}.", space.name), Duration::from_secs(10)) })
+            .unwrap();
+        let state = AppState {
+            redis,
+            clickhouse: ClickHouseReader::new(&super::clickhouse_url(), &space.name),
+            auth: Auth::hs256(SECRET, "shopflow", "shopflow-api"),
+            ready_checks: vec![],
+            max_staleness: Duration::from_secs(3600),
+            writer,
+            requests,
+            consistency_wait,
+            hold_ttl: Duration::from_secs(600),
+        };
+        Api { state, runtime }
+    }
+
+    /// Sends a request; every answer must carry `X-Request-Id`.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Answer {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = match body {
+            Some(json) => {
+                request = request.header("content-type", "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        let response = self.runtime.block_on(app(self.state.clone()).oneshot(request.body(body).unwrap())).unwrap();
+        let status = response.status();
+        assert!(response.headers().contains_key("x-request-id"), "{method} {path}: no X-Request-Id");
+        let headers = response.headers().clone();
+        let bytes = self.runtime.block_on(axum::body::to_bytes(response.into_body(), 1 << 24)).unwrap();
+        Answer { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+
+    /// `GET path`: (status, body).
+    pub fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        let answer = self.send("GET", path, token, &[], None);
+        (answer.status, answer.body)
+    }
+
+    /// A token of `sub` with `role`.
+    pub fn token(&self, sub: &str, role: Role) -> String {
+        self.state.auth.mint(sub, role, None, 300)
+    }
+
+    /// A vendor's token.
+    pub fn vendor_token(&self, sub: &str, vendor: &str) -> String {
+        self.state.auth.mint(sub, Role::Vendor, Some(vendor), 300)
+    }
+}

@@ -1,0 +1,327 @@
+//! Writes through the API into the real broker, read back through the real
+//! pipeline, Redis and the API: validation, idempotency, read-your-writes,
+//! object-level checks and the safe checkout.
+
+mod support;
+
+use axum::http::StatusCode;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use serde_json::{json, Value};
+use shopflow_api::auth::Role;
+use std::io::{Read, Write};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+use support::api::Api;
+use support::Space;
+
+/// A child process killed when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Topics of a fresh space and its pipeline running in the background.
+fn live_space(test: &str) -> (Space, Running) {
+    let space = Space::new(test);
+    space.run_ok(&["topics", "create", "--partitions", "3"]);
+    let pipeline = space
+        .shopflow()
+        .args(["pipeline", "--workers", "1", "--max-epoch-records", "500"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (space, Running(pipeline))
+}
+
+/// The number of records on a topic of the space (sum of its partitions' end offsets).
+fn records_on(space: &Space, contract: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", support::brokers()).create().unwrap();
+    let topic = space.topic(contract);
+    (0..3).map(|p| consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).unwrap().1).sum()
+}
+
+fn address() -> Value {
+    json!({"street": "1 Main St", "city": "Salem", "zipcode": "97301", "country": "US"})
+}
+
+fn fields(body: &Value) -> Vec<String> {
+    body["error"]["fields"]
+        .as_array()
+        .map_or_else(Vec::new, |fields| fields.iter().map(|f| f["field"].as_str().unwrap().to_string()).collect())
+}
+
+/// An admin-made product with `stock` units, served; returns its id.
+fn stocked_product(api: &Api, admin: &str, price: i64, stock: i64) -> String {
+    let body = json!({"categoryId": "cat-1", "name": "Cat", "parentId": null});
+    assert_eq!(
+        api.send("POST", "/api/v1/admin/categories", Some(admin), &[], Some(&body)).status,
+        StatusCode::ACCEPTED
+    );
+    let product = json!({
+        "vendorId": "ven-1", "name": "Lamp", "description": "A lamp", "categoryId": "cat-1",
+        "price": price, "currency": "USD", "attributes": {"color": "red"}, "images": []
+    });
+    let created = api.send("POST", "/api/v1/admin/products", Some(admin), &[], Some(&product));
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.body);
+    let product_id = created.body["productId"].as_str().unwrap().to_string();
+    let stock = json!({"productId": product_id, "warehouseId": "wh-1", "quantity": stock});
+    let received = api.send("POST", "/api/v1/admin/inventory", Some(admin), &[], Some(&stock));
+    assert_eq!(received.status, StatusCode::ACCEPTED, "{}", received.body);
+    // Read-your-writes: the product and its stock are served once the reads return.
+    let token = received.body["consistencyToken"].as_str().unwrap();
+    let (status, inventory) = api.get(&format!("/api/v1/inventory/{product_id}?after={token}"), None);
+    assert_eq!(status, StatusCode::OK, "{inventory}");
+    let token = created.body["consistencyToken"].as_str().unwrap();
+    let (status, served) = api.get(&format!("/api/v1/products/{product_id}?after={token}"), None);
+    assert_eq!(status, StatusCode::OK, "{served}");
+    product_id
+}
+
+#[test]
+fn writes_are_checked_written_once_and_read_back_after_their_token() {
+    let (space, _pipeline) = live_space("writes");
+    let api = Api::new(&space, Duration::from_secs(60));
+    let admin = api.token("adm-1", Role::Admin);
+    let alice = api.token("usr-alice", Role::Shopper);
+    let bob = api.token("usr-bob", Role::Shopper);
+    let product = stocked_product(&api, &admin, 1250, 5);
+    let (_, served) = api.get(&format!("/api/v1/products/{product}"), None);
+    assert_eq!((served["name"].as_str(), served["available"].as_i64()), (Some("Lamp"), Some(5)));
+
+    // The same request three times with one Idempotency-Key: one record, one answer.
+    let add = json!({"productId": product, "quantity": 2});
+    let key = [("idempotency-key", "cart-add-1")];
+    let answers: Vec<_> =
+        (0..3).map(|_| api.send("POST", "/api/v1/cart/items", Some(&alice), &key, Some(&add))).collect();
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+        assert_eq!(answer.body, answers[0].body);
+    }
+    assert_eq!(answers[0].body["eventId"], "cart-add-1", "the key is the event id");
+    assert_eq!(answers[0].body["topic"], space.topic("shop.carts"));
+    assert!(answers[1].headers.contains_key("idempotent-replayed"));
+    assert_eq!(records_on(&space, "shop.carts"), 1, "three tries, one record");
+    // The key with another body, or by another user, is refused.
+    let other = json!({"productId": product, "quantity": 3});
+    let reused = api.send("POST", "/api/v1/cart/items", Some(&alice), &key, Some(&other));
+    assert_eq!(
+        (reused.status, reused.body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("idempotency_key_reused"))
+    );
+    assert_eq!(
+        api.send("POST", "/api/v1/cart/items", Some(&bob), &key, Some(&add)).status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(records_on(&space, "shop.carts"), 1);
+
+    // Read-your-writes on the cart.
+    let token = answers[0].body["consistencyToken"].as_str().unwrap();
+    let (status, cart) = api.get(&format!("/api/v1/cart?after={token}"), Some(&alice));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cart["items"][0]["productId"], product.as_str());
+    assert_eq!(cart["items"][0]["quantity"], 2);
+
+    // Validation: every bad field at once, named.
+    let bad = api.send(
+        "POST",
+        "/api/v1/cart/items",
+        Some(&alice),
+        &[],
+        Some(&json!({"productId": "no spaces", "quantity": 0})),
+    );
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(fields(&bad.body), ["productId", "quantity"]);
+    let bad = api.send("POST", "/api/v1/reviews", Some(&alice), &[], Some(&json!({"rating": 9})));
+    assert_eq!(fields(&bad.body), ["productId", "rating", "title", "body"]);
+    let bad = api.send("POST", "/api/v1/orders", Some(&alice), &[], Some(&json!({})));
+    assert_eq!(fields(&bad.body), ["items", "shippingAddress"]);
+    let bad = api.send(
+        "POST",
+        "/api/v1/orders",
+        Some(&alice),
+        &[],
+        Some(&json!({"items": [{"productId": product, "quantity": 0}], "shippingAddress": address()})),
+    );
+    assert_eq!(fields(&bad.body), ["items[0].quantity"]);
+    let bad = api.send(
+        "POST",
+        "/api/v1/cart/items",
+        Some(&alice),
+        &[],
+        Some(&json!({"productId": "prd-none", "quantity": 1})),
+    );
+    assert_eq!((bad.status, fields(&bad.body)), (StatusCode::BAD_REQUEST, vec!["productId".to_string()]));
+    let bad = api.send("POST", "/api/v1/cart/items", Some(&alice), &[("idempotency-key", "not ok!")], Some(&add));
+    assert_eq!(fields(&bad.body), ["Idempotency-Key"]);
+    let bad = api.send("POST", "/api/v1/admin/products", Some(&admin), &[], Some(&json!({"price": 1.5})));
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(fields(&bad.body).contains(&"price".to_string()) && fields(&bad.body).contains(&"name".to_string()));
+    assert_eq!(
+        api.send("POST", "/api/v1/admin/inventory", Some(&alice), &[], Some(&json!({}))).status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(api.send("POST", "/api/v1/cart/items", None, &[], Some(&add)).status, StatusCode::UNAUTHORIZED);
+    assert_eq!(records_on(&space, "shop.carts"), 1, "refused writes write nothing");
+
+    // Checkout: priced from the catalog, the cart checked out, the stock reserved.
+    let order = json!({"items": [{"productId": product, "quantity": 2}], "shippingAddress": address()});
+    let placed = api.send("POST", "/api/v1/orders", Some(&alice), &[], Some(&order));
+    assert_eq!(placed.status, StatusCode::ACCEPTED, "{}", placed.body);
+    assert_eq!(placed.body["total"], 2500);
+    let order_id = placed.body["orderId"].as_str().unwrap().to_string();
+    let token = placed.body["consistencyToken"].as_str().unwrap().to_string();
+    assert!(token.contains("shop.orders") && token.contains("shop.carts"), "{token}");
+    let (status, served) = api.get(&format!("/api/v1/orders/{order_id}?after={token}"), Some(&alice));
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!((served["status"].as_str(), served["total"].as_i64()), (Some("Created"), Some(2500)));
+    assert_eq!(api.get(&format!("/api/v1/cart?after={token}"), Some(&alice)).1["items"], json!([]));
+    let (_, inventory) = api.get(&format!("/api/v1/inventory/{product}?after={token}"), None);
+    assert_eq!((inventory["reserved"].as_i64(), inventory["available"].as_i64()), (Some(2), Some(3)));
+    // More than is left: 409, nothing written.
+    let orders_before = records_on(&space, "shop.orders");
+    let greedy = json!({"items": [{"productId": product, "quantity": 4}], "shippingAddress": address()});
+    let refused = api.send("POST", "/api/v1/orders", Some(&bob), &[], Some(&greedy));
+    assert_eq!(
+        (refused.status, refused.body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("insufficient_stock"))
+    );
+    assert_eq!(records_on(&space, "shop.orders"), orders_before);
+
+    // Another shopper's order: 404 and nothing of it; the owner's cancel goes through once.
+    for (method, path, body) in [
+        ("PUT", format!("/api/v1/orders/{order_id}/cancel"), json!({})),
+        ("POST", format!("/api/v1/orders/{order_id}/return"), json!({"reason": "x"})),
+        ("POST", "/api/v1/payments/initiate".to_string(), json!({"orderId": order_id, "method": "card"})),
+    ] {
+        let answer = api.send(method, &path, Some(&bob), &[], Some(&body));
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {path}: {}", answer.body);
+        assert!(!answer.body.to_string().contains("usr-alice"));
+    }
+    let paid = api.send(
+        "POST",
+        "/api/v1/payments/initiate",
+        Some(&alice),
+        &[],
+        Some(&json!({"orderId": order_id, "method": "card"})),
+    );
+    assert_eq!(paid.status, StatusCode::ACCEPTED, "{}", paid.body);
+    assert_eq!(paid.body["amount"], 2500);
+    let cancelled = api.send("PUT", &format!("/api/v1/orders/{order_id}/cancel"), Some(&alice), &[], None);
+    assert_eq!(cancelled.status, StatusCode::ACCEPTED, "{}", cancelled.body);
+    let token = cancelled.body["consistencyToken"].as_str().unwrap();
+    let (_, served) = api.get(&format!("/api/v1/orders/{order_id}?after={token}"), Some(&alice));
+    assert_eq!(served["status"], "Cancelled");
+    let again = api.send("PUT", &format!("/api/v1/orders/{order_id}/cancel"), Some(&alice), &[], None);
+    assert_eq!((again.status, again.body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("invalid_state")));
+
+    // Vendors write only their own products.
+    let update = json!({"price": 1400});
+    let other_vendor = api.vendor_token("usr-v2", "ven-2");
+    let answer =
+        api.send("PUT", &format!("/api/v1/vendor/products/{product}"), Some(&other_vendor), &[], Some(&update));
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let stock = json!({"productId": product, "warehouseId": "wh-1", "quantity": 1});
+    assert_eq!(
+        api.send("POST", "/api/v1/vendor/inventory", Some(&other_vendor), &[], Some(&stock)).status,
+        StatusCode::NOT_FOUND
+    );
+    let owner = api.vendor_token("usr-v1", "ven-1");
+    let updated = api.send("PUT", &format!("/api/v1/vendor/products/{product}"), Some(&owner), &[], Some(&update));
+    assert_eq!(updated.status, StatusCode::ACCEPTED, "{}", updated.body);
+    let token = updated.body["consistencyToken"].as_str().unwrap();
+    assert_eq!(api.get(&format!("/api/v1/products/{product}?after={token}"), None).1["price"], 1400);
+
+    // Clickstream from anyone; the user comes from the token, never the body.
+    let view = json!({"productId": product, "sessionId": "ses-1", "userId": "usr-forged"});
+    assert_eq!(api.send("POST", "/api/v1/events/view", None, &[], Some(&view)).status, StatusCode::ACCEPTED);
+
+    // Tokens: nonsense is 400; one the pipeline cannot reach in time is 503.
+    let (status, body) = api.get("/api/v1/cart?after=nonsense", Some(&alice));
+    assert_eq!((status, fields(&body)), (StatusCode::BAD_REQUEST, vec!["after".to_string()]));
+    let short = Api::new(&space, Duration::from_millis(200));
+    let future = format!("{}:0:999999", space.topic("shop.carts"));
+    let (status, body) = short.get(&format!("/api/v1/cart?after={future}"), Some(&alice));
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("not_caught_up")));
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.1 request over a fresh connection: (status, body).
+fn http(port: u16, method: &str, path: &str, token: &str, body: &Value) -> (u16, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = body.to_string();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+#[test]
+fn concurrent_checkouts_over_two_api_processes_sell_the_last_unit_once() {
+    let (space, _pipeline) = live_space("lastunit");
+    let api = Api::new(&space, Duration::from_secs(60));
+    let admin = api.token("adm-1", Role::Admin);
+    let product = stocked_product(&api, &admin, 999, 1);
+
+    let ports = [free_port(), free_port()];
+    let _servers: Vec<Running> = ports
+        .iter()
+        .map(|port| {
+            let child = space
+                .shopflow()
+                .args(["serve", "--http-addr", &format!("127.0.0.1:{port}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            Running(child)
+        })
+        .collect();
+    for port in ports {
+        support::wait_until("the API process to listen", 60, || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+    }
+
+    let order = json!({"items": [{"productId": product, "quantity": 1}], "shippingAddress": address()});
+    let start = std::sync::Arc::new(std::sync::Barrier::new(20));
+    let shoppers: Vec<_> = (0..20)
+        .map(|i| {
+            let token = api.token(&format!("usr-{i}"), Role::Shopper);
+            let (order, start, port) = (order.clone(), start.clone(), ports[i % 2]);
+            std::thread::spawn(move || {
+                start.wait();
+                http(port, "POST", "/api/v1/orders", &token, &order)
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String)> = shoppers.into_iter().map(|s| s.join().unwrap()).collect();
+    let sold = answers.iter().filter(|(status, _)| *status == 202).count();
+    let refused = answers.iter().filter(|(status, body)| *status == 409 && body.contains("insufficient_stock")).count();
+    assert_eq!((sold, refused), (1, 19), "{answers:?}");
+    assert_eq!(records_on(&space, "shop.orders"), 1);
+
+    // Once the pipeline has counted the order, the hold gives way to the reservation.
+    let (_, body) = answers.iter().find(|(status, _)| *status == 202).unwrap();
+    let token = serde_json::from_str::<Value>(body).unwrap()["consistencyToken"].as_str().unwrap().to_string();
+    let (_, inventory) = api.get(&format!("/api/v1/inventory/{product}?after={token}"), None);
+    assert_eq!((inventory["reserved"].as_i64(), inventory["available"].as_i64()), (Some(1), Some(0)));
+    let late = api.send("POST", "/api/v1/orders", Some(&api.token("usr-late", Role::Shopper)), &[], Some(&order));
+    assert_eq!(late.status, StatusCode::CONFLICT);
+}
