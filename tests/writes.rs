@@ -325,3 +325,44 @@ fn concurrent_checkouts_over_two_api_processes_sell_the_last_unit_once() {
     let late = api.send("POST", "/api/v1/orders", Some(&api.token("usr-late", Role::Shopper)), &[], Some(&order));
     assert_eq!(late.status, StatusCode::CONFLICT);
 }
+
+#[test]
+fn rate_and_body_limits_answer_429_and_413_with_the_uniform_error() {
+    use shopflow_api::limits::{Limits, Rate};
+    let space = Space::new("limits");
+    space.run_ok(&["topics", "create", "--partitions", "3"]);
+    let limits = Limits {
+        reads: Rate { burst: 1_000, per_second: 1_000.0 },
+        writes: Rate { burst: 3, per_second: 0.01 },
+        body_bytes: 512,
+    };
+    let api = Api::limited(&space, Duration::from_secs(5), limits);
+    let (alice, bob) = (api.token("usr-alice", Role::Shopper), api.token("usr-bob", Role::Shopper));
+    let view = json!({"productId": "prd-1", "sessionId": "ses-1"});
+    // Under the quota: never 429.
+    for _ in 0..3 {
+        assert_eq!(
+            api.send("POST", "/api/v1/events/view", Some(&alice), &[], Some(&view)).status,
+            StatusCode::ACCEPTED
+        );
+    }
+    // Over it: 429 with Retry-After, and nothing written.
+    let over = api.send("POST", "/api/v1/events/view", Some(&alice), &[], Some(&view));
+    assert_eq!(
+        (over.status, over.body["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+    let retry: u64 = over.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry >= 1, "Retry-After {retry}");
+    assert_eq!(records_on(&space, "shop.clickstream"), 3);
+    // Buckets are per subject and per class: Bob writes, Alice still reads.
+    assert_eq!(api.send("POST", "/api/v1/events/view", Some(&bob), &[], Some(&view)).status, StatusCode::ACCEPTED);
+    assert_ne!(api.get("/api/v1/cart", Some(&alice)).0, StatusCode::TOO_MANY_REQUESTS);
+    // A body over the limit: 413.
+    let big = json!({"productId": "prd-1", "sessionId": "x".repeat(600)});
+    let answer = api.send("POST", "/api/v1/events/view", Some(&bob), &[], Some(&big));
+    assert_eq!(
+        (answer.status, answer.body["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+    );
+}

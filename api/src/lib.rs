@@ -18,6 +18,7 @@
 //! - `form` — request bodies checked field by field, every bad field reported.
 //! - `write` — producing events once per `Idempotency-Key`, consistency tokens.
 //! - `consistency` — `?after=<consistencyToken>` on reads (read-your-writes).
+//! - `limits` — rate limits shared through Redis, the body size limit.
 //! - `routes/` — one module per family of routes (`writes` for every write).
 //! - `request_id` — `X-Request-Id` on every response and in error bodies.
 
@@ -27,6 +28,7 @@ pub mod auth;
 mod consistency;
 pub mod error;
 pub mod form;
+pub mod limits;
 mod request_id;
 mod routes;
 pub mod write;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub consistency_wait: Duration,
     /// How long a checkout's stock stays held when the pipeline has not counted the order.
     pub hold_ttl: Duration,
+    /// Rate and body size limits.
+    pub limits: limits::Limits,
 }
 
 /// A clickstream route: anyone may send it.
@@ -247,7 +251,9 @@ pub fn app(state: AppState) -> Router {
         .merge(shoppers)
         .merge(vendors)
         .merge(admins)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), consistency::after));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), consistency::after))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), limits::limit))
+        .layer(axum::extract::DefaultBodyLimit::max(state.limits.body_bytes));
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(routes::status::health))

@@ -3,7 +3,7 @@
 //! pipeline publishes it, the API serves it; progress until interrupted.
 
 use super::pipeline::{stop_on_signals, PipelineArgs, StoreArgs};
-use super::serve::{run_pipeline_and_api, AuthArgs, ServeArgs, WriteArgs};
+use super::serve::{run_pipeline_and_api, AuthArgs, LimitArgs, ServeArgs, WriteArgs};
 use super::KafkaArgs;
 use crate::pipeline::Counters;
 use anyhow::Context;
@@ -84,6 +84,13 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         max_staleness_secs: 60,
         auth: args.auth.clone(),
         writes: WriteArgs { consistency_wait_ms: 5_000, hold_ttl_secs: 600, produce_timeout_ms: 10_000 },
+        limits: LimitArgs {
+            read_burst: 200,
+            read_rate: 100.0,
+            write_burst: 40,
+            write_rate: 10.0,
+            max_body_bytes: 64 * 1024,
+        },
         kafka,
         stores: args.stores.clone(),
     };

@@ -7,6 +7,7 @@ use crate::pipeline::{self, Counters};
 use anyhow::{bail, Context};
 use clap::Args;
 use shopflow_api::auth::{Auth, Role};
+use shopflow_api::limits::{Limits, Rate};
 use shopflow_api::write::Writer;
 use shopflow_api::AppState;
 use shopflow_sinks::clickhouse::ClickHouseReader;
@@ -56,6 +57,37 @@ pub struct WriteArgs {
     pub produce_timeout_ms: u64,
 }
 
+/// Rate and size limits of the API (rates per subject: token `sub`, or the client address).
+#[derive(Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// Reads a subject may burst.
+    #[arg(long, env = "SHOPFLOW_READ_BURST", default_value_t = 200)]
+    pub read_burst: u32,
+    /// Reads per second a subject may sustain.
+    #[arg(long, env = "SHOPFLOW_READ_RATE", default_value_t = 100.0)]
+    pub read_rate: f64,
+    /// Writes a subject may burst.
+    #[arg(long, env = "SHOPFLOW_WRITE_BURST", default_value_t = 40)]
+    pub write_burst: u32,
+    /// Writes per second a subject may sustain.
+    #[arg(long, env = "SHOPFLOW_WRITE_RATE", default_value_t = 10.0)]
+    pub write_rate: f64,
+    /// The largest request body in bytes (413 beyond).
+    #[arg(long, env = "SHOPFLOW_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl LimitArgs {
+    /// The limits these flags say.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            reads: Rate { burst: self.read_burst, per_second: self.read_rate },
+            writes: Rate { burst: self.write_burst, per_second: self.write_rate },
+            body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
 /// Arguments of `shopflow serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -69,6 +101,8 @@ pub struct ServeArgs {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub writes: WriteArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
@@ -87,6 +121,8 @@ pub struct RunArgs {
     pub auth: AuthArgs,
     #[command(flatten)]
     pub writes: WriteArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
@@ -116,6 +152,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         writer,
         consistency_wait: Duration::from_millis(args.writes.consistency_wait_ms),
         hold_ttl: Duration::from_secs(args.writes.hold_ttl_secs),
+        limits: args.limits.limits(),
         clickhouse,
         auth: args.auth.auth()?,
         ready_checks: vec![("kafka", kafka_check)],
@@ -129,7 +166,8 @@ async fn serve(args: ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
-    axum::serve(listener, shopflow_api::app(state))
+    let app = shopflow_api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             while !stop.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -160,6 +198,7 @@ pub fn run_all(args: RunArgs) -> anyhow::Result<()> {
         max_staleness_secs: 60,
         auth: args.auth.clone(),
         writes: args.writes.clone(),
+        limits: args.limits.clone(),
         kafka: args.pipeline.kafka.clone(),
         stores: args.pipeline.stores.clone(),
     };

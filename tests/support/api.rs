@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use shopflow_api::auth::{Auth, Role};
+use shopflow_api::limits::Limits;
 use shopflow_api::write::Writer;
 use shopflow_api::{app, AppState};
 use shopflow_sinks::clickhouse::ClickHouseReader;
@@ -32,6 +33,11 @@ pub struct Api {
 impl Api {
     /// The API of `space`; reads with `?after=` wait at most `consistency_wait`.
     pub fn new(space: &Space, consistency_wait: Duration) -> Api {
+        Api::limited(space, consistency_wait, Limits::default())
+    }
+
+    /// The API of `space` with `limits`.
+    pub fn limited(space: &Space, consistency_wait: Duration, limits: Limits) -> Api {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let redis = runtime.block_on(RedisReader::connect(&super::redis_url(), &space.name)).unwrap();
         let requests = runtime.block_on(Requests::connect(&super::redis_url(), &space.name)).unwrap();
@@ -48,6 +54,7 @@ impl Api {
             requests,
             consistency_wait,
             hold_ttl: Duration::from_secs(600),
+            limits,
         };
         Api { state, runtime }
     }
