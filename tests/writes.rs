@@ -366,3 +366,50 @@ fn rate_and_body_limits_answer_429_and_413_with_the_uniform_error() {
         (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
     );
 }
+
+#[test]
+fn refresh_tokens_rotate_once_and_rs256_keys_work_end_to_end() {
+    let space = Space::new("refresh");
+    let api = Api::new(&space, Duration::from_secs(5));
+    let first = api.state.auth.mint_refresh("usr-carol", Role::Shopper, None);
+    let refreshed = api.send("POST", "/api/v1/auth/refresh", None, &[], Some(&json!({"refreshToken": first})));
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let access = refreshed.body["accessToken"].as_str().unwrap();
+    let (status, cart) = api.get("/api/v1/cart", Some(access));
+    assert_ne!(status, StatusCode::UNAUTHORIZED, "{cart}");
+    assert_eq!(api.state.auth.verify(access).unwrap().sub, "usr-carol");
+    // A refresh token is good once; the new one works.
+    let replay = api.send("POST", "/api/v1/auth/refresh", None, &[], Some(&json!({"refreshToken": first})));
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    let next = refreshed.body["refreshToken"].as_str().unwrap();
+    assert_eq!(
+        api.send("POST", "/api/v1/auth/refresh", None, &[], Some(&json!({"refreshToken": next}))).status,
+        StatusCode::OK
+    );
+    // An access token is no refresh token, and a refresh token opens no door.
+    assert_eq!(
+        api.send("POST", "/api/v1/auth/refresh", None, &[], Some(&json!({"refreshToken": access}))).status,
+        StatusCode::UNAUTHORIZED
+    );
+    let another = api.state.auth.mint_refresh("usr-carol", Role::Shopper, None);
+    assert_eq!(api.get("/api/v1/cart", Some(&another)).0, StatusCode::UNAUTHORIZED);
+    let missing = api.send("POST", "/api/v1/auth/refresh", None, &[], Some(&json!({})));
+    assert_eq!((missing.status, fields(&missing.body)), (StatusCode::BAD_REQUEST, vec!["refreshToken".to_string()]));
+
+    // RS256 from the command line: the token `shopflow token` signs verifies with the public key.
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("api/tests/keys");
+    let output = space
+        .shopflow()
+        .env_remove("SHOPFLOW_JWT_SECRET")
+        .env("SHOPFLOW_JWT_PUBLIC_KEY", keys.join("test-rs256.pub"))
+        .env("SHOPFLOW_JWT_PRIVATE_KEY", keys.join("test-rs256.key"))
+        .args(["token", "--sub", "usr-dave", "--role", "shopper"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let token = String::from_utf8(output.stdout).unwrap();
+    let public = std::fs::read(keys.join("test-rs256.pub")).unwrap();
+    let rs = shopflow_api::auth::Auth::rs256(&public, None, "shopflow", "shopflow-api").unwrap();
+    assert_eq!(rs.verify(token.trim()).unwrap().sub, "usr-dave");
+    assert!(api.state.auth.verify(token.trim()).is_err(), "an RS256 token at an HS256 API");
+}

@@ -120,6 +120,7 @@ fn table(
 pub fn app(state: AppState) -> Router {
     let reads = Router::new()
         .route("/status", get(routes::status::status))
+        .route("/auth/refresh", post(routes::session::refresh))
         .route("/products/{id}", get(routes::products::product))
         .route("/products/{id}/reviews", get(routes::products::reviews))
         .route("/products/{id}/bought-together", get(routes::recommend::bought_together))

@@ -53,6 +53,9 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         args.auth.jwt_secret = Some(DEMO_SECRET.to_string());
     }
     let auth = args.auth.auth()?;
+    if !auth.can_mint() {
+        anyhow::bail!("the demo mints an admin token: give the HS256 secret or the RS256 private key too");
+    }
     // The embedded broker lives as long as this function.
     let (brokers, _embedded) = match &args.brokers {
         Some(brokers) => {

@@ -16,12 +16,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How tokens are checked.
+/// How tokens are checked: HS256 with a secret, or RS256 with a key pair.
 #[derive(Args, Clone, Debug)]
 pub struct AuthArgs {
     /// HS256 secret for access tokens.
     #[arg(long, env = "SHOPFLOW_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// RS256 instead: a PEM file with the public key tokens are verified with.
+    #[arg(long, env = "SHOPFLOW_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<std::path::PathBuf>,
+    /// RS256: a PEM file with the private key, to mint tokens (`/auth/refresh`, `shopflow token`).
+    #[arg(long, env = "SHOPFLOW_JWT_PRIVATE_KEY")]
+    pub jwt_private_key: Option<std::path::PathBuf>,
     /// Expected `iss`.
     #[arg(long, env = "SHOPFLOW_JWT_ISSUER", default_value = "shopflow")]
     pub jwt_issuer: String,
@@ -31,10 +37,18 @@ pub struct AuthArgs {
 }
 
 impl AuthArgs {
-    /// The verifier; an error names the missing setting.
+    /// The verifier; an error names the missing or bad setting.
     pub fn auth(&self) -> anyhow::Result<Auth> {
+        if let Some(public) = &self.jwt_public_key {
+            let read = |path: &std::path::Path| {
+                std::fs::read(path).with_context(|| format!("reading the RS256 key {}", path.display()))
+            };
+            let private = self.jwt_private_key.as_deref().map(read).transpose()?;
+            return Auth::rs256(&read(public)?, private.as_deref(), &self.jwt_issuer, &self.jwt_audience)
+                .map_err(anyhow::Error::msg);
+        }
         let Some(secret) = self.jwt_secret.as_deref().filter(|s| !s.is_empty()) else {
-            bail!("no JWT secret: set SHOPFLOW_JWT_SECRET (or --jwt-secret)");
+            bail!("no JWT key: set SHOPFLOW_JWT_SECRET (HS256) or SHOPFLOW_JWT_PUBLIC_KEY (RS256)");
         };
         if secret.len() < 16 {
             bail!("the JWT secret is too short: use at least 16 characters");
@@ -244,6 +258,9 @@ pub struct TokenArgs {
     /// Lifetime: `90s`, `15m` (at most 15 minutes).
     #[arg(long, default_value = "15m", value_parser = parse_ttl)]
     pub ttl: i64,
+    /// Print a refresh token (7 days, one use at `POST /api/v1/auth/refresh`) instead.
+    #[arg(long)]
+    pub refresh: bool,
     #[command(flatten)]
     pub auth: AuthArgs,
 }
@@ -270,6 +287,16 @@ pub fn run_token(args: TokenArgs) -> anyhow::Result<()> {
     if role == Role::Vendor && args.vendor_id.is_none() {
         bail!("--vendor-id is required for a vendor token");
     }
-    println!("{}", args.auth.auth()?.mint(&args.sub, role, args.vendor_id.as_deref(), args.ttl));
+    let auth = args.auth.auth()?;
+    if !auth.can_mint() {
+        bail!("minting needs the HS256 secret or the RS256 private key (SHOPFLOW_JWT_PRIVATE_KEY)");
+    }
+    let vendor = args.vendor_id.as_deref();
+    let token = if args.refresh {
+        auth.mint_refresh(&args.sub, role, vendor)
+    } else {
+        auth.mint(&args.sub, role, vendor, args.ttl)
+    };
+    println!("{token}");
     Ok(())
 }

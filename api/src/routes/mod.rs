@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod orders;
 pub mod products;
 pub mod recommend;
+pub mod session;
 pub mod status;
 pub mod writes;
 

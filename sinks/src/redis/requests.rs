@@ -7,6 +7,7 @@
 //! - `{ns}:api:idempotency:{key}` — hash `fingerprint`, `response`.
 //! - `{ns}:api:holds:{productId}` — hash: order suffix → `quantity:expiresAtMs`.
 //! - `{ns}:api:rate:{bucket}` — hash `tokens`, `at`.
+//! - `{ns}:api:used:{kind}:{id}` — marks a one-use id (a refresh token's `jti`) as used.
 
 use super::Keys;
 use crate::{Family, SinkError};
@@ -217,6 +218,20 @@ impl Requests {
         }
         pipe.query_async::<()>(&mut connection).await?;
         Ok(())
+    }
+
+    /// Marks the one-use id `id` of `kind` used, for `ttl_seconds`: `true` the first time only.
+    pub async fn first_use(&self, kind: &str, id: &str, ttl_seconds: u64) -> Result<bool, SinkError> {
+        let mut connection = self.connection.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(format!("{}:api:used:{kind}:{id}", self.keys.namespace()))
+            .arg("1")
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl_seconds.max(1))
+            .query_async(&mut connection)
+            .await?;
+        Ok(set.is_some())
     }
 
     /// Takes one token from `bucket` (capacity `burst`, refilled at `per_second`):

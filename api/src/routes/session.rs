@@ -1,0 +1,45 @@
+//! `POST /auth/refresh` `{refreshToken}`: a new access token and a new
+//! refresh token for a refresh token not used before (rotation: a stolen
+//! token that was already used is refused, and so is the thief's replay).
+
+use crate::auth::{MAX_TTL_SECONDS, REFRESH_TTL_SECONDS};
+use crate::error::AppError;
+use crate::form::{self, Form};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+/// The handler.
+pub async fn refresh(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, AppError> {
+    let body = form::parse(&bytes)?;
+    let form = Form::new(&body)?;
+    let token = form.take(form.obj().str("refreshToken"));
+    form.finish()?;
+    let claims = state.auth.verify_refresh(&token.unwrap_or_default())?;
+    if !state.auth.can_mint() {
+        return Err(AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot_mint",
+            "this API verifies tokens with a public key only; refresh at the identity provider",
+        ));
+    }
+    let jti = claims.jti.as_deref().unwrap_or_default();
+    let first = state
+        .requests
+        .first_use("refresh", jti, REFRESH_TTL_SECONDS as u64)
+        .await
+        .map_err(|e| AppError::store("redis", e))?;
+    if !first {
+        return Err(AppError::unauthorized("refresh token already used"));
+    }
+    let vendor = claims.vendor_id.as_deref();
+    Ok(Json(json!({
+        "accessToken": state.auth.mint(&claims.sub, claims.role, vendor, MAX_TTL_SECONDS),
+        "refreshToken": state.auth.mint_refresh(&claims.sub, claims.role, vendor),
+        "tokenType": "Bearer",
+        "expiresIn": MAX_TTL_SECONDS,
+    })))
+}
