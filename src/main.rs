@@ -34,12 +34,20 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SHOPFLOW_LOG").unwrap_or_else(|_| "warn,shopflow=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SHOPFLOW_LOG").unwrap_or_else(|_| "warn,shopflow=info".into());
+    // JSON lines for machines (a service's log is not a terminal), text for people.
+    let json = match std::env::var("SHOPFLOW_LOG_FORMAT").as_deref() {
+        Ok("json") => true,
+        Ok("text") => false,
+        _ => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        logs.json().with_current_span(true).with_span_list(false).init();
+    } else {
+        logs.init();
+    }
     let result = match cli.command {
         Command::Topics(args) => commands::topics::run(args),
         Command::Generate(args) => commands::generate::run(args),

@@ -255,8 +255,8 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// One HTTP/1.1 request over a fresh connection: (status, body).
-fn http(port: u16, method: &str, path: &str, token: &str, body: &Value) -> (u16, String) {
+/// One HTTP/1.1 request over a fresh connection: (status, body, the X-Request-Id answered).
+fn http(port: u16, method: &str, path: &str, token: &str, body: &Value) -> (u16, String, String) {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let body = body.to_string();
@@ -269,7 +269,12 @@ fn http(port: u16, method: &str, path: &str, token: &str, body: &Value) -> (u16,
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let request_id = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("x-request-id: ").map(str::to_string))
+        .unwrap_or_default();
+    (status, body.to_string(), request_id)
 }
 
 #[test]
@@ -280,14 +285,18 @@ fn concurrent_checkouts_over_two_api_processes_sell_the_last_unit_once() {
     let product = stocked_product(&api, &admin, 999, 1);
 
     let ports = [free_port(), free_port()];
+    let logs: Vec<std::path::PathBuf> =
+        ports.iter().map(|port| support::temp_path(&format!("serve-{port}.log"))).collect();
     let _servers: Vec<Running> = ports
         .iter()
-        .map(|port| {
+        .zip(&logs)
+        .map(|(port, log)| {
             let child = space
                 .shopflow()
                 .args(["serve", "--http-addr", &format!("127.0.0.1:{port}")])
+                .env("SHOPFLOW_LOG", "info")
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(log).unwrap())
                 .spawn()
                 .unwrap();
             Running(child)
@@ -311,19 +320,53 @@ fn concurrent_checkouts_over_two_api_processes_sell_the_last_unit_once() {
             })
         })
         .collect();
-    let answers: Vec<(u16, String)> = shoppers.into_iter().map(|s| s.join().unwrap()).collect();
-    let sold = answers.iter().filter(|(status, _)| *status == 202).count();
-    let refused = answers.iter().filter(|(status, body)| *status == 409 && body.contains("insufficient_stock")).count();
+    let answers: Vec<(u16, String, String)> = shoppers.into_iter().map(|s| s.join().unwrap()).collect();
+    let sold = answers.iter().filter(|(status, _, _)| *status == 202).count();
+    let refused =
+        answers.iter().filter(|(status, body, _)| *status == 409 && body.contains("insufficient_stock")).count();
     assert_eq!((sold, refused), (1, 19), "{answers:?}");
     assert_eq!(records_on(&space, "shop.orders"), 1);
 
     // Once the pipeline has counted the order, the hold gives way to the reservation.
-    let (_, body) = answers.iter().find(|(status, _)| *status == 202).unwrap();
+    let (_, body, sold_request) = answers.iter().find(|(status, _, _)| *status == 202).unwrap();
     let token = serde_json::from_str::<Value>(body).unwrap()["consistencyToken"].as_str().unwrap().to_string();
     let (_, inventory) = api.get(&format!("/api/v1/inventory/{product}?after={token}"), None);
     assert_eq!((inventory["reserved"].as_i64(), inventory["available"].as_i64()), (Some(1), Some(0)));
     let late = api.send("POST", "/api/v1/orders", Some(&api.token("usr-late", Role::Shopper)), &[], Some(&order));
     assert_eq!(late.status, StatusCode::CONFLICT);
+
+    // Metrics: the two processes counted 1 sale and 19 refusals by route, and see the pipeline.
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    };
+    let scrapes: Vec<String> = ports.iter().map(|port| http(*port, "GET", "/metrics", "", &json!({})).1).collect();
+    let all = scrapes.join("\n");
+    let orders = "shopflow_http_requests_total{method=\"POST\",route=\"/api/v1/orders\"";
+    assert_eq!(metric(&all, &format!("{orders},status=\"202\"}}")), 1.0, "{all}");
+    assert_eq!(metric(&all, &format!("{orders},status=\"409\"}}")), 19.0);
+    assert_eq!(
+        metric(&all, "shopflow_http_request_duration_seconds_count{method=\"POST\",route=\"/api/v1/orders\"}"),
+        20.0
+    );
+    assert!(scrapes
+        .iter()
+        .all(|s| s.contains("shopflow_frontier_age_seconds ") && s.contains("shopflow_consumer_lag_records{")));
+    // Logs: JSON lines, each answer with its request id.
+    let lines: Vec<Value> = logs
+        .iter()
+        .flat_map(|log| std::fs::read_to_string(log).unwrap().lines().map(str::to_string).collect::<Vec<_>>())
+        .map(|line| serde_json::from_str(&line).unwrap_or_else(|_| panic!("not a JSON log line: {line}")))
+        .collect();
+    let answered: Vec<&Value> = lines.iter().filter(|l| l["fields"]["message"] == "answered").collect();
+    assert!(answered.len() >= 20, "{} answer lines", answered.len());
+    assert!(answered.iter().all(|l| l["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty())));
+    assert!(
+        answered.iter().any(|l| l["span"]["request_id"] == sold_request.as_str()),
+        "the sale's request id is logged"
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@
 //! - `write` — producing events once per `Idempotency-Key`, consistency tokens.
 //! - `consistency` — `?after=<consistencyToken>` on reads (read-your-writes).
 //! - `limits` — rate limits shared through Redis, the body size limit.
+//! - `metrics` — `GET /metrics` (Prometheus) and the middleware counting requests.
 //! - `routes/` — one module per family of routes (`writes` for every write).
 //! - `request_id` — `X-Request-Id` on every response and in error bodies.
 
@@ -29,6 +30,7 @@ mod consistency;
 pub mod error;
 pub mod form;
 pub mod limits;
+pub mod metrics;
 mod request_id;
 mod routes;
 pub mod write;
@@ -71,6 +73,8 @@ pub struct AppState {
     pub hold_ttl: Duration,
     /// Rate and body size limits.
     pub limits: limits::Limits,
+    /// Request metrics of this process.
+    pub metrics: metrics::Metrics,
 }
 
 /// A clickstream route: anyone may send it.
@@ -254,11 +258,13 @@ pub fn app(state: AppState) -> Router {
         .merge(admins)
         .layer(axum::middleware::from_fn_with_state(state.clone(), consistency::after))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::limit))
-        .layer(axum::extract::DefaultBodyLimit::max(state.limits.body_bytes));
+        .layer(axum::extract::DefaultBodyLimit::max(state.limits.body_bytes))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track));
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(routes::status::health))
         .route("/ready", get(routes::status::ready))
+        .route("/metrics", get(metrics::metrics))
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn(request_id::request_id))
         .with_state(state)

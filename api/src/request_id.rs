@@ -28,8 +28,12 @@ pub async fn request_id(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let started = std::time::Instant::now();
-    let mut response = next.run(request).await;
-    tracing::info!(request_id = %id, %method, path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    // Every line logged while answering carries the request id (the span's field).
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(%method, path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "answered");
+    });
     if response.extensions().get::<ErrorMarker>().is_some() {
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();

@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use shopflow_sinks::redis::Claim;
 use shopflow_sinks::Offsets;
 use shopflow_topics::Envelope;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The header naming a write once.
@@ -83,6 +84,25 @@ impl Writer {
             }
         }
         Ok(written)
+    }
+}
+
+impl Writer {
+    /// Per topic: records on its partitions past the `served` offsets (asks the broker; blocking).
+    pub fn lag(&self, served: &Offsets) -> Result<BTreeMap<String, i64>, String> {
+        use rdkafka::producer::Producer;
+        let mut lag = BTreeMap::new();
+        for (topic, partitions) in served {
+            for (partition, next) in partitions {
+                let (_, high) = self
+                    .producer
+                    .client()
+                    .fetch_watermarks(topic, *partition, Duration::from_secs(2))
+                    .map_err(|e| format!("{topic}[{partition}]: {e}"))?;
+                *lag.entry(topic.clone()).or_insert(0) += (high - next).max(0);
+            }
+        }
+        Ok(lag)
     }
 }
 

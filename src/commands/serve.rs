@@ -167,6 +167,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         consistency_wait: Duration::from_millis(args.writes.consistency_wait_ms),
         hold_ttl: Duration::from_secs(args.writes.hold_ttl_secs),
         limits: args.limits.limits(),
+        metrics: Default::default(),
         clickhouse,
         auth: args.auth.auth()?,
         ready_checks: vec![("kafka", kafka_check)],

@@ -55,6 +55,7 @@ impl Api {
             consistency_wait,
             hold_ttl: Duration::from_secs(600),
             limits,
+            metrics: Default::default(),
         };
         Api { state, runtime }
     }
