@@ -456,3 +456,25 @@ fn refresh_tokens_rotate_once_and_rs256_keys_work_end_to_end() {
     assert_eq!(rs.verify(token.trim()).unwrap().sub, "usr-dave");
     assert!(api.state.auth.verify(token.trim()).is_err(), "an RS256 token at an HS256 API");
 }
+
+#[test]
+fn a_store_that_is_down_answers_503_and_opens_its_circuit() {
+    let space = Space::new("breaker");
+    let mut api = Api::new(&space, Duration::from_secs(5));
+    // Nothing listens on port 1: every ClickHouse call fails.
+    api.state.clickhouse = shopflow_sinks::clickhouse::ClickHouseReader::new("http://127.0.0.1:1/", &space.name);
+    let admin = api.token("adm-1", Role::Admin);
+    let path = "/api/v1/admin/analytics/sales";
+    for _ in 0..5 {
+        let (status, body) = api.get(path, Some(&admin));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("store_unavailable"))
+        );
+        assert!(!body.to_string().contains("127.0.0.1"), "internals stay in the log: {body}");
+    }
+    let (status, body) = api.get(path, Some(&admin));
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("circuit_open")));
+    // Redis-backed reads are not affected by ClickHouse's circuit (this space has published nothing).
+    assert_eq!(api.get("/api/v1/cart", Some(&admin)).1["error"]["code"], "not_ready");
+}

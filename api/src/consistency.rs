@@ -38,7 +38,7 @@ async fn wait_for(state: &AppState, token: &str) -> Result<(), AppError> {
     })?;
     let deadline = tokio::time::Instant::now() + state.consistency_wait;
     loop {
-        let status = state.redis.status().await.map_err(|e| AppError::store("redis", e))?;
+        let status = state.breakers.redis.call(state.redis.status()).await?;
         if status.is_some_and(|s| includes(&s.offsets, &records)) {
             return Ok(());
         }

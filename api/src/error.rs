@@ -83,3 +83,9 @@ impl IntoResponse for AppError {
 /// Marks error responses so the middleware can add the request id to the body.
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorMarker;
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}

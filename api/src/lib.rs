@@ -18,6 +18,7 @@
 //! - `form` — request bodies checked field by field, every bad field reported.
 //! - `write` — producing events once per `Idempotency-Key`, consistency tokens.
 //! - `consistency` — `?after=<consistencyToken>` on reads (read-your-writes).
+//! - `breaker` — timeouts and circuit breakers around every store.
 //! - `limits` — rate limits shared through Redis, the body size limit.
 //! - `metrics` — `GET /metrics` (Prometheus) and the middleware counting requests.
 //! - `routes/` — one module per family of routes (`writes` for every write).
@@ -26,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod breaker;
 mod consistency;
 pub mod error;
 pub mod form;
@@ -75,6 +77,8 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// Request metrics of this process.
     pub metrics: metrics::Metrics,
+    /// Timeouts and circuit breakers of Redis, ClickHouse and Kafka.
+    pub breakers: breaker::Breakers,
 }
 
 /// A clickstream route: anyone may send it.

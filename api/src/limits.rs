@@ -88,7 +88,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         if request.method() == Method::GET { ("read", state.limits.reads) } else { ("write", state.limits.writes) };
     let bucket = format!("{class}:{}", subject(&state, &request));
     let now = chrono::Utc::now().timestamp_millis();
-    match state.requests.take(&bucket, rate.burst, rate.per_second, now).await {
+    match state.breakers.redis.call(state.requests.take(&bucket, rate.burst, rate.per_second, now)).await {
         Ok(None) => next.run(request).await,
         Ok(Some(wait_ms)) => {
             let seconds = wait_ms.div_ceil(1000).max(1);

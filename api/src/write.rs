@@ -67,7 +67,7 @@ impl Writer {
     }
 
     /// Produces `envelopes` in order, each keyed by its subject, and waits for the broker's acknowledgements.
-    pub async fn send(&self, envelopes: &[Envelope]) -> Result<Vec<Written>, AppError> {
+    pub async fn send(&self, envelopes: &[Envelope]) -> Result<Vec<Written>, String> {
         let mut written = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
             let topic = self.topic_of(envelope);
@@ -80,7 +80,7 @@ impl Writer {
                     partition: delivery.partition,
                     offset: delivery.offset,
                 }),
-                Err((error, _)) => return Err(AppError::store("kafka", format!("producing to {topic}: {error}"))),
+                Err((error, _)) => return Err(format!("producing to {topic}: {error}")),
             }
         }
         Ok(written)
@@ -181,8 +181,7 @@ pub async fn begin(
         "{subject} {route} {:032x}",
         shopflow_dataflows::id_hash(&serde_json::to_string(body).unwrap_or_default())
     );
-    let claim =
-        state.requests.claim(&key, &fingerprint, CLAIM_SECONDS).await.map_err(|e| AppError::store("redis", e))?;
+    let claim = state.breakers.redis.call(state.requests.claim(&key, &fingerprint, CLAIM_SECONDS)).await?;
     Ok(match claim {
         Claim::New => Begun::Go(Ticket { event_id: key.clone(), key: Some(key) }),
         Claim::Done(response) => {
@@ -222,7 +221,7 @@ pub async fn finish(
         Ok(done) => done,
         Err(error) => {
             if let Some(key) = &ticket.key {
-                if let Err(e) = state.requests.abandon(key).await {
+                if let Err(e) = state.breakers.redis.call(state.requests.abandon(key)).await {
                     tracing::warn!("could not release Idempotency-Key {key}: {e}");
                 }
             }
@@ -242,7 +241,9 @@ pub async fn finish(
     }
     if let Some(key) = &ticket.key {
         // The write happened: failing to remember it must not turn it into an error.
-        if let Err(e) = state.requests.complete(key, &body.to_string(), REMEMBER_SECONDS).await {
+        if let Err(e) =
+            state.breakers.redis.call(state.requests.complete(key, &body.to_string(), REMEMBER_SECONDS)).await
+        {
             tracing::warn!("could not remember the answer for Idempotency-Key {key}: {e}");
         }
     }

@@ -86,7 +86,13 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         http_addr: args.http_addr.clone(),
         max_staleness_secs: 60,
         auth: args.auth.clone(),
-        writes: WriteArgs { consistency_wait_ms: 5_000, hold_ttl_secs: 600, produce_timeout_ms: 10_000 },
+        writes: WriteArgs {
+            consistency_wait_ms: 5_000,
+            hold_ttl_secs: 600,
+            produce_timeout_ms: 10_000,
+            redis_timeout_ms: 1_000,
+            clickhouse_timeout_ms: 10_000,
+        },
         limits: LimitArgs {
             read_burst: 200,
             read_rate: 100.0,

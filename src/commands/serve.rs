@@ -69,6 +69,12 @@ pub struct WriteArgs {
     /// A write fails with 503 when Kafka has not acknowledged it within this (milliseconds).
     #[arg(long, env = "SHOPFLOW_PRODUCE_TIMEOUT_MS", default_value_t = 10_000)]
     pub produce_timeout_ms: u64,
+    /// A Redis call fails with 503 after this (milliseconds).
+    #[arg(long, env = "SHOPFLOW_REDIS_TIMEOUT_MS", default_value_t = 1_000)]
+    pub redis_timeout_ms: u64,
+    /// A ClickHouse query fails with 503 after this (milliseconds).
+    #[arg(long, env = "SHOPFLOW_CLICKHOUSE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub clickhouse_timeout_ms: u64,
 }
 
 /// Rate and size limits of the API (rates per subject: token `sub`, or the client address).
@@ -168,6 +174,11 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         hold_ttl: Duration::from_secs(args.writes.hold_ttl_secs),
         limits: args.limits.limits(),
         metrics: Default::default(),
+        breakers: shopflow_api::breaker::Breakers::new(
+            Duration::from_millis(args.writes.redis_timeout_ms),
+            Duration::from_millis(args.writes.clickhouse_timeout_ms),
+            Duration::from_millis(args.writes.produce_timeout_ms + 1_000),
+        ),
         clickhouse,
         auth: args.auth.auth()?,
         ready_checks: vec![("kafka", kafka_check)],

@@ -56,6 +56,7 @@ impl Api {
             hold_ttl: Duration::from_secs(600),
             limits,
             metrics: Default::default(),
+            breakers: Default::default(),
         };
         Api { state, runtime }
     }

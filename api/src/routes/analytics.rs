@@ -45,10 +45,10 @@ pub async fn relation(
         return Err(AppError::bad_request("limit: between 1 and 10000"));
     }
     let rows = state
+        .breakers
         .clickhouse
-        .rows(relation, query.from.as_deref(), query.to.as_deref(), limit)
-        .await
-        .map_err(|e| AppError::store("clickhouse", e))?;
-    let as_of = state.redis.status().await.map_err(|e| AppError::store("redis", e))?.map(|s| s.as_of);
+        .call(state.clickhouse.rows(relation, query.from.as_deref(), query.to.as_deref(), limit))
+        .await?;
+    let as_of = state.breakers.redis.call(state.redis.status()).await?.map(|s| s.as_of);
     Ok(Json(json!({"items": rows, "asOf": as_of})))
 }

@@ -21,10 +21,10 @@ pub async fn not_found() -> AppError {
 /// Reads objects of the current generation: (asOf, values).
 pub async fn read(state: &AppState, objects: &[(Family, &str)]) -> Result<(i64, Vec<Option<Value>>), AppError> {
     let served = state
+        .breakers
         .redis
-        .read(objects)
-        .await
-        .map_err(|e| AppError::store("redis", e))?
+        .call(state.redis.read(objects))
+        .await?
         .ok_or_else(|| AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?"))?;
     let values = served
         .values

@@ -47,16 +47,17 @@ pub async fn trending(State(state): State<AppState>) -> Result<Json<Value>, AppE
 /// purchases (`basedOn` says which).
 pub async fn recommendations(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
     let user = caller.0.sub.clone();
+    let following = state.redis.read_following(
+        (Family::Purchases, &user),
+        "products",
+        Family::BoughtTogether,
+        &[(Family::Trending, TRENDING_KEY)],
+    );
     let served = state
+        .breakers
         .redis
-        .read_following(
-            (Family::Purchases, &user),
-            "products",
-            Family::BoughtTogether,
-            &[(Family::Trending, TRENDING_KEY)],
-        )
-        .await
-        .map_err(|e| AppError::store("redis", e))?
+        .call(following)
+        .await?
         .ok_or_else(|| AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?"))?;
     let mut values = served.values.into_iter();
     let purchases = values.next().flatten();

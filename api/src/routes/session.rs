@@ -27,11 +27,7 @@ pub async fn refresh(State(state): State<AppState>, bytes: Bytes) -> Result<Json
         ));
     }
     let jti = claims.jti.as_deref().unwrap_or_default();
-    let first = state
-        .requests
-        .first_use("refresh", jti, REFRESH_TTL_SECONDS as u64)
-        .await
-        .map_err(|e| AppError::store("redis", e))?;
+    let first = state.breakers.redis.call(state.requests.first_use("refresh", jti, REFRESH_TTL_SECONDS as u64)).await?;
     if !first {
         return Err(AppError::unauthorized("refresh token already used"));
     }

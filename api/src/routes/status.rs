@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 /// The published frontier: generation, asOf and the offsets it covers.
 pub async fn status(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     let status = state
+        .breakers
         .redis
-        .status()
-        .await
-        .map_err(|e| AppError::store("redis", e))?
+        .call(state.redis.status())
+        .await?
         .ok_or_else(|| AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?"))?;
     Ok(Json(json!({"generation": status.generation, "asOf": status.as_of, "offsets": status.offsets})))
 }

@@ -92,7 +92,7 @@ async fn write_one(
 ) -> Result<Response, AppError> {
     write(state, caller, headers, route, body, |ticket| async move {
         let envelope = envelope(&ticket.event_id, event);
-        let outcome = state.writer.send(&[envelope]).await.map(|written| (written, extra));
+        let outcome = state.breakers.kafka.call(state.writer.send(&[envelope])).await.map(|written| (written, extra));
         (ticket, outcome)
     })
     .await
@@ -230,7 +230,7 @@ pub async fn checkout(
             let checked_out = event_of("Cart.CheckedOut", &json!({"userId": user, "orderId": order_id}), &[])?;
             let now = chrono::Utc::now().timestamp_millis();
             let expires = now + state.hold_ttl.as_millis() as i64;
-            match state.requests.hold(&order_id, &lines, now, expires).await.map_err(|e| AppError::store("redis", e))? {
+            match state.breakers.redis.call(state.requests.hold(&order_id, &lines, now, expires)).await? {
                 Hold::Held => {}
                 Hold::Short { product_id, left } => {
                     let mut error = AppError::new(
@@ -245,11 +245,11 @@ pub async fn checkout(
             }
             let events =
                 [envelope(&ticket.event_id, created), envelope(&derived_id(&ticket.event_id, "chk"), checked_out)];
-            match state.writer.send(&events).await {
+            match state.breakers.kafka.call(state.writer.send(&events)).await {
                 Ok(written) => Ok((written, json!({"orderId": order_id, "total": subtotal, "currency": currency}))),
                 Err(error) => {
                     let products: Vec<String> = lines.iter().map(|(p, _)| p.clone()).collect();
-                    if let Err(e) = state.requests.release(&order_id, &products).await {
+                    if let Err(e) = state.breakers.redis.call(state.requests.release(&order_id, &products)).await {
                         tracing::warn!("could not release the holds of {order_id}: {e}");
                     }
                     Err(error)
