@@ -33,6 +33,7 @@ pub mod error;
 pub mod form;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 mod request_id;
 mod routes;
 pub mod write;
@@ -43,6 +44,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{delete, get, post, put, MethodRouter};
 use axum::Router;
+use openapi::{Access, Doc, Input, Output};
 use routes::writes::{self, Spec, Who};
 use shopflow_sinks::clickhouse::ClickHouseReader;
 use shopflow_sinks::redis::{RedisReader, Requests};
@@ -88,7 +90,7 @@ fn clickstream(type_name: &'static str, route: &'static str) -> MethodRouter<App
     })
 }
 
-/// The method of a route.
+/// The method of a write.
 #[derive(Clone, Copy)]
 enum Verb {
     Post,
@@ -96,16 +98,26 @@ enum Verb {
     Delete,
 }
 
-/// A write of the table (`routes::writes::by_table`): `route` is "METHOD /path", `{id}` the path's id.
+impl Verb {
+    fn name(self) -> &'static str {
+        match self {
+            Verb::Post => "POST",
+            Verb::Put => "PUT",
+            Verb::Delete => "DELETE",
+        }
+    }
+}
+
+/// A write of the table (`routes::writes::by_table`) at `path` (below `/api/v1`, `{id}` the path's id).
 fn table(
     verb: Verb,
     type_name: &'static str,
-    route: &'static str,
+    path: &'static str,
     who: Who,
     path_field: Option<&'static str>,
     generated: Option<(&'static str, &'static str)>,
 ) -> MethodRouter<AppState> {
-    let spec = Spec { type_name, route, who, path_field, generated };
+    let spec = Spec { type_name, method: verb.name(), path, who, path_field, generated };
     let by_id = move |State(state): State<AppState>,
                       caller: Caller,
                       Path(id): Path<String>,
@@ -124,152 +136,478 @@ fn table(
     }
 }
 
-/// The router: every route of the API.
-pub fn app(state: AppState) -> Router {
-    let reads = Router::new()
-        .route("/status", get(routes::status::status))
-        .route("/auth/refresh", post(routes::session::refresh))
-        .route("/products/{id}", get(routes::products::product))
-        .route("/products/{id}/reviews", get(routes::products::reviews))
-        .route("/products/{id}/bought-together", get(routes::recommend::bought_together))
-        .route("/products/{id}/viewed-together", get(routes::recommend::viewed_together))
-        .route("/trending", get(routes::recommend::trending))
-        .route("/recommendations", get(routes::recommend::recommendations))
-        .route("/inventory/{id}", get(routes::products::inventory))
-        .route("/cart", get(routes::orders::cart))
-        .route("/orders", get(routes::orders::list).post(writes::checkout))
-        .route("/orders/{id}", get(routes::orders::one))
-        .route("/admin/analytics/{relation}", get(routes::analytics::relation));
+const fn doc(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    access: Access,
+    input: Input,
+    output: Output,
+) -> Doc {
+    Doc { method, path, summary, access, input, output, query: &[] }
+}
+
+/// A read: GET, a JSON object.
+const fn read(path: &'static str, summary: &'static str, access: Access) -> Doc {
+    doc("GET", path, summary, access, Input::Nothing, Output::Object)
+}
+
+/// Every route with its description: the router and `/openapi.json` are both made from this.
+fn routes() -> Vec<(Doc, MethodRouter<AppState>)> {
+    use routes::{analytics, orders, products, recommend, session, status};
+    use Access::{Anyone, Caller as Own, Optional};
     use Verb::{Delete, Post, Put};
     use Who::{Admin, User, Vendor};
-    let shoppers = Router::new()
-        .route("/cart/items", post(writes::cart_add))
-        .route(
-            "/cart/items/{id}",
-            table(Put, "Cart.ItemUpdated", "PUT /cart/items/{id}", User, Some("productId"), None).merge(table(
-                Delete,
-                "Cart.ItemRemoved",
-                "DELETE /cart/items/{id}",
-                User,
-                Some("productId"),
-                None,
-            )),
+    const ORDER: &[(&str, &str, bool)] =
+        &[("items", "array", true), ("shippingAddress", "object", true), ("promoCode", "string", false)];
+    let written = |method, path, summary, access, input| doc(method, path, summary, access, input, Output::Written);
+    // A write of the table: its doc says which event it makes.
+    let tabled = |verb: Verb,
+                  path: &'static str,
+                  summary: &'static str,
+                  type_name: &'static str,
+                  who: Who,
+                  path_field,
+                  generated| {
+        let method = verb.name();
+        let access = match who {
+            User => Own,
+            Vendor => Access::Vendor,
+            Admin => Access::Admin,
+        };
+        let below = path.trim_start_matches("/api/v1");
+        (
+            written(method, path, summary, access, Input::Event(type_name)),
+            table(verb, type_name, below, who, path_field, generated),
         )
-        .route("/orders/{id}/cancel", put(writes::cancel))
-        .route("/orders/{id}/return", post(writes::request_return))
-        .route("/payments/initiate", post(writes::initiate_payment))
-        .route("/wallets/topup", post(writes::top_up))
-        .route("/reviews", post(writes::post_review))
-        .route(
-            "/vendors/apply",
-            table(Post, "Vendor.Applied", "POST /vendors/apply", User, None, Some(("vendorId", "ven"))),
-        )
-        .route("/events/view", clickstream("Product.Viewed", "POST /events/view"))
-        .route("/events/search", clickstream("Search.Performed", "POST /events/search"))
-        .route("/events/click", clickstream("Search.ResultClicked", "POST /events/click"));
-    let vendors = Router::new()
-        .route(
-            "/vendor/products",
-            table(Post, "Product.Created", "POST /vendor/products", Vendor, None, Some(("productId", "prd"))),
-        )
-        .route("/vendor/products/{id}", put(writes::vendor_update_product))
-        .route("/vendor/inventory", post(writes::vendor_stock))
-        .route(
-            "/vendor/payouts",
-            table(Post, "Payout.Requested", "POST /vendor/payouts", Vendor, None, Some(("payoutId", "pyo"))),
-        );
-    let admin = |verb, type_name, route, path_field| table(verb, type_name, route, Admin, path_field, None);
-    let admins = Router::new()
-        .route(
-            "/admin/products",
-            table(Post, "Product.Created", "POST /admin/products", Admin, None, Some(("productId", "prd"))),
-        )
-        .route(
-            "/admin/products/{id}",
-            admin(Put, "Product.Updated", "PUT /admin/products/{id}", Some("productId")).merge(admin(
-                Delete,
-                "Product.Deleted",
-                "DELETE /admin/products/{id}",
-                Some("productId"),
-            )),
-        )
-        .route(
-            "/admin/categories",
-            table(Post, "Category.Upserted", "POST /admin/categories", Admin, None, Some(("categoryId", "cat"))),
-        )
-        .route("/admin/inventory", admin(Post, "Inventory.StockReceived", "POST /admin/inventory", None))
-        .route("/admin/inventory/adjust", admin(Post, "Inventory.Adjusted", "POST /admin/inventory/adjust", None))
-        .route(
-            "/admin/vendors/{id}/approve",
-            admin(Post, "Vendor.Approved", "POST /admin/vendors/{id}/approve", Some("vendorId")),
-        )
-        .route(
-            "/admin/vendors/{id}/suspend",
-            admin(Post, "Vendor.Suspended", "POST /admin/vendors/{id}/suspend", Some("vendorId")),
-        )
-        .route(
-            "/admin/payouts/{id}/process",
-            admin(Post, "Payout.Processed", "POST /admin/payouts/{id}/process", Some("payoutId")),
-        )
-        .route("/admin/promotions", admin(Post, "Promotion.Created", "POST /admin/promotions", None))
-        .route(
-            "/admin/promotions/{id}/end",
-            admin(Post, "Promotion.Ended", "POST /admin/promotions/{id}/end", Some("code")),
-        )
-        .route(
-            "/admin/delivery-partners",
-            table(
-                Post,
-                "DeliveryPartner.Registered",
-                "POST /admin/delivery-partners",
-                Admin,
-                None,
-                Some(("partnerId", "dlp")),
+    };
+    vec![
+        (read("/health", "the process is up", Anyone), get(status::health)),
+        (
+            read("/ready", "Redis, ClickHouse and Kafka answer and the served state is fresh", Anyone),
+            get(status::ready),
+        ),
+        (doc("GET", "/metrics", "Prometheus metrics", Anyone, Input::Nothing, Output::Text), get(metrics::metrics)),
+        (read("/openapi.json", "this document", Anyone), get(openapi_json)),
+        (read("/api/v1/status", "the served frontier: generation, asOf, offsets", Anyone), get(status::status)),
+        (
+            doc(
+                "POST",
+                "/api/v1/auth/refresh",
+                "a new access token (and refresh token) for a refresh token, once",
+                Anyone,
+                Input::Fields(&[("refreshToken", "string", true)]),
+                Output::Object,
             ),
-        )
-        .route(
-            "/admin/delivery-partners/{id}/availability",
-            admin(
-                Put,
-                "DeliveryPartner.AvailabilityChanged",
-                "PUT /admin/delivery-partners/{id}/availability",
-                Some("partnerId"),
+            post(session::refresh),
+        ),
+        (read("/api/v1/products/{id}", "a product with available stock and rating", Anyone), get(products::product)),
+        (read("/api/v1/products/{id}/reviews", "a product's reviews and rating", Anyone), get(products::reviews)),
+        (
+            read("/api/v1/products/{id}/bought-together", "products bought with this one", Anyone),
+            get(recommend::bought_together),
+        ),
+        (
+            read("/api/v1/products/{id}/viewed-together", "products viewed with this one", Anyone),
+            get(recommend::viewed_together),
+        ),
+        (read("/api/v1/trending", "trending products", Anyone), get(recommend::trending)),
+        (read("/api/v1/recommendations", "the caller's recommendations", Own), get(recommend::recommendations)),
+        (read("/api/v1/inventory/{id}", "stock of a product", Anyone), get(products::inventory)),
+        (read("/api/v1/cart", "the caller's cart", Own), get(orders::cart)),
+        (
+            Doc { query: &[("userId", "admins: whose orders")], ..read("/api/v1/orders", "the caller's orders", Own) },
+            get(orders::list),
+        ),
+        (read("/api/v1/orders/{id}", "one of the caller's orders (admins: any)", Own), get(orders::one)),
+        (
+            Doc {
+                query: &[("from", "first day, YYYY-MM-DD"), ("to", "last day"), ("limit", "rows, 1-10000")],
+                ..read("/api/v1/admin/analytics/{relation}", "sales, funnel or products from ClickHouse", Access::Admin)
+            },
+            get(analytics::relation),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/orders",
+                "check out: priced, stock held, Order.Created and Cart.CheckedOut",
+                Own,
+                Input::Fields(ORDER),
             ),
-        )
-        .route(
-            "/admin/reviews/{id}/moderate",
-            admin(Post, "Review.Moderated", "POST /admin/reviews/{id}/moderate", Some("reviewId")),
-        )
-        .route(
-            "/admin/shipments",
-            table(Post, "Shipment.Created", "POST /admin/shipments", Admin, None, Some(("shipmentId", "shp"))),
-        )
-        .route(
-            "/admin/shipments/{id}/status",
-            admin(Post, "Shipment.StatusUpdated", "POST /admin/shipments/{id}/status", Some("shipmentId")),
-        )
-        .route(
-            "/admin/shipments/{id}/delivered",
-            admin(Post, "Shipment.Delivered", "POST /admin/shipments/{id}/delivered", Some("shipmentId")),
-        )
-        .route(
-            "/payments/{id}/refund",
-            admin(Post, "Payment.Refunded", "POST /payments/{id}/refund", Some("paymentId")),
-        );
-    let api = reads
-        .merge(shoppers)
-        .merge(vendors)
-        .merge(admins)
+            post(writes::checkout),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/cart/items",
+                "Cart.ItemAdded",
+                Own,
+                Input::Fields(&[("productId", "string", true), ("quantity", "integer", true)]),
+            ),
+            post(writes::cart_add),
+        ),
+        tabled(
+            Put,
+            "/api/v1/cart/items/{id}",
+            "Cart.ItemUpdated (0 removes)",
+            "Cart.ItemUpdated",
+            User,
+            Some("productId"),
+            None,
+        ),
+        tabled(
+            Delete,
+            "/api/v1/cart/items/{id}",
+            "Cart.ItemRemoved",
+            "Cart.ItemRemoved",
+            User,
+            Some("productId"),
+            None,
+        ),
+        (
+            written(
+                "PUT",
+                "/api/v1/orders/{id}/cancel",
+                "Order.Cancelled",
+                Own,
+                Input::Fields(&[("reason", "string", false)]),
+            ),
+            put(writes::cancel),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/orders/{id}/return",
+                "Order.ReturnRequested",
+                Own,
+                Input::Fields(&[("reason", "string", true)]),
+            ),
+            post(writes::request_return),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/payments/initiate",
+                "Payment.Initiated for an own order's total",
+                Own,
+                Input::Fields(&[("orderId", "string", true), ("method", "string", true)]),
+            ),
+            post(writes::initiate_payment),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/wallets/topup",
+                "Wallet.ToppedUp",
+                Own,
+                Input::Fields(&[("amount", "integer", true), ("currency", "string", false)]),
+            ),
+            post(writes::top_up),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/reviews",
+                "Review.Posted",
+                Own,
+                Input::Fields(&[
+                    ("productId", "string", true),
+                    ("rating", "integer", true),
+                    ("title", "string", true),
+                    ("body", "string", true),
+                ]),
+            ),
+            post(writes::post_review),
+        ),
+        tabled(
+            Post,
+            "/api/v1/vendors/apply",
+            "Vendor.Applied",
+            "Vendor.Applied",
+            User,
+            None,
+            Some(("vendorId", "ven")),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/events/view",
+                "Product.Viewed",
+                Optional,
+                Input::Fields(&[("productId", "string", true), ("sessionId", "string", true)]),
+            ),
+            clickstream("Product.Viewed", "POST /events/view"),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/events/search",
+                "Search.Performed",
+                Optional,
+                Input::Fields(&[
+                    ("query", "string", true),
+                    ("sessionId", "string", true),
+                    ("resultCount", "integer", true),
+                ]),
+            ),
+            clickstream("Search.Performed", "POST /events/search"),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/events/click",
+                "Search.ResultClicked",
+                Optional,
+                Input::Fields(&[
+                    ("query", "string", true),
+                    ("sessionId", "string", true),
+                    ("productId", "string", true),
+                    ("position", "integer", true),
+                ]),
+            ),
+            clickstream("Search.ResultClicked", "POST /events/click"),
+        ),
+        tabled(
+            Post,
+            "/api/v1/vendor/products",
+            "Product.Created for the caller's store",
+            "Product.Created",
+            Vendor,
+            None,
+            Some(("productId", "prd")),
+        ),
+        (
+            written(
+                "PUT",
+                "/api/v1/vendor/products/{id}",
+                "Product.Updated of an own product",
+                Access::Vendor,
+                Input::Event("Product.Updated"),
+            ),
+            put(writes::vendor_update_product),
+        ),
+        (
+            written(
+                "POST",
+                "/api/v1/vendor/inventory",
+                "Inventory.StockReceived of an own product",
+                Access::Vendor,
+                Input::Event("Inventory.StockReceived"),
+            ),
+            post(writes::vendor_stock),
+        ),
+        tabled(
+            Post,
+            "/api/v1/vendor/payouts",
+            "Payout.Requested",
+            "Payout.Requested",
+            Vendor,
+            None,
+            Some(("payoutId", "pyo")),
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/products",
+            "Product.Created",
+            "Product.Created",
+            Admin,
+            None,
+            Some(("productId", "prd")),
+        ),
+        tabled(
+            Put,
+            "/api/v1/admin/products/{id}",
+            "Product.Updated",
+            "Product.Updated",
+            Admin,
+            Some("productId"),
+            None,
+        ),
+        tabled(
+            Delete,
+            "/api/v1/admin/products/{id}",
+            "Product.Deleted",
+            "Product.Deleted",
+            Admin,
+            Some("productId"),
+            None,
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/categories",
+            "Category.Upserted",
+            "Category.Upserted",
+            Admin,
+            None,
+            Some(("categoryId", "cat")),
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/inventory",
+            "Inventory.StockReceived",
+            "Inventory.StockReceived",
+            Admin,
+            None,
+            None,
+        ),
+        tabled(Post, "/api/v1/admin/inventory/adjust", "Inventory.Adjusted", "Inventory.Adjusted", Admin, None, None),
+        tabled(
+            Post,
+            "/api/v1/admin/vendors/{id}/approve",
+            "Vendor.Approved",
+            "Vendor.Approved",
+            Admin,
+            Some("vendorId"),
+            None,
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/vendors/{id}/suspend",
+            "Vendor.Suspended",
+            "Vendor.Suspended",
+            Admin,
+            Some("vendorId"),
+            None,
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/payouts/{id}/process",
+            "Payout.Processed",
+            "Payout.Processed",
+            Admin,
+            Some("payoutId"),
+            None,
+        ),
+        tabled(Post, "/api/v1/admin/promotions", "Promotion.Created", "Promotion.Created", Admin, None, None),
+        tabled(
+            Post,
+            "/api/v1/admin/promotions/{id}/end",
+            "Promotion.Ended",
+            "Promotion.Ended",
+            Admin,
+            Some("code"),
+            None,
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/delivery-partners",
+            "DeliveryPartner.Registered",
+            "DeliveryPartner.Registered",
+            Admin,
+            None,
+            Some(("partnerId", "dlp")),
+        ),
+        tabled(
+            Put,
+            "/api/v1/admin/delivery-partners/{id}/availability",
+            "DeliveryPartner.AvailabilityChanged",
+            "DeliveryPartner.AvailabilityChanged",
+            Admin,
+            Some("partnerId"),
+            None,
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/reviews/{id}/moderate",
+            "Review.Moderated",
+            "Review.Moderated",
+            Admin,
+            Some("reviewId"),
+            None,
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/shipments",
+            "Shipment.Created",
+            "Shipment.Created",
+            Admin,
+            None,
+            Some(("shipmentId", "shp")),
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/shipments/{id}/status",
+            "Shipment.StatusUpdated",
+            "Shipment.StatusUpdated",
+            Admin,
+            Some("shipmentId"),
+            None,
+        ),
+        tabled(
+            Post,
+            "/api/v1/admin/shipments/{id}/delivered",
+            "Shipment.Delivered",
+            "Shipment.Delivered",
+            Admin,
+            Some("shipmentId"),
+            None,
+        ),
+        tabled(
+            Post,
+            "/api/v1/payments/{id}/refund",
+            "Payment.Refunded",
+            "Payment.Refunded",
+            Admin,
+            Some("paymentId"),
+            None,
+        ),
+    ]
+}
+
+/// The descriptions of every route.
+pub fn docs() -> Vec<Doc> {
+    routes().into_iter().map(|(doc, _)| doc).collect()
+}
+
+async fn openapi_json() -> axum::Json<serde_json::Value> {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    axum::Json(DOCUMENT.get_or_init(|| openapi::document(&docs())).clone())
+}
+
+/// The router: every route of the API.
+pub fn app(state: AppState) -> Router {
+    let mut api = Router::new();
+    let mut top = Router::new();
+    for (doc, handler) in routes() {
+        match doc.path.strip_prefix("/api/v1") {
+            Some(path) => api = api.route(path, handler),
+            None => top = top.route(doc.path, handler),
+        }
+    }
+    let api = api
         .layer(axum::middleware::from_fn_with_state(state.clone(), consistency::after))
         .layer(axum::middleware::from_fn_with_state(state.clone(), limits::limit))
         .layer(axum::extract::DefaultBodyLimit::max(state.limits.body_bytes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track));
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/health", get(routes::status::health))
-        .route("/ready", get(routes::status::ready))
-        .route("/metrics", get(metrics::metrics))
+    top.nest("/api/v1", api)
         .fallback(routes::not_found)
         .layer(axum::middleware::from_fn(request_id::request_id))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_route_is_documented_once() {
+        let docs = super::docs();
+        let mut seen = std::collections::BTreeSet::new();
+        for doc in &docs {
+            assert!(seen.insert((doc.method, doc.path)), "{} {} twice", doc.method, doc.path);
+        }
+        // Spot checks that the list is the API of api.md.
+        for route in [
+            ("POST", "/api/v1/orders"),
+            ("GET", "/api/v1/orders/{id}"),
+            ("POST", "/api/v1/auth/refresh"),
+            ("GET", "/metrics"),
+        ] {
+            assert!(seen.contains(&route), "{route:?} missing");
+        }
+        let document = super::openapi::document(&docs);
+        assert_eq!(
+            document["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum::<usize>(),
+            docs.len()
+        );
+    }
 }

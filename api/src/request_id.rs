@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -34,6 +34,31 @@ pub async fn request_id(request: Request, next: Next) -> Response {
     span.in_scope(|| {
         tracing::info!(%method, path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "answered");
     });
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if response.status().as_u16() >= 400 && !json && response.extensions().get::<ErrorMarker>().is_none() {
+        // A rejection made by axum itself (a query or path that does not parse, a
+        // method the route lacks): the same error body as every other error.
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+        let code = match parts.status.as_u16() {
+            400 => "bad_request",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            413 => "payload_too_large",
+            415 => "unsupported_media_type",
+            422 => "unprocessable",
+            _ => "error",
+        };
+        let message = String::from_utf8_lossy(&bytes).chars().take(500).collect::<String>();
+        let mut error = crate::error::AppError::new(parts.status, code, message).into_response();
+        *error.headers_mut() = parts.headers;
+        error.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        error.headers_mut().remove(axum::http::header::CONTENT_LENGTH);
+        response = error;
+    }
     if response.extensions().get::<ErrorMarker>().is_some() {
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();

@@ -120,7 +120,8 @@ pub async fn cart_add(
 ) -> Result<Response, AppError> {
     let spec = Spec {
         type_name: "Cart.ItemAdded",
-        route: "POST /cart/items",
+        method: "POST",
+        path: "/cart/items",
         who: Who::User,
         path_field: None,
         generated: None,
@@ -376,7 +377,8 @@ pub async fn post_review(
 ) -> Result<Response, AppError> {
     let spec = Spec {
         type_name: "Review.Posted",
-        route: "POST /reviews",
+        method: "POST",
+        path: "/reviews",
         who: Who::User,
         path_field: None,
         generated: Some(("reviewId", "rev")),
@@ -437,7 +439,8 @@ pub async fn vendor_update_product(
     let vendor = vendor_of(&caller)?;
     let spec = Spec {
         type_name: "Product.Updated",
-        route: "PUT /vendor/products/{id}",
+        method: "PUT",
+        path: "/vendor/products/{id}",
         who: Who::Vendor,
         path_field: Some("productId"),
         generated: None,
@@ -457,7 +460,8 @@ pub async fn vendor_stock(
     let vendor = vendor_of(&caller)?;
     let spec = Spec {
         type_name: "Inventory.StockReceived",
-        route: "POST /vendor/inventory",
+        method: "POST",
+        path: "/vendor/inventory",
         who: Who::Vendor,
         path_field: None,
         generated: None,
@@ -486,8 +490,10 @@ pub enum Who {
 pub struct Spec {
     /// The event type.
     pub type_name: &'static str,
-    /// The route, `{id}` standing for the path's id.
-    pub route: &'static str,
+    /// The method.
+    pub method: &'static str,
+    /// The path below `/api/v1`, `{id}` standing for the path's id.
+    pub path: &'static str,
     /// Who may write it, and which field the token fills.
     pub who: Who,
     /// The data field the path's `{id}` goes to, if the route has one.
@@ -514,7 +520,7 @@ pub fn prepare(caller: &Caller, id: Option<&str>, bytes: &Bytes, spec: &Spec) ->
     }
     let body = body_of(bytes)?;
     let mut extra = Map::new();
-    let mut route = spec.route.to_string();
+    let mut route = format!("{} {}", spec.method, spec.path);
     if let (Some(field), Some(id)) = (spec.path_field, id) {
         check_id(field, id)?;
         set.push((field, id_value(id)));
