@@ -212,6 +212,21 @@ fn writes_are_checked_written_once_and_read_back_after_their_token() {
     );
     assert_eq!(paid.status, StatusCode::ACCEPTED, "{}", paid.body);
     assert_eq!(paid.body["amount"], 2500);
+    // The provider's signed callback completes the payment; unsigned or mis-signed ones are refused.
+    let callback = json!({"paymentId": paid.body["paymentId"], "orderId": order_id, "success": true});
+    let bytes = callback.to_string();
+    let good = shopflow_api::write::signature(support::api::PAYMENT_SECRET.as_bytes(), bytes.as_bytes());
+    let bad = shopflow_api::write::signature(b"someone else", bytes.as_bytes());
+    for signature in ["", bad.as_str()] {
+        let refused =
+            api.send("POST", "/api/v1/payments/confirm", None, &[("x-signature", signature)], Some(&callback));
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    }
+    let confirmed = api.send("POST", "/api/v1/payments/confirm", None, &[("x-signature", &good)], Some(&callback));
+    assert_eq!(confirmed.status, StatusCode::ACCEPTED, "{}", confirmed.body);
+    let token = confirmed.body["consistencyToken"].as_str().unwrap();
+    let (_, served) = api.get(&format!("/api/v1/orders/{order_id}?after={token}"), Some(&alice));
+    assert_eq!(served["status"], "Paid");
     let cancelled = api.send("PUT", &format!("/api/v1/orders/{order_id}/cancel"), Some(&alice), &[], None);
     assert_eq!(cancelled.status, StatusCode::ACCEPTED, "{}", cancelled.body);
     let token = cancelled.body["consistencyToken"].as_str().unwrap();

@@ -81,6 +81,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// Timeouts and circuit breakers of Redis, ClickHouse and Kafka.
     pub breakers: breaker::Breakers,
+    /// The secret the payment provider signs its callbacks with (`X-Signature`).
+    pub payment_secret: Option<String>,
 }
 
 /// A clickstream route: anyone may send it.
@@ -294,6 +296,17 @@ fn routes() -> Vec<(Doc, MethodRouter<AppState>)> {
                 Input::Fields(&[("orderId", "string", true), ("method", "string", true)]),
             ),
             post(writes::initiate_payment),
+        ),
+        (
+            doc(
+                "POST",
+                "/api/v1/payments/confirm",
+                "the payment provider's callback (X-Signature: hex HMAC-SHA256 of the body): Payment.Completed or Payment.Failed",
+                Anyone,
+                Input::Fields(&[("paymentId", "string", true), ("orderId", "string", true), ("success", "boolean", true), ("reason", "string", false)]),
+                Output::Written,
+            ),
+            post(writes::confirm_payment),
         ),
         (
             written(

@@ -106,6 +106,32 @@ impl Writer {
     }
 }
 
+/// The header carrying a payment provider's signature: hex HMAC-SHA256 of the raw body.
+pub const SIGNATURE: &str = "x-signature";
+
+/// The signature of `body` under `secret`: hex HMAC-SHA256 (what a payment provider sends).
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `signature` (hex) is the HMAC-SHA256 of `body` under `secret` (compared in constant time).
+pub fn signed(secret: &[u8], body: &[u8], signature: &str) -> bool {
+    use hmac::Mac;
+    let Some(bytes) = (0..signature.len())
+        .step_by(2)
+        .map(|i| signature.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()
+    else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret) else { return false };
+    mac.update(body);
+    mac.verify_slice(&bytes).is_ok()
+}
+
 /// A consistency token: `topic:partition:offset` of each written record, comma separated.
 pub fn consistency_token(written: &[Written]) -> String {
     written.iter().map(|w| format!("{}:{}:{}", w.topic, w.partition, w.offset)).collect::<Vec<_>>().join(",")
@@ -272,6 +298,18 @@ mod tests {
         assert!(parse_token("nonsense").is_none());
         assert!(parse_token("t:x:1").is_none());
         assert!(parse_token(":1:1").is_none());
+    }
+
+    #[test]
+    fn signatures_are_hmac_sha256_of_the_body_in_hex() {
+        // RFC 4231, test case 2.
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert!(super::signed(b"Jefe", b"what do ya want for nothing?", expected));
+        assert!(!super::signed(b"Jefe", b"what do ya want for nothing!", expected));
+        assert!(!super::signed(b"Jefe", b"what do ya want for nothing?", &expected[..62]));
+        assert!(!super::signed(b"Jefe", b"what do ya want for nothing?", "zz"));
+        assert!(!super::signed(b"Jefe", b"what do ya want for nothing?", ""));
+        assert_eq!(super::signature(b"Jefe", b"what do ya want for nothing?"), expected);
     }
 
     #[test]

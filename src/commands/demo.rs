@@ -92,6 +92,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
             produce_timeout_ms: 10_000,
             redis_timeout_ms: 1_000,
             clickhouse_timeout_ms: 10_000,
+            payment_webhook_secret: None,
         },
         limits: LimitArgs {
             read_burst: 200,

@@ -69,6 +69,9 @@ pub struct WriteArgs {
     /// A write fails with 503 when Kafka has not acknowledged it within this (milliseconds).
     #[arg(long, env = "SHOPFLOW_PRODUCE_TIMEOUT_MS", default_value_t = 10_000)]
     pub produce_timeout_ms: u64,
+    /// The secret the payment provider signs `POST /payments/confirm` with (HMAC-SHA256).
+    #[arg(long, env = "SHOPFLOW_PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub payment_webhook_secret: Option<String>,
     /// A Redis call fails with 503 after this (milliseconds).
     #[arg(long, env = "SHOPFLOW_REDIS_TIMEOUT_MS", default_value_t = 1_000)]
     pub redis_timeout_ms: u64,
@@ -174,6 +177,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         hold_ttl: Duration::from_secs(args.writes.hold_ttl_secs),
         limits: args.limits.limits(),
         metrics: Default::default(),
+        payment_secret: args.writes.payment_webhook_secret.clone().filter(|s| !s.is_empty()),
         breakers: shopflow_api::breaker::Breakers::new(
             Duration::from_millis(args.writes.redis_timeout_ms),
             Duration::from_millis(args.writes.clickhouse_timeout_ms),

@@ -17,6 +17,9 @@ use tower::ServiceExt;
 /// The secret every test token is signed with (also given to `shopflow` commands).
 pub const SECRET: &[u8] = b"test-secret-0123456789";
 
+/// The secret test payment callbacks are signed with.
+pub const PAYMENT_SECRET: &str = "payment-provider-secret";
+
 /// An answer: status, headers, JSON body (null when not JSON).
 pub struct Answer {
     pub status: StatusCode,
@@ -57,6 +60,7 @@ impl Api {
             limits,
             metrics: Default::default(),
             breakers: Default::default(),
+            payment_secret: Some(PAYMENT_SECRET.to_string()),
         };
         Api { state, runtime }
     }

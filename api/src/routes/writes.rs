@@ -353,6 +353,43 @@ pub async fn initiate_payment(
     write_one(&state, Some(&caller), &headers, "POST /payments/initiate", &body, event, extra).await
 }
 
+/// `POST /payments/confirm` `{paymentId, orderId, success, reason?}`: the payment
+/// provider's callback, signed (`X-Signature`); Payment.Completed for the order's
+/// total, or Payment.Failed.
+pub async fn confirm_payment(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, AppError> {
+    let Some(secret) = state.payment_secret.as_deref() else {
+        return Err(AppError::unavailable("webhook_not_configured", "no payment provider secret is configured"));
+    };
+    let signature = headers.get(crate::write::SIGNATURE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !crate::write::signed(secret.as_bytes(), &bytes, signature) {
+        return Err(AppError::unauthorized("X-Signature is not the HMAC-SHA256 of the body"));
+    }
+    let body = body_of(&bytes)?;
+    let form = Form::new(&body)?;
+    let payment = form.take(form.obj().id("paymentId"));
+    let order_id = form.take(form.obj().id("orderId"));
+    let success = form.take(form.obj().bool("success"));
+    let reason = form.take(form.obj().opt_str("reason")).flatten();
+    form.finish()?;
+    let (payment, order_id, success) =
+        (payment.expect("checked"), order_id.expect("checked"), success.expect("checked"));
+    let (_, mut values) = read(&state, &[(Family::Order, order_id.as_str())]).await?;
+    let order = values.pop().flatten().ok_or_else(|| AppError::not_found("order"))?;
+    let (type_name, data) = if success {
+        ("Payment.Completed", json!({"paymentId": payment, "orderId": order_id, "amount": order["total"]}))
+    } else {
+        let reason = reason.unwrap_or_else(|| "declined by the provider".to_string());
+        ("Payment.Failed", json!({"paymentId": payment, "orderId": order_id, "reason": reason}))
+    };
+    let event = event_of(type_name, &data, &[])?;
+    let extra = json!({"paymentId": payment, "orderId": order_id});
+    write_one(&state, None, &headers, "POST /payments/confirm", &body, event, extra).await
+}
+
 /// `POST /wallets/topup` `{amount, currency?}`: Wallet.ToppedUp for the caller.
 pub async fn top_up(
     State(state): State<AppState>,
