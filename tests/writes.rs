@@ -493,3 +493,217 @@ fn a_store_that_is_down_answers_503_and_opens_its_circuit() {
     // Redis-backed reads are not affected by ClickHouse's circuit (this space has published nothing).
     assert_eq!(api.get("/api/v1/cart", Some(&admin)).1["error"]["code"], "not_ready");
 }
+
+/// (caller's token, method, path, a valid body, its topic, a bad body, the fields the 400 names).
+type Case<'a> = (&'a str, &'a str, &'a str, Value, &'a str, Value, Vec<&'a str>);
+
+#[test]
+fn every_table_write_route_takes_its_event_and_lists_what_is_missing() {
+    let space = Space::new("routes");
+    space.run_ok(&["topics", "create", "--partitions", "3"]);
+    let api = Api::new(&space, Duration::from_secs(5));
+    let admin = api.token("adm-1", Role::Admin);
+    let shopper = api.token("usr-erin", Role::Shopper);
+    let vendor = api.vendor_token("usr-v1", "ven-1");
+    let window = json!({"code": "FALL10", "percentOff": 10, "minSubtotal": 0,
+        "startsAt": "2026-11-01T00:00:00Z", "endsAt": "2026-12-01T00:00:00Z"});
+    let routes: Vec<Case> = vec![
+        (
+            &shopper,
+            "PUT",
+            "/api/v1/cart/items/prd-1",
+            json!({"quantity": 3}),
+            "shop.carts",
+            json!({"quantity": "3"}),
+            vec!["quantity"],
+        ),
+        (&shopper, "DELETE", "/api/v1/cart/items/prd-1", json!({}), "shop.carts", json!(null), vec![]),
+        (
+            &shopper,
+            "POST",
+            "/api/v1/wallets/topup",
+            json!({"amount": 500}),
+            "shop.payments",
+            json!({"amount": 0}),
+            vec!["amount"],
+        ),
+        (
+            &shopper,
+            "POST",
+            "/api/v1/vendors/apply",
+            json!({"storeName": "Lamps"}),
+            "shop.vendors",
+            json!({}),
+            vec!["storeName"],
+        ),
+        (
+            &shopper,
+            "POST",
+            "/api/v1/events/search",
+            json!({"query": "lamp", "sessionId": "ses-1", "resultCount": 3}),
+            "shop.clickstream",
+            json!({"resultCount": 1.5}),
+            vec!["sessionId", "query", "resultCount"],
+        ),
+        (
+            &shopper,
+            "POST",
+            "/api/v1/events/click",
+            json!({"query": "lamp", "sessionId": "ses-1", "productId": "prd-1", "position": 1}),
+            "shop.clickstream",
+            json!({"query": "lamp", "sessionId": "ses-1", "productId": "prd 1", "position": 1}),
+            vec!["productId"],
+        ),
+        (
+            &vendor,
+            "POST",
+            "/api/v1/vendor/products",
+            json!({"name": "Desk", "description": "oak", "categoryId": "cat-1", "price": 9900, "currency": "USD", "attributes": {}, "images": []}),
+            "shop.catalog",
+            json!({"name": "Desk"}),
+            vec!["description", "categoryId", "price"],
+        ),
+        (&vendor, "POST", "/api/v1/vendor/payouts", json!({"amount": 1000}), "shop.vendors", json!({}), vec!["amount"]),
+        (
+            &admin,
+            "PUT",
+            "/api/v1/admin/products/prd-1",
+            json!({"price": 1500}),
+            "shop.catalog",
+            json!({"price": "cheap"}),
+            vec!["price"],
+        ),
+        (&admin, "DELETE", "/api/v1/admin/products/prd-1", json!({}), "shop.catalog", json!(null), vec![]),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/inventory/adjust",
+            json!({"productId": "prd-1", "warehouseId": "wh-1", "delta": -2, "reason": "damaged"}),
+            "shop.inventory",
+            json!({"productId": "prd-1", "delta": "x"}),
+            vec!["warehouseId", "delta", "reason"],
+        ),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/vendors/ven-1/approve",
+            json!({"commissionBps": 1000}),
+            "shop.vendors",
+            json!({}),
+            vec!["commissionBps"],
+        ),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/vendors/ven-1/suspend",
+            json!({"reason": "fraud"}),
+            "shop.vendors",
+            json!({}),
+            vec!["reason"],
+        ),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/payouts/pyo-1/process",
+            json!({"vendorId": "ven-1", "amount": 1000}),
+            "shop.vendors",
+            json!({"vendorId": "ven-1"}),
+            vec!["amount"],
+        ),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/promotions",
+            window.clone(),
+            "shop.promotions",
+            json!({"code": "X"}),
+            vec!["minSubtotal", "startsAt", "endsAt"],
+        ),
+        (&admin, "POST", "/api/v1/admin/promotions/FALL10/end", json!({}), "shop.promotions", json!(null), vec![]),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/delivery-partners",
+            json!({"name": "Fast", "serviceAreas": ["Salem"], "capacity": 5}),
+            "shop.shipments",
+            json!({"name": "Fast", "serviceAreas": "Salem", "capacity": 5}),
+            vec!["serviceAreas"],
+        ),
+        (
+            &admin,
+            "PUT",
+            "/api/v1/admin/delivery-partners/dlp-1/availability",
+            json!({"available": false}),
+            "shop.shipments",
+            json!({"available": "no"}),
+            vec!["available"],
+        ),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/reviews/rev-1/moderate",
+            json!({"productId": "prd-1", "action": "approve"}),
+            "shop.reviews",
+            json!({"productId": "prd-1", "action": "hide"}),
+            vec!["action"],
+        ),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/shipments",
+            json!({"orderId": "ord-1", "warehouseId": "wh-1", "carrier": "UPS", "trackingNumber": "1Z"}),
+            "shop.shipments",
+            json!({"orderId": "ord-1"}),
+            vec!["warehouseId", "carrier", "trackingNumber"],
+        ),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/shipments/shp-1/status",
+            json!({"orderId": "ord-1", "status": "in_transit"}),
+            "shop.shipments",
+            json!({"orderId": "ord-1", "status": "lost"}),
+            vec!["status"],
+        ),
+        (
+            &admin,
+            "POST",
+            "/api/v1/admin/shipments/shp-1/delivered",
+            json!({"orderId": "ord-1"}),
+            "shop.shipments",
+            json!({}),
+            vec!["orderId"],
+        ),
+        (
+            &admin,
+            "POST",
+            "/api/v1/payments/pay-1/refund",
+            json!({"orderId": "ord-1", "amount": 500}),
+            "shop.payments",
+            json!({"orderId": "ord-1", "amount": 5.5}),
+            vec!["amount"],
+        ),
+    ];
+    for (token, method, path, good, topic, bad, bad_fields) in routes {
+        let answer = api.send(method, path, Some(token), &[], Some(&good));
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{method} {path}: {}", answer.body);
+        assert_eq!(answer.body["topic"], space.topic(topic), "{method} {path}");
+        assert!(answer.body["consistencyToken"].as_str().unwrap().starts_with(&space.topic(topic)));
+        if !bad_fields.is_empty() {
+            let refused = api.send(method, path, Some(token), &[], Some(&bad));
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{method} {path}: {}", refused.body);
+            let named = fields(&refused.body);
+            for field in bad_fields {
+                assert!(named.iter().any(|f| f == field), "{method} {path}: {field} not named in {named:?}");
+            }
+        }
+        // Only admins use admin routes; only vendors the vendor routes.
+        if path.contains("/admin/") || path.contains("/refund") || path.contains("/vendor/") {
+            assert_eq!(
+                api.send(method, path, Some(&shopper), &[], Some(&good)).status,
+                StatusCode::FORBIDDEN,
+                "{method} {path}"
+            );
+        }
+    }
+}
