@@ -32,6 +32,11 @@ enum Command {
     Token(commands::serve::TokenArgs),
 }
 
+// The views' arrangements allocate and free many small strings; glibc's malloc spent a
+// fifth of the time absorbing orders in its bookkeeping (dataflows/benches/absorb.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter =

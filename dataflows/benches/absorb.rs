@@ -15,6 +15,9 @@
 //! `BENCH_ROUNDS` (default 5), `BENCH_WARMUP` (unmeasured rounds first, default 20).
 
 use differential_dataflow::input::InputSession;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use shopflow_dataflows::build;
 use shopflow_dataflows::facts::{facts_of, Fact};
 use shopflow_ingest::generate::{Rng, Zipf};
