@@ -17,7 +17,8 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// The middleware.
 pub async fn after(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if request.method() != Method::GET {
+    let mentions_after = request.uri().query().is_some_and(|q| q.contains("after="));
+    if request.method() != Method::GET || !mentions_after {
         return next.run(request).await;
     }
     let token = match Query::<HashMap<String, String>>::try_from_uri(request.uri()) {

@@ -30,8 +30,8 @@ struct RouteStats {
     micros: AtomicU64,
 }
 
-/// (method, route template) → its counters.
-type Routes = BTreeMap<(String, String), Arc<RouteStats>>;
+/// route template → method → its counters (looked up by `&str`: no allocation per request).
+type Routes = BTreeMap<String, BTreeMap<String, Arc<RouteStats>>>;
 
 /// The API's request metrics, shared by every handler of one process.
 #[derive(Clone, Default)]
@@ -41,11 +41,16 @@ pub struct Metrics {
 
 impl Metrics {
     fn stats(&self, method: &str, route: &str) -> Arc<RouteStats> {
-        let key = (method.to_string(), route.to_string());
-        if let Some(stats) = self.routes.read().expect("not poisoned").get(&key) {
+        if let Some(stats) = self.routes.read().expect("not poisoned").get(route).and_then(|m| m.get(method)) {
             return stats.clone();
         }
-        self.routes.write().expect("not poisoned").entry(key).or_default().clone()
+        let mut routes = self.routes.write().expect("not poisoned");
+        routes.entry(route.to_string()).or_default().entry(method.to_string()).or_default().clone()
+    }
+
+    /// Every (method, route, counters), ordered by route then method.
+    fn each(routes: &Routes) -> impl Iterator<Item = (&str, &str, &RouteStats)> {
+        routes.iter().flat_map(|(route, methods)| methods.iter().map(move |(m, s)| (m.as_str(), route.as_str(), &**s)))
     }
 
     /// Counts one request.
@@ -69,7 +74,7 @@ impl Metrics {
         let routes = self.routes.read().expect("not poisoned");
         out.push_str("# HELP shopflow_http_requests_total Requests answered, by method, route and status.\n");
         out.push_str("# TYPE shopflow_http_requests_total counter\n");
-        for ((method, route), stats) in routes.iter() {
+        for (method, route, stats) in Metrics::each(&routes) {
             for (status, count) in stats.statuses.read().expect("not poisoned").iter() {
                 let n = count.load(Ordering::Relaxed);
                 let _ = writeln!(
@@ -80,7 +85,7 @@ impl Metrics {
         }
         out.push_str("# HELP shopflow_http_errors_total Requests answered with an error, by class (4xx, 5xx).\n");
         out.push_str("# TYPE shopflow_http_errors_total counter\n");
-        for ((method, route), stats) in routes.iter() {
+        for (method, route, stats) in Metrics::each(&routes) {
             let statuses = stats.statuses.read().expect("not poisoned");
             for (class, range) in [("4xx", 400..500), ("5xx", 500..600)] {
                 let n: u64 =
@@ -93,7 +98,7 @@ impl Metrics {
         }
         out.push_str("# HELP shopflow_http_request_duration_seconds Time to answer, by method and route.\n");
         out.push_str("# TYPE shopflow_http_request_duration_seconds histogram\n");
-        for ((method, route), stats) in routes.iter() {
+        for (method, route, stats) in Metrics::each(&routes) {
             let labels = format!("method=\"{method}\",route=\"{route}\"");
             let mut cumulative = 0;
             for (bound, count) in BUCKETS.iter().zip(&stats.buckets) {
@@ -115,11 +120,12 @@ impl Metrics {
 
 /// The middleware (a layer of the routed API, so the route template is known).
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
-    let method = request.method().to_string();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    state.metrics.record(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", |p| p.as_str());
+    state.metrics.record(method.as_str(), route, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }
 

@@ -9,7 +9,7 @@ use clap::Args;
 use shopflow_api::auth::{Auth, Role};
 use shopflow_api::limits::{Limits, Rate};
 use shopflow_api::write::Writer;
-use shopflow_api::AppState;
+use shopflow_api::{AppState, Services};
 use shopflow_sinks::clickhouse::ClickHouseReader;
 use shopflow_sinks::redis::{RedisReader, Requests};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,13 +83,13 @@ pub struct WriteArgs {
 /// Rate and size limits of the API (rates per subject: token `sub`, or the client address).
 #[derive(Args, Clone, Debug)]
 pub struct LimitArgs {
-    /// Reads a subject may burst.
+    /// Reads a subject may burst (0: no read limit).
     #[arg(long, env = "SHOPFLOW_READ_BURST", default_value_t = 200)]
     pub read_burst: u32,
     /// Reads per second a subject may sustain.
     #[arg(long, env = "SHOPFLOW_READ_RATE", default_value_t = 100.0)]
     pub read_rate: f64,
-    /// Writes a subject may burst.
+    /// Writes a subject may burst (0: no write limit).
     #[arg(long, env = "SHOPFLOW_WRITE_BURST", default_value_t = 40)]
     pub write_burst: u32,
     /// Writes per second a subject may sustain.
@@ -169,7 +169,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         Duration::from_millis(args.writes.produce_timeout_ms),
     )
     .map_err(anyhow::Error::msg)?;
-    Ok(AppState {
+    Ok(AppState::from(Services {
         redis,
         requests,
         writer,
@@ -187,7 +187,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         auth: args.auth.auth()?,
         ready_checks: vec![("kafka", kafka_check)],
         max_staleness: Duration::from_secs(args.max_staleness_secs),
-    })
+    }))
 }
 
 async fn serve(args: ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {

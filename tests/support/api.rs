@@ -8,7 +8,7 @@ use serde_json::Value;
 use shopflow_api::auth::{Auth, Role};
 use shopflow_api::limits::Limits;
 use shopflow_api::write::Writer;
-use shopflow_api::{app, AppState};
+use shopflow_api::{app, AppState, Services};
 use shopflow_sinks::clickhouse::ClickHouseReader;
 use shopflow_sinks::redis::{RedisReader, Requests};
 use std::time::Duration;
@@ -47,7 +47,7 @@ impl Api {
         let writer = runtime
             .block_on(async { Writer::new(&super::brokers(), &format!("{}.", space.name), Duration::from_secs(10)) })
             .unwrap();
-        let state = AppState {
+        let state = AppState::from(Services {
             redis,
             clickhouse: ClickHouseReader::new(&super::clickhouse_url(), &space.name),
             auth: Auth::hs256(SECRET, "shopflow", "shopflow-api"),
@@ -61,7 +61,7 @@ impl Api {
             metrics: Default::default(),
             breakers: Default::default(),
             payment_secret: Some(PAYMENT_SECRET.to_string()),
-        };
+        });
         Api { state, runtime }
     }
 
