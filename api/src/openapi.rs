@@ -164,7 +164,7 @@ fn operation(doc: &Doc) -> Value {
         ("413", "body too large"),
         ("422", "idempotency_key_reused, unknown_promotion"),
         ("429", "rate limited (Retry-After)"),
-        ("503", "a store is down or behind (not_ready, not_caught_up, store_unavailable, circuit_open)"),
+        ("503", "a store is down or behind, or a setting is missing (not_ready, not_caught_up, store_unavailable, circuit_open, webhook_not_configured)"),
     ] {
         responses.insert(code.into(), error(description));
     }
