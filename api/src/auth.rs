@@ -208,6 +208,10 @@ impl FromRequestParts<crate::AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &crate::AppState) -> Result<Caller, AppError> {
+        // Verified already by the rate limiter, in front of every API route.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

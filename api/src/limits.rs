@@ -2,6 +2,7 @@
 //! subject (the token's `sub`, or the client's address without a token) and
 //! route class (reads, writes), kept in Redis; and a request body size limit.
 
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Request, State};
@@ -41,15 +42,19 @@ impl Default for Limits {
     }
 }
 
-/// Who a request counts against: the token's subject when it carries a valid one, else its address.
-fn subject(state: &AppState, request: &Request) -> String {
+/// Who a request counts against: the token's subject when it carries a valid one, else its
+/// address. A verified token is kept in the request, so the `Caller` extractor does not verify
+/// it again.
+fn subject(state: &AppState, request: &mut Request) -> String {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "));
     if let Some(claims) = token.and_then(|t| state.auth.verify(t.trim()).ok()) {
-        return format!("sub:{}", claims.sub);
+        let subject = format!("sub:{}", claims.sub);
+        request.extensions_mut().insert(Caller(claims));
+        return subject;
     }
     match request.extensions().get::<ConnectInfo<SocketAddr>>() {
         Some(ConnectInfo(address)) => format!("ip:{}", address.ip()),
@@ -90,7 +95,8 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     if rate.burst == 0 {
         return next.run(request).await;
     }
-    let bucket = format!("{class}:{}", subject(&state, &request));
+    let mut request = request;
+    let bucket = format!("{class}:{}", subject(&state, &mut request));
     let now = chrono::Utc::now().timestamp_millis();
     match state.breakers.redis.call(state.requests.take(&bucket, rate.burst, rate.per_second, now)).await {
         Ok(None) => next.run(request).await,

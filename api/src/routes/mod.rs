@@ -52,7 +52,12 @@ pub fn check_id(field: &str, id: &str) -> Result<(), AppError> {
     }
 }
 
+/// Whether a served product is in the catalog (not deleted).
+pub fn is_live(product: &Value) -> bool {
+    product["deleted"].as_bool() != Some(true)
+}
+
 /// The product a read found, or 404 when the catalog does not have it or has deleted it.
 pub fn live_product(product: Option<Value>) -> Result<Value, AppError> {
-    product.filter(|p| p["deleted"].as_bool() != Some(true)).ok_or_else(|| AppError::not_found("product"))
+    product.filter(is_live).ok_or_else(|| AppError::not_found("product"))
 }

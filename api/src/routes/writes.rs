@@ -7,7 +7,7 @@
 //! the path from the path, new ids (orderId, reviewId, ...) generated and
 //! returned. Every bad field is listed in one 400.
 
-use super::{check_id, read};
+use super::{check_id, is_live, read};
 use crate::auth::{Caller, Role};
 use crate::error::AppError;
 use crate::form::{self, Form};
@@ -138,7 +138,7 @@ async fn require_live_product(state: &AppState, product: &str, field: &str) -> R
     values
         .pop()
         .flatten()
-        .filter(|p| p["deleted"].as_bool() != Some(true))
+        .filter(is_live)
         .ok_or_else(|| AppError::invalid_fields(vec![(field.to_string(), format!("no product {product}"))]))
 }
 
@@ -190,7 +190,7 @@ pub async fn checkout(
     let mut items = Vec::new();
     let mut currency: Option<String> = None;
     for (i, ((product_id, quantity), product)) in lines.iter().zip(products).enumerate() {
-        let Some(product) = product.filter(|p| p["deleted"].as_bool() != Some(true)) else {
+        let Some(product) = product.filter(is_live) else {
             bad.push((format!("items[{i}].productId"), format!("no product {product_id}")));
             continue;
         };
@@ -461,7 +461,7 @@ async fn own_product(state: &AppState, vendor: &str, product: &str) -> Result<Va
     values
         .pop()
         .flatten()
-        .filter(|p| p["vendorId"].as_str() == Some(vendor) && p["deleted"].as_bool() != Some(true))
+        .filter(|p| p["vendorId"].as_str() == Some(vendor) && is_live(p))
         .ok_or_else(|| AppError::not_found("product"))
 }
 
