@@ -59,6 +59,7 @@ pub mod inventory;
 pub mod orders;
 pub mod recommend;
 pub mod reviews;
+pub mod sym;
 pub mod users;
 
 use analytics::{FunnelDaily, Measure, ProductStats, SalesDaily};
@@ -71,6 +72,7 @@ use orders::{OrderView, StatusChange};
 use recommend::{Purchases, Scored, Together, Trending};
 use shopflow_topics::EventTime;
 use std::collections::BTreeMap;
+use sym::Sym;
 use users::UserView;
 
 /// Logical time: the ingest epoch.
@@ -513,21 +515,63 @@ fn recent_distinct<'s>(rows: Coll<'s, (String, (String, Recency))>, cap: usize) 
 /// Co-occurrence lists: for each product p, the products q held by the same
 /// users, scored by how many users hold both; top [`recommend::TOGETHER_TOP`].
 /// The users' sets are arranged once and joined with themselves.
+///
+/// A popular product pairs with thousands of others and its pair counts
+/// change at every epoch, so its top is not re-read from all of its pairs.
+/// Pairs are filed under their product and [`band`] of score; per product,
+/// only the best bands holding [`recommend::TOGETHER_TOP`] partners are kept
+/// (a group of a few dozen bands, whatever the history), and the top is taken
+/// from the pairs in those bands. A count moving below the kept bands changes
+/// nothing downstream.
 fn together<'s>(held: Coll<'s, (String, String)>) -> Coll<'s, (String, Together)> {
-    let by_user = held.arrange_by_key();
-    by_user
-        .clone()
-        .join_core(by_user, |_user, p, q| (p != q).then(|| (p.clone(), q.clone())))
-        .count()
-        // A popular product pairs with thousands: its top is taken per shard of partners
-        // first, so one changed pair re-reads one shard and the shards' tops, not every pair.
-        .map(|((p, q), users)| ((p, id_hash(&q) as u64 % TOP_SHARDS), (-(users as i64), q)))
-        .reduce(|_, ranked, out| out.extend(best(ranked, recommend::TOGETHER_TOP).map(|r| (r.clone(), 1))))
+    let by_user = held.map(|(user, product)| (Sym::new(&user), Sym::new(&product))).arrange_by_key();
+    let banded =
+        by_user.clone().join_core(by_user, |_user, p, q| (p != q).then(|| (p.clone(), q.clone()))).count().map(
+            |((p, q), users)| {
+                let users = users as i64;
+                ((p, -band(users)), (-users, q))
+            },
+        );
+    let kept = banded.clone().map(|(key, _)| key).reduce(|_, bands, out| {
+        // Best band first; each band's multiplicity is its number of partners.
+        let mut partners = 0;
+        for (band, count) in bands {
+            out.push((**band, 1));
+            partners += count;
+            if partners >= recommend::TOGETHER_TOP as isize {
+                break;
+            }
+        }
+    });
+    banded
+        .semijoin(kept)
         .map(|((p, _), ranked)| (p, ranked))
         .reduce(|p, ranked, out| {
-            let items = best(ranked, recommend::TOGETHER_TOP).map(scored).collect();
-            out.push((Together { product_id: p.clone(), items }, 1));
+            // Ordered by score, then by the hash of the partner: the partners tied
+            // with the last one kept are put in productId order here.
+            let cut = ranked.get(recommend::TOGETHER_TOP - 1).map(|(r, _)| r.0);
+            let mut chosen: Vec<&(i64, Sym)> =
+                ranked.iter().map(|(r, _)| *r).take_while(|r| cut.is_none_or(|cut| r.0 <= cut)).collect();
+            chosen.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
+            let items = chosen
+                .into_iter()
+                .take(recommend::TOGETHER_TOP)
+                .map(|(score, q)| Scored { product_id: q.as_str().to_string(), score: -score })
+                .collect();
+            out.push((Together { product_id: p.as_str().to_string(), items }, 1));
         })
+        .map(|(_, together)| (together.product_id.clone(), together))
+}
+
+/// A coarse, non-decreasing grading of a score: exact up to 16, then eight
+/// bands per doubling. A higher band always means a higher score, so the
+/// best bands holding n items hold the best n items.
+fn band(score: i64) -> i64 {
+    if score <= 16 {
+        return score;
+    }
+    let octave = 63 - i64::from(score.leading_zeros());
+    16 + (octave - 4) * 8 + ((score >> (octave - 3)) & 7)
 }
 
 /// A scored product as (−score, productId): a group's values reach `reduce`
@@ -604,4 +648,22 @@ fn trending_of<'s>(
         .join_map(newest.map(|newest| ((), newest)), |_, items, newest| {
             (recommend::TRENDING_KEY.to_string(), Trending { items: items.clone(), newest: *newest })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::band;
+
+    #[test]
+    fn bands_are_exact_up_to_16_and_never_decrease() {
+        assert_eq!((1..=16).map(band).collect::<Vec<_>>(), (1..=16).collect::<Vec<_>>());
+        let mut last = band(1);
+        for score in 2..200_000 {
+            let b = band(score);
+            assert!(b == last || b == last + 1, "band({score}) = {b} after {last}");
+            last = b;
+        }
+        // Eight bands per doubling.
+        assert_eq!(band(1 << 20) - band(1 << 19), 8);
+    }
 }

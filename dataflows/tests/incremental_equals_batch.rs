@@ -618,11 +618,18 @@ fn apply_to_user(entry: &mut Option<UserView>, e: &Envelope, first: bool) {
 /// shipments precede orders and transitions go wrong.
 fn history(seed: u64) -> Vec<Envelope> {
     let rng = Rng::new(seed);
+    let (users, products, orders) = (rng.range(3, 25), rng.range(2, 12), rng.range(3, 40));
+    history_sized(seed, users as usize, products as usize, orders as usize)
+}
+
+/// [`history`] with a given size.
+fn history_sized(seed: u64, users: usize, products: usize, orders: usize) -> Vec<Envelope> {
+    let rng = Rng::new(seed);
     let config = GeneratorConfig {
         seed,
-        users: rng.range(3, 25) as usize,
-        products: rng.range(2, 12) as usize,
-        orders: rng.range(3, 40) as usize,
+        users,
+        products,
+        orders,
         duplicate_rate: 0.05,
         late_rate: 0.1,
         malformed_rate: 0.02,
@@ -682,6 +689,30 @@ fn incremental_equals_batch_for_200_random_histories() {
         checked_rows += actual.len();
     }
     assert!(checked_rows > 20_000, "histories too small to mean much: {checked_rows} rows");
+}
+
+#[test]
+fn incremental_equals_batch_where_lists_choose_among_many_high_scores() {
+    // Hundreds of users over a few dozen products: products have far more
+    // than ten partners and scores well above 16, where the tops file pairs
+    // under coarse score bands.
+    let mut highest = 0;
+    for seed in [11u64, 12] {
+        let events = history_sized(seed, 80, 16, 500);
+        let expected = batch(&events);
+        let actual = run_with(&random_batches(events, seed), 1, Config::default());
+        let diff = differences(&actual, &expected);
+        assert!(diff.is_empty(), "seed {seed}: {} differences:\n{}", diff.len(), diff[..diff.len().min(5)].join("\n"));
+        for ((name, _), value) in &expected {
+            if *name == "boughtTogether" || *name == "viewedTogether" {
+                let list: serde_json::Value = serde_json::from_str(value).unwrap();
+                for item in list["items"].as_array().unwrap() {
+                    highest = highest.max(item["score"].as_i64().unwrap());
+                }
+            }
+        }
+    }
+    assert!(highest > 30, "scores too low to reach the coarse bands: {highest}");
 }
 
 #[test]
