@@ -59,7 +59,6 @@ pub mod inventory;
 pub mod orders;
 pub mod recommend;
 pub mod reviews;
-pub mod sym;
 pub mod users;
 
 use analytics::{FunnelDaily, Measure, ProductStats, SalesDaily};
@@ -72,7 +71,6 @@ use orders::{OrderView, StatusChange};
 use recommend::{Purchases, Scored, Together, Trending};
 use shopflow_topics::EventTime;
 use std::collections::BTreeMap;
-use sym::Sym;
 use users::UserView;
 
 /// Logical time: the ingest epoch.
@@ -512,6 +510,22 @@ fn recent_distinct<'s>(rows: Coll<'s, (String, (String, Recency))>, cap: usize) 
     })
 }
 
+/// A product in the pair counts: a 64-bit hash of its productId and its rank
+/// among the productIds of that hash (0 unless two ids collide), so the
+/// largest arrangements hold plain integers and stay exact.
+type ProductKey = (u64, u32);
+
+/// The hash part of a [`ProductKey`]. The crate's unit tests keep 3 bits of
+/// it, so that most products share a hash and the ranks are exercised.
+fn product_hash(product: &str) -> u64 {
+    let hash = id_hash(product) as u64;
+    if cfg!(test) {
+        hash & 7
+    } else {
+        hash
+    }
+}
+
 /// Co-occurrence lists: for each product p, the products q held by the same
 /// users, scored by how many users hold both; top [`recommend::TOGETHER_TOP`].
 /// The users' sets are arranged once and joined with themselves.
@@ -522,16 +536,30 @@ fn recent_distinct<'s>(rows: Coll<'s, (String, (String, Recency))>, cap: usize) 
 /// only the best bands holding [`recommend::TOGETHER_TOP`] partners are kept
 /// (a group of a few dozen bands, whatever the history), and the top is taken
 /// from the pairs in those bands. A count moving below the kept bands changes
-/// nothing downstream.
+/// nothing downstream. Products are [`ProductKey`]s until the tops, which
+/// get their productIds back.
 fn together<'s>(held: Coll<'s, (String, String)>) -> Coll<'s, (String, Together)> {
-    let by_user = held.map(|(user, product)| (Sym::new(&user), Sym::new(&product))).arrange_by_key();
-    let banded =
-        by_user.clone().join_core(by_user, |_user, p, q| (p != q).then(|| (p.clone(), q.clone()))).count().map(
-            |((p, q), users)| {
-                let users = users as i64;
-                ((p, -band(users)), (-users, q))
+    let keys =
+        held.clone().map(|(_, product)| product).distinct().map(|product| (product_hash(&product), product)).reduce(
+            |_, products, out| {
+                for (rank, (product, _)) in products.iter().enumerate() {
+                    out.push((((*product).clone(), rank as u32), 1));
+                }
             },
         );
+    let products = keys.clone().map(|(hash, (product, rank))| ((hash, rank), product)).arrange_by_key();
+    let by_user = held
+        .map(|(user, product)| (product, user))
+        .join_map(keys.map(|(hash, (product, rank))| (product, (hash, rank))), |_, user, key: &ProductKey| {
+            (user.clone(), *key)
+        })
+        .arrange_by_key();
+    let banded = by_user.clone().join_core(by_user, |_user, p, q| (p != q).then_some((*p, *q))).count().map(
+        |((p, q), users)| {
+            let users = users as i64;
+            ((p, -band(users)), (-users, q))
+        },
+    );
     let kept = banded.clone().map(|(key, _)| key).reduce(|_, bands, out| {
         // Best band first; each band's multiplicity is its number of partners.
         let mut partners = 0;
@@ -543,24 +571,15 @@ fn together<'s>(held: Coll<'s, (String, String)>) -> Coll<'s, (String, Together)
             }
         }
     });
-    banded
+    let tops = banded
         .semijoin(kept)
-        .map(|((p, _), ranked)| (p, ranked))
-        .reduce(|p, ranked, out| {
-            // Ordered by score, then by the hash of the partner: the partners tied
-            // with the last one kept are put in productId order here.
-            let cut = ranked.get(recommend::TOGETHER_TOP - 1).map(|(r, _)| r.0);
-            let mut chosen: Vec<&(i64, Sym)> =
-                ranked.iter().map(|(r, _)| *r).take_while(|r| cut.is_none_or(|cut| r.0 <= cut)).collect();
-            chosen.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
-            let items = chosen
-                .into_iter()
-                .take(recommend::TOGETHER_TOP)
-                .map(|(score, q)| Scored { product_id: q.as_str().to_string(), score: -score })
-                .collect();
-            out.push((Together { product_id: p.as_str().to_string(), items }, 1));
-        })
-        .map(|(_, together)| (together.product_id.clone(), together))
+        .map(|((p, _), (score, q))| (q, (p, score)))
+        .arrange_by_key()
+        .join_core(products.clone(), |_, (p, score), q: &String| Some((*p, (*score, q.clone()))))
+        .reduce(|_, ranked, out| out.push((best(ranked, recommend::TOGETHER_TOP).map(scored).collect::<Vec<_>>(), 1)));
+    tops.arrange_by_key().join_core(products, |_, items, p: &String| {
+        Some((p.clone(), Together { product_id: p.clone(), items: items.clone() }))
+    })
 }
 
 /// A coarse, non-decreasing grading of a score: exact up to 16, then eight
@@ -590,6 +609,22 @@ fn scored(ranked: &Ranked) -> Scored {
 /// Shards of a two-level top: the top of each shard, then the top of those.
 const TOP_SHARDS: u64 = 16;
 
+/// The newest of the times: the latest per millisecond, then per second,
+/// minute and day, then of all days. An epoch re-reads the few groups its
+/// times fall in, each bounded (a thousand milliseconds, sixty seconds...)
+/// whatever the event rate and the length of the history.
+fn newest_of<'s>(times: Coll<'s, EventTime>) -> Coll<'s, EventTime> {
+    const WIDTHS: [i64; 4] = [EventTime::MILLISECOND, EventTime::SECOND, 60 * EventTime::SECOND, EventTime::DAY];
+    fn latest<K>(_: &K, times: &[(&EventTime, isize)], out: &mut Vec<(EventTime, isize)>) {
+        out.push((*times.last().expect("non-empty").0, 1));
+    }
+    let mut newest = times.map(|time| (time.0.div_euclid(WIDTHS[0]), time)).reduce(latest);
+    for width in &WIDTHS[1..] {
+        newest = newest.map(move |(_, time)| (time.0.div_euclid(*width), time)).reduce(latest);
+    }
+    newest.map(|(_, time)| ((), time)).reduce(latest).map(|((), time)| time)
+}
+
 /// Trending over the window before the newest event time. Scores are kept per
 /// (minute, product); a move of the newest time re-reads only the rows of the
 /// minute the window's start falls in, and of minutes entering or leaving it.
@@ -598,16 +633,10 @@ fn trending_of<'s>(
     purchases: &Coll<'s, (String, String, Recency, i64)>,
 ) -> Coll<'s, (String, Trending)> {
     use recommend::minute;
-    let newest = facts
-        .clone()
-        .flat_map(|fact| match fact {
-            Fact::Clock(time) => Some((minute(time), time)),
-            _ => None,
-        })
-        .reduce(|_, times, out| out.push((*times.last().expect("non-empty").0, 1)))
-        .map(|(_, time)| ((), time))
-        .reduce(|_, times, out| out.push((*times.last().expect("non-empty").0, 1)))
-        .map(|((), newest)| newest);
+    let newest = newest_of(facts.clone().flat_map(|fact| match fact {
+        Fact::Clock(time) => Some(time),
+        _ => None,
+    }));
     // (product, time, weight) of every view and purchased line.
     let activity = facts
         .clone()
@@ -652,7 +681,10 @@ fn trending_of<'s>(
 
 #[cfg(test)]
 mod tests {
-    use super::band;
+    use super::*;
+    use differential_dataflow::input::InputSession;
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn bands_are_exact_up_to_16_and_never_decrease() {
@@ -665,5 +697,94 @@ mod tests {
         }
         // Eight bands per doubling.
         assert_eq!(band(1 << 20) - band(1 << 19), 8);
+    }
+
+    /// The lists by definition: per product, every other product scored by
+    /// the users holding both, best ten by (score desc, productId asc).
+    fn naive(held: &BTreeSet<(String, String)>) -> BTreeMap<String, Vec<Scored>> {
+        let mut sets: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for (user, product) in held {
+            sets.entry(user.as_str()).or_default().insert(product.as_str());
+        }
+        let mut scores: BTreeMap<&str, BTreeMap<&str, i64>> = BTreeMap::new();
+        for set in sets.values() {
+            for p in set {
+                for q in set.iter().filter(|q| *q != p) {
+                    *scores.entry(p).or_default().entry(q).or_default() += 1;
+                }
+            }
+        }
+        let list = |partners: &BTreeMap<&str, i64>| {
+            let items = partners.iter().map(|(q, n)| Scored { product_id: q.to_string(), score: *n });
+            recommend::top(items, recommend::TOGETHER_TOP)
+        };
+        scores.iter().map(|(p, partners)| (p.to_string(), list(partners))).collect()
+    }
+
+    #[test]
+    fn lists_are_exact_when_product_hashes_collide() {
+        // 40 products over 8 hashes (3 bits under test): every hash is shared, so
+        // products are told apart by their rank, and ranks move as products come and go.
+        let products: Vec<String> = (0..40).map(|i| format!("prd-{i:02}")).collect();
+        assert!(products.iter().map(|p| product_hash(p)).collect::<BTreeSet<_>>().len() <= 8);
+        let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut next = move |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        // Epochs of holds added and removed, by 30 users.
+        let mut held: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut epochs = Vec::new();
+        for _ in 0..30 {
+            let mut changes = Vec::new();
+            for _ in 0..25 {
+                let hold = (format!("usr-{}", next(30)), products[next(40)].clone());
+                if held.contains(&hold) && next(3) == 0 {
+                    held.remove(&hold);
+                    changes.push((hold, -1));
+                } else if held.insert(hold.clone()) {
+                    changes.push((hold, 1));
+                }
+            }
+            epochs.push((changes, naive(&held)));
+        }
+        type Lists = Arc<Mutex<BTreeMap<(String, Vec<Scored>), isize>>>;
+        let sink: Lists = Default::default();
+        timely::execute_directly(move |worker| {
+            let mut input: InputSession<u64, (String, String), isize> = InputSession::new();
+            let capture = sink.clone();
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                let sink = capture;
+                let out = together(input.to_collection(scope)).inspect(move |((p, list), _, diff)| {
+                    *sink.lock().unwrap().entry((p.clone(), list.items.clone())).or_default() += diff;
+                });
+                out.probe().0
+            });
+            for (changes, expected) in epochs {
+                for (hold, diff) in changes {
+                    input.update(hold, diff);
+                }
+                input.advance_to(input.time() + 1);
+                input.flush();
+                while probe.less_than(input.time()) {
+                    worker.step();
+                }
+                let actual: BTreeMap<String, Vec<Scored>> = sink
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(_, diff)| **diff != 0)
+                    .map(|((p, items), diff)| {
+                        assert_eq!(*diff, 1, "one list per product");
+                        (p.clone(), items.clone())
+                    })
+                    .collect();
+                let expected: BTreeMap<String, Vec<Scored>> =
+                    expected.into_iter().filter(|(_, items)| !items.is_empty()).collect();
+                assert_eq!(actual, expected);
+            }
+        });
     }
 }
