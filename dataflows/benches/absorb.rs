@@ -5,7 +5,11 @@
 //! large epochs; at each checkpoint of the history, rounds of 1,000 new
 //! orders are absorbed one epoch each, and the time from handing them in to
 //! the dataflow having settled is measured. Incremental means that time
-//! stays nearly flat while the history grows.
+//! stays nearly flat while the history grows. Each checkpoint also prints how
+//! many pairs the measured orders make by definition (a buyer's new product
+//! pairs with each product they had): the work no implementation can skip,
+//! which stays level when users grow with the history and grows when a fixed
+//! set of users each buy more.
 //!
 //! `cargo bench -p shopflow-dataflows --bench absorb`; knobs:
 //! `BENCH_CHECKPOINTS` (orders, comma-separated; default 100000,1000000),
@@ -38,6 +42,11 @@ struct Orders {
     users_per_order: Option<f64>,
     next: u64,
     start: EventTime,
+    /// The distinct products each user has ordered, to count the pairs new orders make.
+    held: std::collections::HashMap<u64, std::collections::HashSet<usize>>,
+    /// Pairs made since this was last reset: a new product of a user pairs with
+    /// each product they held (the definitional work of bought-together).
+    pairs: u64,
 }
 
 impl Orders {
@@ -54,9 +63,16 @@ impl Orders {
         let order_id = format!("ord-{n:08}");
         let time = self.start.plus(n as i64 * EventTime::SECOND);
         let lines = self.rng.range(1, 3) as usize;
+        let user = self.rng.below(self.user_base(n));
+        let held = self.held.entry(user).or_default();
         let mut items: Vec<OrderItem> = Vec::new();
         for _ in 0..lines {
-            let product = format!("prd-{:06}", self.popularity.sample(&self.rng));
+            let sample = self.popularity.sample(&self.rng);
+            if !held.contains(&sample) {
+                self.pairs += held.len() as u64;
+                held.insert(sample);
+            }
+            let product = format!("prd-{sample:06}");
             if items.iter().all(|i| i.product_id != product) {
                 items.push(OrderItem { product_id: product, vendor_id: "ven-1".into(), quantity: 1, unit_price: 1000 });
             }
@@ -64,7 +80,7 @@ impl Orders {
         let total = 1000 * items.len() as i64;
         let created = OrderCreated {
             order_id: order_id.clone(),
-            user_id: format!("usr-{:07}", self.rng.below(self.user_base(n))),
+            user_id: format!("usr-{user:07}"),
             items,
             subtotal: total,
             discount: 0,
@@ -131,9 +147,13 @@ fn main() {
             users,
             users_per_order,
             next: 0,
+            held: Default::default(),
+            pairs: 0,
             start: EventTime::parse("2026-01-01T00:00:00Z").expect("time"),
         };
+        // Absorbs `count` new orders: the time taken and the pairs they made.
         let mut settle = |input: &mut InputSession<u64, (String, Vec<Fact>), isize>, count: u64| {
+            orders.pairs = 0;
             for _ in 0..count {
                 for event in orders.next_events() {
                     input.insert(event);
@@ -145,7 +165,7 @@ fn main() {
             while probe.less_than(input.time()) {
                 worker.step();
             }
-            started.elapsed()
+            (started.elapsed(), orders.pairs)
         };
         let base = match users_per_order {
             Some(ratio) => format!("users growing with the history ({ratio} per order)"),
@@ -170,12 +190,15 @@ fn main() {
                 loaded += 1_000;
             }
             eprintln!("loaded {loaded} orders in {:.0?}", load_started.elapsed());
-            let mut times: Vec<Duration> = (0..rounds).map(|_| settle(&mut input, 1_000)).collect();
+            let measured: Vec<(Duration, u64)> = (0..rounds).map(|_| settle(&mut input, 1_000)).collect();
             loaded += 1_000 * rounds as u64;
+            let mut times: Vec<Duration> = measured.iter().map(|(time, _)| *time).collect();
             times.sort();
             let median = times[times.len() / 2];
+            let pairs = measured.iter().map(|(_, pairs)| pairs).sum::<u64>() / rounds as u64;
             println!(
-                "history {checkpoint:>9} orders: absorb 1,000 orders median {:>8.1} ms (min {:.1}, max {:.1})",
+                "history {checkpoint:>9} orders: absorb 1,000 orders median {:>8.1} ms (min {:.1}, max {:.1}); \
+                 {pairs} new pairs of a buyer's products per 1,000 orders",
                 median.as_secs_f64() * 1e3,
                 times[0].as_secs_f64() * 1e3,
                 times[times.len() - 1].as_secs_f64() * 1e3

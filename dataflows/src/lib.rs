@@ -554,10 +554,11 @@ fn together<'s>(held: Coll<'s, (String, String)>) -> Coll<'s, (String, Together)
             (user.clone(), *key)
         })
         .arrange_by_key();
-    let banded = by_user.clone().join_core(by_user, |_user, p, q| (p != q).then_some((*p, *q))).count().map(
+    // Each unordered pair is counted once, then filed under both of its products.
+    let banded = by_user.clone().join_core(by_user, |_user, p, q| (p < q).then_some((*p, *q))).count().flat_map(
         |((p, q), users)| {
             let users = users as i64;
-            ((p, -band(users)), (-users, q))
+            [((p, -band(users)), (-users, q)), ((q, -band(users)), (-users, p))]
         },
     );
     let kept = banded.clone().map(|(key, _)| key).reduce(|_, bands, out| {
