@@ -607,8 +607,8 @@ fn scored(ranked: &Ranked) -> Scored {
     Scored { product_id: ranked.1.clone(), score: -ranked.0 }
 }
 
-/// Shards of a two-level top: the top of each shard, then the top of those.
-const TOP_SHARDS: u64 = 16;
+/// Shards of trending's two-level top: the top of each shard, then the top of those.
+const TRENDING_SHARDS: u64 = 64;
 
 /// The newest of the times: the latest per millisecond, then per second,
 /// minute and day, then of all days. An epoch re-reads the few groups its
@@ -670,7 +670,7 @@ fn trending_of<'s>(
     let scores = sum(inside.concat(partial));
     // Top per shard, then top of the shards' tops.
     let shards = scores
-        .map(|(product, score)| (id_hash(&product) as u64 % (4 * TOP_SHARDS), (-score, product)))
+        .map(|(product, score)| (id_hash(&product) as u64 % TRENDING_SHARDS, (-score, product)))
         .reduce(|_, ranked, out| out.extend(best(ranked, recommend::TRENDING_TOP).map(|r| (r.clone(), 1))))
         .map(|(_, ranked)| ((), ranked));
     shards
@@ -728,13 +728,8 @@ mod tests {
         // products are told apart by their rank, and ranks move as products come and go.
         let products: Vec<String> = (0..40).map(|i| format!("prd-{i:02}")).collect();
         assert!(products.iter().map(|p| product_hash(p)).collect::<BTreeSet<_>>().len() <= 8);
-        let mut rng = 0x9E37_79B9_7F4A_7C15_u64;
-        let mut next = move |n: usize| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            (rng % n as u64) as usize
-        };
+        let rng = shopflow_ingest::generate::Rng::new(5);
+        let next = |n: usize| rng.below(n as u64) as usize;
         // Epochs of holds added and removed, by 30 users.
         let mut held: BTreeSet<(String, String)> = BTreeSet::new();
         let mut epochs = Vec::new();
