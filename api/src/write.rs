@@ -205,7 +205,7 @@ pub async fn begin(
     let subject = caller.map_or("-", |c| c.0.sub.as_str());
     let fingerprint = format!(
         "{subject} {route} {:032x}",
-        shopflow_dataflows::id_hash(&serde_json::to_string(body).unwrap_or_default())
+        shopflow_topics::hash::id_hash(&serde_json::to_string(body).unwrap_or_default())
     );
     let claim = state.breakers.redis.call(state.requests.claim(&key, &fingerprint, CLAIM_SECONDS)).await?;
     Ok(match claim {

@@ -22,11 +22,11 @@ use differential_dataflow::input::InputSession;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use shopflow_dataflows::build;
-use shopflow_dataflows::facts::{facts_of, Fact};
+use shopflow_dataflows::{build, facts_of};
 use shopflow_ingest::generate::{Rng, Zipf};
 use shopflow_topics::events::{Address, OrderCancelled, OrderCreated, OrderItem, PaymentCompleted};
 use shopflow_topics::{Envelope, EventTime};
+use shopflow_views::facts::Fact;
 use std::time::{Duration, Instant};
 
 fn knob(name: &str, default: &str) -> String {
@@ -125,20 +125,7 @@ fn main() {
         let mut input: InputSession<u64, (String, Vec<Fact>), isize> = InputSession::new();
         let probe = worker.dataflow::<u64, _, _>(|scope| {
             let views = build(input.to_collection(scope));
-            let parts = [
-                views.orders.map(|_| ()),
-                views.inventory.map(|_| ()),
-                views.products.map(|_| ()),
-                views.reviews.map(|_| ()),
-                views.bought_together.map(|_| ()),
-                views.viewed_together.map(|_| ()),
-                views.purchases.map(|_| ()),
-                views.trending.map(|_| ()),
-                views.sales_daily.map(|_| ()),
-                views.funnel_daily.map(|_| ()),
-                views.product_stats.map(|_| ()),
-            ];
-            let (probe, _) = parts.into_iter().reduce(|a, b| a.concat(b)).expect("views").probe();
+            let (probe, _) = views.settled().probe();
             probe
         });
         let mut orders = Orders {

@@ -1,63 +1,19 @@
-//! Analytics relations of ClickHouse (`views.md`, "Analytics"): sales per day,
-//! category and vendor; the daily funnel; per-product statistics.
+//! Analytics relations of ClickHouse (`views.md`, "Analytics"): sales per day
+//! (of the order's Order.Created, UTC), the product's current category and
+//! the line's vendor; the daily funnel of distinct users; per-product
+//! statistics. They read the facts of other families (views, cart additions,
+//! orders), which those families project.
 
-use serde::{Deserialize, Serialize};
-
-/// `sales_daily`: purchases by the order's Order.Created day (UTC), category and vendor.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SalesDaily {
-    /// Days since 1970-01-01 (UTC).
-    pub day: i64,
-    /// The product's current category ("" when the product is unknown).
-    pub category_id: String,
-    /// The vendor of the order line.
-    pub vendor_id: String,
-    /// Distinct orders.
-    pub orders: i64,
-    /// Σ quantity.
-    pub units: i64,
-    /// Σ quantity × unitPrice.
-    pub revenue: i64,
-}
-
-/// `funnel_daily`: distinct users that viewed, added to cart, ordered that day.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FunnelDaily {
-    /// Days since 1970-01-01 (UTC).
-    pub day: i64,
-    /// Distinct signed-in users with a Product.Viewed.
-    pub viewers: i64,
-    /// Distinct users with a Cart.ItemAdded.
-    pub carters: i64,
-    /// Distinct users with an Order.Created.
-    pub buyers: i64,
-}
-
-/// `product_stats`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProductStats {
-    /// The product.
-    pub product_id: String,
-    /// Product.Viewed events.
-    pub views: i64,
-    /// Cart.ItemAdded events.
-    pub carts: i64,
-    /// Σ quantity over purchases.
-    pub purchased_units: i64,
-    /// Σ quantity × unitPrice over purchases.
-    pub revenue: i64,
-    /// Reviews that count towards the rating.
-    pub rating_count: i64,
-    /// Σ of their ratings (`ratingMean` = `ratingSum / ratingCount`).
-    pub rating_sum: i64,
-}
+use crate::{count_distinct, sum, Coll};
+use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily};
+use shopflow_views::catalog::ProductView;
+use shopflow_views::facts::{CartChange, Fact, OrderStep};
+use shopflow_views::orders::OrderView;
+use shopflow_views::reviews::RatingView;
 
 /// Which figure a summed row is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Measure {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+enum Measure {
     /// Distinct orders.
     Orders,
     /// Units.
@@ -78,4 +34,120 @@ pub enum Measure {
     RatingCount,
     /// Σ of their ratings.
     RatingSum,
+}
+
+/// The analytics views.
+pub struct Analytics<'s> {
+    /// `sales_daily` by (day, categoryId, vendorId).
+    pub sales_daily: Coll<'s, ((i64, String, String), SalesDaily)>,
+    /// `funnel_daily` by day.
+    pub funnel_daily: Coll<'s, (i64, FunnelDaily)>,
+    /// `product_stats` by productId.
+    pub product_stats: Coll<'s, (String, ProductStats)>,
+}
+
+/// The three relations, from the facts, the orders, the products and the ratings.
+pub fn view<'s>(
+    facts: Coll<'s, Fact>,
+    orders: Coll<'s, (String, OrderView)>,
+    products: Coll<'s, (String, ProductView)>,
+    ratings: Coll<'s, (String, RatingView)>,
+) -> Analytics<'s> {
+    let purchase_lines = orders.flat_map(|(order_id, view)| {
+        let day = view.created_at.day_number();
+        let lines = if view.is_purchase() { view.items.clone() } else { Vec::new() };
+        lines.into_iter().map(move |line| (line.product_id.clone(), (day, order_id.clone(), line)))
+    });
+    let product_categories = products.map(|(id, view)| (id, view.category_id));
+    let known_products = product_categories.clone().map(|(id, _)| id);
+    let categorised = purchase_lines
+        .clone()
+        .join_map(product_categories, |_, (day, order_id, line), category| {
+            (*day, category.clone(), order_id.clone(), line.clone())
+        })
+        .concat(
+            purchase_lines
+                .clone()
+                .antijoin(known_products)
+                .map(|(_, (day, order_id, line))| (day, String::new(), order_id, line)),
+        );
+    let sales_orders = count_distinct(
+        categorised.clone().map(|(day, category, order_id, line)| ((day, category, line.vendor_id), order_id)),
+    )
+    .map(|(key, n)| ((key, Measure::Orders), n));
+    let sales_amounts = sum(categorised.flat_map(|(day, category, _, line)| {
+        let key = (day, category, line.vendor_id);
+        [((key.clone(), Measure::Units), line.quantity), ((key, Measure::Revenue), line.quantity * line.unit_price)]
+    }));
+    let sales_daily = sales_orders.concat(sales_amounts).map(|((key, measure), n)| (key, (measure, n))).reduce(
+        |(day, category, vendor), measures, out| {
+            let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
+            out.push((
+                SalesDaily {
+                    day: *day,
+                    category_id: category.clone(),
+                    vendor_id: vendor.clone(),
+                    orders: get(Measure::Orders),
+                    units: get(Measure::Units),
+                    revenue: get(Measure::Revenue),
+                },
+                1,
+            ));
+        },
+    );
+
+    let funnel_users = facts.clone().flat_map(|fact| match fact {
+        Fact::View(stamp, Some(user), _) => Some(((stamp.time.day_number(), Measure::Viewers), user)),
+        Fact::Cart(user, stamp, CartChange::Added { .. }) => Some(((stamp.time.day_number(), Measure::Carters), user)),
+        Fact::Order(_, stamp, OrderStep::Created { user_id, .. }) => {
+            Some(((stamp.time.day_number(), Measure::Buyers), user_id))
+        }
+        _ => None,
+    });
+    let funnel_daily =
+        count_distinct(funnel_users).map(|((day, measure), n)| (day, (measure, n))).reduce(|day, measures, out| {
+            let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
+            out.push((
+                FunnelDaily {
+                    day: *day,
+                    viewers: get(Measure::Viewers),
+                    carters: get(Measure::Carters),
+                    buyers: get(Measure::Buyers),
+                },
+                1,
+            ));
+        });
+
+    let activity = facts.flat_map(|fact| match fact {
+        Fact::View(_, _, product) => Some(((product, Measure::Views), 1)),
+        Fact::Cart(_, _, CartChange::Added { product_id, .. }) => Some(((product_id, Measure::Carts), 1)),
+        _ => None,
+    });
+    let purchased = purchase_lines.flat_map(|(product, (_, _, line))| {
+        [
+            ((product.clone(), Measure::Units), line.quantity),
+            ((product, Measure::Revenue), line.quantity * line.unit_price),
+        ]
+    });
+    let rated = ratings.flat_map(|(product, rating)| {
+        [((product.clone(), Measure::RatingCount), rating.count), ((product, Measure::RatingSum), rating.sum)]
+    });
+    let product_stats = sum(activity.concat(purchased).concat(rated))
+        .map(|((product, measure), n)| (product, (measure, n)))
+        .reduce(|product, measures, out| {
+            let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
+            out.push((
+                ProductStats {
+                    product_id: product.clone(),
+                    views: get(Measure::Views),
+                    carts: get(Measure::Carts),
+                    purchased_units: get(Measure::Units),
+                    revenue: get(Measure::Revenue),
+                    rating_count: get(Measure::RatingCount),
+                    rating_sum: get(Measure::RatingSum),
+                },
+                1,
+            ));
+        });
+    Analytics { sales_daily, funnel_daily, product_stats }
 }

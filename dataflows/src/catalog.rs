@@ -1,37 +1,108 @@
 //! Catalog (`views.md`, "Catalog, carts, users"): products folded from
 //! Product.Created then Product.Updated in (`time`, `id`) order, hidden by
-//! Product.Deleted; the category tree from the latest Category.Upserted.
+//! Product.Deleted, each placed in its category and the category's ancestors;
+//! the category tree from the latest Category.Upserted per category. A
+//! missing parent ends a product's chain of categories there; a cycle ends it
+//! before the first category seen twice.
 
-use crate::facts::{ProductChange, ProductFields, Stamp};
-use serde::{Deserialize, Serialize};
+use crate::{fold_each, Coll, Project};
+use shopflow_topics::events::{CategoryUpserted, ProductCreated, ProductDeleted, ProductUpdated};
+use shopflow_views::catalog::{CategoryView, ProductView};
+use shopflow_views::facts::{Fact, ProductChange, ProductFields, Stamp};
 use std::collections::BTreeMap;
 
-/// The product view: what `GET /products/{id}` serves (with stock and rating added there).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProductView {
-    /// The product.
-    pub product_id: String,
-    /// Its vendor.
-    pub vendor_id: String,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: String,
-    /// Its category.
-    pub category_id: String,
-    /// The category and all its ancestors, nearest first.
-    pub categories: Vec<String>,
-    /// Price in minor units.
-    pub price: i64,
-    /// Currency.
-    pub currency: String,
-    /// Attributes.
-    pub attributes: BTreeMap<String, String>,
-    /// Images.
-    pub images: Vec<String>,
-    /// Deleted products keep their figures but are not sold.
-    pub deleted: bool,
+impl Project for ProductCreated {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        let fields = ProductFields {
+            vendor_id: Some(self.vendor_id.clone()),
+            name: Some(self.name.clone()),
+            description: Some(self.description.clone()),
+            category_id: Some(self.category_id.clone()),
+            price: Some(self.price),
+            currency: Some(self.currency.clone()),
+            attributes: Some(self.attributes.clone()),
+            images: Some(self.images.clone()),
+        };
+        out.push(Fact::Product(self.product_id.clone(), stamp.clone(), ProductChange::Created(fields)));
+    }
+}
+
+impl Project for ProductUpdated {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        let fields = ProductFields {
+            vendor_id: None,
+            name: self.name.clone(),
+            description: self.description.clone(),
+            category_id: self.category_id.clone(),
+            price: self.price,
+            currency: None,
+            attributes: self.attributes.clone(),
+            images: self.images.clone(),
+        };
+        out.push(Fact::Product(self.product_id.clone(), stamp.clone(), ProductChange::Updated(fields)));
+    }
+}
+
+impl Project for ProductDeleted {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        out.push(Fact::Product(self.product_id.clone(), stamp.clone(), ProductChange::Deleted));
+    }
+}
+
+impl Project for CategoryUpserted {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        out.push(Fact::Category(self.category_id.clone(), stamp.clone(), self.name.clone(), self.parent_id.clone()));
+    }
+}
+
+/// The catalog's views.
+pub struct Catalog<'s> {
+    /// Products by productId, their categories filled in.
+    pub products: Coll<'s, (String, ProductView)>,
+    /// Categories by categoryId.
+    pub categories: Coll<'s, (String, CategoryView)>,
+}
+
+/// Products and categories.
+pub fn view<'s>(facts: Coll<'s, Fact>) -> Catalog<'s> {
+    let categories = facts
+        .clone()
+        .flat_map(|fact| match fact {
+            Fact::Category(id, stamp, name, parent) => Some((id, (stamp, name, parent))),
+            _ => None,
+        })
+        .reduce(|id, upserts, out| {
+            let (_, name, parent_id) = upserts.last().expect("non-empty").0;
+            out.push((CategoryView { category_id: id.clone(), name: name.clone(), parent_id: parent_id.clone() }, 1));
+        });
+    let lineage = categories.clone().map(|(_, view)| ((), view)).reduce(|_, all, out| {
+        let tree: BTreeMap<String, CategoryView> =
+            all.iter().map(|(v, _)| (v.category_id.clone(), (*v).clone())).collect();
+        for id in tree.keys() {
+            out.push(((id.clone(), ancestors(id, &tree)), 1));
+        }
+    });
+    let lineage = lineage.map(|((), pair)| pair);
+    let bare_products = fold_each(
+        facts,
+        |fact| match fact {
+            Fact::Product(id, stamp, change) => Some((id, (stamp, change))),
+            _ => None,
+        },
+        |id, changes| fold_product(id, changes.iter().map(|(c, _)| (&c.0, &c.1))),
+    );
+    let by_category = bare_products.map(|(_, view)| (view.category_id.clone(), view));
+    let known_categories = lineage.clone().map(|(id, _)| id);
+    let placed = by_category.clone().join_map(lineage, |_, view, chain| {
+        let mut view = view.clone();
+        view.categories = chain.clone();
+        (view.product_id.clone(), view)
+    });
+    let unplaced = by_category.antijoin(known_categories).map(|(category, mut view)| {
+        view.categories = vec![category];
+        (view.product_id.clone(), view)
+    });
+    Catalog { products: placed.concat(unplaced), categories }
 }
 
 fn apply(view: &mut ProductView, fields: &ProductFields) {
@@ -65,7 +136,7 @@ fn apply(view: &mut ProductView, fields: &ProductFields) {
 /// Product.Created, then every other change in order (a later Created
 /// replaces fields like an update). `None` without a Product.Created.
 /// `categories` is left empty; [`ancestors`] fills it.
-pub fn fold_product<'a>(
+fn fold_product<'a>(
     product_id: &str,
     changes: impl IntoIterator<Item = (&'a Stamp, &'a ProductChange)> + Clone,
 ) -> Option<ProductView> {
@@ -96,18 +167,6 @@ pub fn fold_product<'a>(
         }
     }
     Some(view)
-}
-
-/// A category as the tree keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CategoryView {
-    /// The category.
-    pub category_id: String,
-    /// Its name.
-    pub name: String,
-    /// Its parent.
-    pub parent_id: Option<String>,
 }
 
 /// `category` and its ancestors, nearest first; stops at a missing parent or a cycle.

@@ -1,100 +1,131 @@
 //! Order status (`views.md`, "Order status"): each order's events folded in
-//! (`time`, `id`) order through the state machine, with history, anomalies and
-//! shipment status; and the Order.StatusChanged events that history implies.
+//! (`time`, `id`) order through the state machine
+//! ([`shopflow_views::orders::transition`]), with history, anomalies and
+//! shipment status; the Order.StatusChanged events that history implies; each
+//! user's orders; and the purchases other families read.
 
-use crate::facts::{Line, OrderStep, Stamp};
-use serde::{Deserialize, Serialize};
+use crate::{fold_each, Coll, Project};
+use shopflow_topics::events::{
+    OrderCancelled, OrderCreated, OrderReturnRequested, PaymentCompleted, PaymentFailed, PaymentInitiated,
+    PaymentRefunded, ShipmentCreated, ShipmentDelivered, ShipmentStatusUpdated,
+};
 use shopflow_topics::{EventTime, OrderStatus};
+use shopflow_views::derived::Derived;
+use shopflow_views::facts::{Fact, Line, OrderStep, Stamp};
+use shopflow_views::orders::{transition, Anomaly, HistoryEntry, OrderView, StatusChange};
 
-/// One status an order went through.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct HistoryEntry {
-    /// The status entered.
-    pub status: OrderStatus,
-    /// The time of the event that caused it.
-    pub at: EventTime,
+fn step(order_id: &str, stamp: &Stamp, step: OrderStep, out: &mut Vec<Fact>) {
+    out.push(Fact::Order(order_id.to_string(), stamp.clone(), step));
 }
 
-/// An event that did not fit the state machine.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Anomaly {
-    /// The event's id.
-    pub event_id: String,
-    /// The event's type.
-    #[serde(rename = "type")]
-    pub event_type: String,
-    /// The event's time.
-    pub at: EventTime,
-    /// The order's status when it was applied.
-    pub status: OrderStatus,
-}
-
-/// The order view: what `GET /orders/{id}` serves.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    /// The order.
-    pub order_id: String,
-    /// Its shopper.
-    pub user_id: String,
-    /// Current status.
-    pub status: OrderStatus,
-    /// created, in_transit, out_for_delivery or delivered; none before shipping.
-    pub shipment_status: Option<String>,
-    /// What the shopper pays.
-    pub total: i64,
-    /// Currency.
-    pub currency: String,
-    /// The lines.
-    pub items: Vec<Line>,
-    /// Statuses gone through, in order.
-    pub history: Vec<HistoryEntry>,
-    /// Events that were invalid transitions.
-    pub anomalies: Vec<Anomaly>,
-    /// The warehouse of the accepted Shipment.Created.
-    pub shipped_from: Option<String>,
-    /// Σ of the accepted refund.
-    pub refunded: i64,
-    /// Time of the order's Order.Created.
-    pub created_at: EventTime,
-}
-
-impl OrderView {
-    /// Whether the order counts as a purchase (Paid, Shipped, Delivered or ReturnRequested).
-    pub fn is_purchase(&self) -> bool {
-        matches!(
-            self.status,
-            OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::Delivered | OrderStatus::ReturnRequested
-        )
-    }
-
-    /// Whether its items are reserved (Created or Paid).
-    pub fn reserves_stock(&self) -> bool {
-        matches!(self.status, OrderStatus::Created | OrderStatus::Paid)
-    }
-
-    /// Whether the order reached Shipped at some point.
-    pub fn was_shipped(&self) -> bool {
-        self.history.iter().any(|h| h.status == OrderStatus::Shipped)
+impl Project for OrderCreated {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        let created = OrderStep::Created {
+            user_id: self.user_id.clone(),
+            lines: self.items.iter().map(Line::from).collect(),
+            total: self.total,
+            currency: self.currency.clone(),
+        };
+        step(&self.order_id, stamp, created, out);
     }
 }
 
-/// The status after applying `step` to `status`, or `None` for an invalid transition.
-/// Steps that never change the status return the status unchanged.
-pub fn transition(status: OrderStatus, step: &OrderStep) -> Option<OrderStatus> {
-    use OrderStatus::*;
-    match (status, step) {
-        (_, OrderStep::PaymentInitiated { .. } | OrderStep::ShipmentStatusUpdated { .. }) => Some(status),
-        (Created | PaymentFailed, OrderStep::PaymentCompleted) => Some(Paid),
-        (Created, OrderStep::PaymentFailed) => Some(PaymentFailed),
-        (Created | Paid | PaymentFailed, OrderStep::Cancelled) => Some(Cancelled),
-        (Paid, OrderStep::ShipmentCreated { .. }) => Some(Shipped),
-        (Shipped, OrderStep::ShipmentDelivered) => Some(Delivered),
-        (Delivered, OrderStep::ReturnRequested) => Some(ReturnRequested),
-        (Paid | Cancelled | ReturnRequested, OrderStep::PaymentRefunded { .. }) => Some(Refunded),
-        _ => None,
+impl Project for OrderCancelled {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        step(&self.order_id, stamp, OrderStep::Cancelled, out);
     }
+}
+
+impl Project for OrderReturnRequested {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        step(&self.order_id, stamp, OrderStep::ReturnRequested, out);
+    }
+}
+
+impl Project for PaymentInitiated {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        step(&self.order_id, stamp, OrderStep::PaymentInitiated { method: self.method }, out);
+    }
+}
+
+impl Project for PaymentCompleted {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        step(&self.order_id, stamp, OrderStep::PaymentCompleted, out);
+    }
+}
+
+impl Project for PaymentFailed {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        step(&self.order_id, stamp, OrderStep::PaymentFailed, out);
+    }
+}
+
+impl Project for PaymentRefunded {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        step(&self.order_id, stamp, OrderStep::PaymentRefunded { amount: self.amount }, out);
+    }
+}
+
+impl Project for ShipmentCreated {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        step(&self.order_id, stamp, OrderStep::ShipmentCreated { warehouse_id: self.warehouse_id.clone() }, out);
+    }
+}
+
+impl Project for ShipmentStatusUpdated {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        step(&self.order_id, stamp, OrderStep::ShipmentStatusUpdated { status: self.status }, out);
+    }
+}
+
+impl Project for ShipmentDelivered {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        step(&self.order_id, stamp, OrderStep::ShipmentDelivered, out);
+    }
+}
+
+/// Orders by orderId.
+pub fn view<'s>(facts: Coll<'s, Fact>) -> Coll<'s, (String, OrderView)> {
+    fold_each(
+        facts,
+        |fact| match fact {
+            Fact::Order(order_id, stamp, step) => Some((order_id, (stamp, step))),
+            _ => None,
+        },
+        |order_id, steps| fold_order(order_id, steps.iter().map(|(s, _)| (&s.0, &s.1))),
+    )
+}
+
+/// The orderIds of each user, ascending.
+pub fn user_orders<'s>(orders: Coll<'s, (String, OrderView)>) -> Coll<'s, (String, Vec<String>)> {
+    orders
+        .map(|(order_id, view)| (view.user_id, order_id))
+        .reduce(|_, ids, out| out.push((ids.iter().map(|(id, _)| (*id).clone()).collect::<Vec<String>>(), 1)))
+}
+
+/// The Order.StatusChanged events of every order's history, one per entry.
+pub fn status_changes<'s>(orders: Coll<'s, (String, OrderView)>) -> Coll<'s, Derived> {
+    orders.flat_map(|(_, view)| changes_of(&view).into_iter().map(Derived::StatusChanged))
+}
+
+/// A purchase's or view's recency: (`time`, id).
+pub type Recency = (EventTime, String);
+
+/// A purchased line: (user, product, (Order.Created time, orderId), units).
+pub type Purchase = (String, String, Recency, i64);
+
+/// The lines of the orders that count as purchases ([`OrderView::is_purchase`]).
+pub fn purchases<'s>(orders: Coll<'s, (String, OrderView)>) -> Coll<'s, Purchase> {
+    orders.flat_map(|(order_id, view)| {
+        let mut rows = Vec::new();
+        if view.is_purchase() {
+            for line in &view.items {
+                let stamp = (view.created_at, order_id.clone());
+                rows.push((view.user_id.clone(), line.product_id.clone(), stamp, line.quantity));
+            }
+        }
+        rows
+    })
 }
 
 /// Folds one order's events, given sorted by (`time`, `id`). `None` until an
@@ -154,25 +185,8 @@ pub fn fold_order<'a>(
     Some(view)
 }
 
-/// One Order.StatusChanged the history implies.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct StatusChange {
-    /// The order.
-    pub order_id: String,
-    /// Its shopper.
-    pub user_id: String,
-    /// Position in the history (0: Created).
-    pub index: usize,
-    /// The status before (`None` for the first).
-    pub previous: Option<OrderStatus>,
-    /// The status entered.
-    pub status: OrderStatus,
-    /// When.
-    pub at: EventTime,
-}
-
 /// The status changes of an order, one per history entry.
-pub fn status_changes(view: &OrderView) -> Vec<StatusChange> {
+pub fn changes_of(view: &OrderView) -> Vec<StatusChange> {
     view.history
         .iter()
         .enumerate()

@@ -1,95 +1,75 @@
 //! Reviews and ratings (`views.md`, "Reviews"): per product, the reviews not
 //! rejected by their latest Review.Moderated, each marked `verifiedPurchase`
-//! when the reviewer purchased the product; the rating is the count and mean
-//! of their `rating`.
+//! when the reviewer purchased the product; the rating is the count and sum
+//! of their `rating` (the mean: [`shopflow_views::reviews::rating_mean`]).
 
-use crate::facts::{ReviewChange, Stamp};
-use serde::{Deserialize, Serialize};
-use shopflow_topics::EventTime;
+use crate::{Coll, Project};
+use shopflow_topics::events::{ModerationAction, ReviewModerated, ReviewPosted};
+use shopflow_views::facts::{Fact, ReviewChange, Stamp};
+use shopflow_views::reviews::{Moderation, RatingView, ReviewItem, ReviewsView};
 use std::collections::BTreeMap;
 
-/// Where a review stands with the moderators.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Moderation {
-    /// No Review.Moderated yet.
-    Pending,
-    /// The latest Review.Moderated approved it.
-    Approved,
-}
-
-/// One review as `GET /products/{id}/reviews` lists it.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewItem {
-    /// When it was posted (its first Review.Posted).
-    pub posted_at: EventTime,
-    /// The review.
-    pub review_id: String,
-    /// The reviewer.
-    pub user_id: String,
-    /// 1 to 5 stars.
-    pub rating: i64,
-    /// Its title.
-    pub title: String,
-    /// Its text.
-    pub body: String,
-    /// Moderation status (rejected reviews are not listed).
-    pub moderation: Moderation,
-    /// Whether the reviewer purchased the product.
-    pub verified_purchase: bool,
-}
-
-/// A product's reviews: newest first, with the rating they make.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReviewsView {
-    /// The product.
-    pub product_id: String,
-    /// Reviews that count.
-    pub count: i64,
-    /// Σ of their ratings (the mean is `sum / count`; integers compare exactly).
-    pub sum: i64,
-    /// The reviews, newest first: (`postedAt`, `reviewId`) descending.
-    pub items: Vec<ReviewItem>,
-}
-
-impl ReviewsView {
-    /// The view of a product's counted reviews, in any order.
-    pub fn new(product_id: &str, mut items: Vec<ReviewItem>) -> ReviewsView {
-        items.sort_by(|a, b| (b.posted_at, &b.review_id).cmp(&(a.posted_at, &a.review_id)));
-        ReviewsView {
-            product_id: product_id.to_string(),
-            count: items.len() as i64,
-            sum: items.iter().map(|r| r.rating).sum(),
-            items,
-        }
-    }
-
-    /// The rating these reviews make.
-    pub fn rating(&self) -> RatingView {
-        RatingView { product_id: self.product_id.clone(), count: self.count, sum: self.sum }
+impl Project for ReviewPosted {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        let posted = ReviewChange::Posted {
+            review_id: self.review_id.clone(),
+            user_id: self.user_id.clone(),
+            rating: self.rating,
+            title: self.title.clone(),
+            body: self.body.clone(),
+        };
+        out.push(Fact::Review(self.product_id.clone(), stamp.clone(), posted));
     }
 }
 
-/// A product's rating. The mean is `sum / count` (kept as integers so the
-/// view compares exactly; readers divide).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RatingView {
-    /// The product.
-    pub product_id: String,
-    /// Reviews that count.
-    pub count: i64,
-    /// Σ of their ratings.
-    pub sum: i64,
+impl Project for ReviewModerated {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        let moderated = ReviewChange::Moderated {
+            review_id: self.review_id.clone(),
+            reject: self.action == ModerationAction::Reject,
+        };
+        out.push(Fact::Review(self.product_id.clone(), stamp.clone(), moderated));
+    }
+}
+
+/// The reviews' views.
+pub struct Reviews<'s> {
+    /// Reviews by productId (products with a counted review).
+    pub reviews: Coll<'s, (String, ReviewsView)>,
+    /// Ratings by productId (products with a counted review).
+    pub ratings: Coll<'s, (String, RatingView)>,
+}
+
+/// Reviews and ratings; `purchased` holds the distinct (user, product) pairs of purchases.
+pub fn view<'s>(facts: Coll<'s, Fact>, purchased: Coll<'s, (String, String)>) -> Reviews<'s> {
+    let review_items = facts
+        .flat_map(|fact| match fact {
+            Fact::Review(product, stamp, change) => Some((product, (stamp, change))),
+            _ => None,
+        })
+        .reduce(|_product, changes, out| {
+            for item in fold_reviews(changes.iter().map(|(c, _)| (&c.0, &c.1))) {
+                out.push((item, 1));
+            }
+        })
+        .map(|(product, item)| ((item.user_id.clone(), product), item));
+    let verified = review_items.clone().semijoin(purchased.clone()).map(|((_, product), mut item)| {
+        item.verified_purchase = true;
+        (product, item)
+    });
+    let unverified = review_items.antijoin(purchased).map(|((_, product), item)| (product, item));
+    let reviews = verified.concat(unverified).reduce(|product, items, out| {
+        out.push((ReviewsView::new(product, items.iter().map(|(i, _)| (*i).clone()).collect()), 1));
+    });
+    let ratings = reviews.clone().map(|(product, view)| (product, view.rating()));
+    Reviews { reviews, ratings }
 }
 
 /// Folds a product's review changes, sorted by (`time`, `id`), into the
 /// reviews that count, not yet marked verified. A review counts from its
 /// first Review.Posted unless its latest Review.Moderated rejects it; a
 /// moderation of a review never posted is ignored.
-pub fn fold_reviews<'a>(changes: impl IntoIterator<Item = (&'a Stamp, &'a ReviewChange)>) -> Vec<ReviewItem> {
+fn fold_reviews<'a>(changes: impl IntoIterator<Item = (&'a Stamp, &'a ReviewChange)>) -> Vec<ReviewItem> {
     let mut posted: BTreeMap<&str, ReviewItem> = BTreeMap::new();
     let mut latest: BTreeMap<&str, bool> = BTreeMap::new();
     for (stamp, change) in changes {

@@ -1,39 +1,63 @@
-//! Users (`views.md`): profile and notification preferences, latest values;
-//! User.Deleted removes the profile.
+//! Users (`views.md`, "Catalog, carts, users"): profile and notification
+//! preferences, latest values; User.Deleted removes the profile.
 
-use crate::facts::{PostalAddress, ProfileFields, Stamp, UserChange};
-use serde::{Deserialize, Serialize};
-use shopflow_topics::events::Role;
+use crate::{fold_each, Coll, Project};
+use shopflow_topics::events::{Role, UserDeleted, UserPreferencesUpdated, UserProfileUpdated, UserRegistered};
+use shopflow_views::facts::{Fact, PostalAddress, ProfileFields, Stamp, UserChange};
+use shopflow_views::users::{Preferences, UserView};
 
-/// Which channels a user accepts notifications on.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Preferences {
-    /// E-mail.
-    pub email: bool,
-    /// SMS.
-    pub sms: bool,
-    /// Push.
-    pub push: bool,
+fn change(user_id: &str, stamp: &Stamp, change: UserChange, out: &mut Vec<Fact>) {
+    out.push(Fact::User(user_id.to_string(), stamp.clone(), change));
 }
 
-/// The user view.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserView {
-    /// The user.
-    pub user_id: String,
-    /// E-mail.
-    pub email: String,
-    /// Name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-    /// Address.
-    pub address: Option<PostalAddress>,
-    /// Phone.
-    pub phone: Option<String>,
-    /// Notification preferences (all on until the user says otherwise).
-    pub preferences: Preferences,
+impl Project for UserRegistered {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        let fields = ProfileFields {
+            email: Some(self.email.clone()),
+            name: Some(self.name.clone()),
+            role: Some(self.role),
+            address: self.address.as_ref().map(PostalAddress::from),
+            phone: self.phone.clone(),
+        };
+        change(&self.user_id, stamp, UserChange::Registered(fields), out);
+    }
+}
+
+impl Project for UserProfileUpdated {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        let fields = ProfileFields {
+            email: self.email.clone(),
+            name: self.name.clone(),
+            role: None,
+            address: self.address.as_ref().map(PostalAddress::from),
+            phone: self.phone.clone(),
+        };
+        change(&self.user_id, stamp, UserChange::ProfileUpdated(fields), out);
+    }
+}
+
+impl Project for UserPreferencesUpdated {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        change(&self.user_id, stamp, UserChange::PreferencesUpdated(self.email, self.sms, self.push), out);
+    }
+}
+
+impl Project for UserDeleted {
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        change(&self.user_id, stamp, UserChange::Deleted, out);
+    }
+}
+
+/// Users by userId.
+pub fn view<'s>(facts: Coll<'s, Fact>) -> Coll<'s, (String, UserView)> {
+    fold_each(
+        facts,
+        |fact| match fact {
+            Fact::User(id, stamp, change) => Some((id, (stamp, change))),
+            _ => None,
+        },
+        |id, changes| fold_user(id, changes.iter().map(|(c, _)| (&c.0, &c.1))),
+    )
 }
 
 fn apply(view: &mut UserView, fields: &ProfileFields) {
@@ -56,7 +80,7 @@ fn apply(view: &mut UserView, fields: &ProfileFields) {
 
 /// Folds a user's changes, sorted by (`time`, `id`): the first User.Registered,
 /// then the rest in order. `None` before registration and after deletion.
-pub fn fold_user<'a>(
+fn fold_user<'a>(
     user_id: &str,
     changes: impl IntoIterator<Item = (&'a Stamp, &'a UserChange)> + Clone,
 ) -> Option<UserView> {

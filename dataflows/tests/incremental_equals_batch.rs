@@ -6,18 +6,19 @@
 mod common;
 
 use common::{differences, put, run, run_with, Snapshot};
-use shopflow_dataflows::analytics::{FunnelDaily, ProductStats, SalesDaily};
-use shopflow_dataflows::carts::{CartLine, CartView};
-use shopflow_dataflows::catalog::{CategoryView, ProductView};
-use shopflow_dataflows::facts::{Line, PostalAddress};
-use shopflow_dataflows::inventory::{InventoryView, WarehouseStock};
-use shopflow_dataflows::orders::{Anomaly, HistoryEntry, OrderView, StatusChange};
-use shopflow_dataflows::recommend::{Config, Purchases, Recommendations, Scored, Together, Trending};
-use shopflow_dataflows::reviews::{Moderation, RatingView, ReviewItem, ReviewsView};
-use shopflow_dataflows::users::{Preferences, UserView};
+use shopflow_dataflows::recommend::Config;
 use shopflow_ingest::generate::{Generator, GeneratorConfig, Rng};
 use shopflow_topics::events::Role;
 use shopflow_topics::{Envelope, Event, EventTime, OrderStatus};
+use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily};
+use shopflow_views::carts::{CartLine, CartView};
+use shopflow_views::catalog::{CategoryView, ProductView};
+use shopflow_views::facts::{Line, PostalAddress};
+use shopflow_views::inventory::{InventoryView, WarehouseStock};
+use shopflow_views::orders::{Anomaly, HistoryEntry, OrderView, StatusChange};
+use shopflow_views::recommend::{Purchases, Recommendations, Scored, Together, Trending};
+use shopflow_views::reviews::{Moderation, RatingView, ReviewItem, ReviewsView};
+use shopflow_views::users::{Preferences, UserView};
 use std::collections::{BTreeMap, BTreeSet};
 
 // ------------------------------------------------------------ the batch side
@@ -429,6 +430,14 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
     }
     let mut sales: BTreeMap<(i64, String, String), SalesTotals> = BTreeMap::new();
     let mut purchased: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    // Each user's orderIds, ascending.
+    let mut user_orders: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (id, view) in &orders {
+        user_orders.entry(view.user_id.as_str()).or_default().push(id.as_str());
+    }
+    for (user, ids) in &user_orders {
+        put(&mut out, "userOrders", user, ids);
+    }
     for (id, view) in &orders {
         put(&mut out, "orders", id, view);
         for (index, entry) in view.history.iter().enumerate() {

@@ -68,6 +68,8 @@ pub async fn create_topics(brokers: &str, specs: &[TopicSpec]) -> Result<Vec<(To
             match spec.topic.kind() {
                 // Derived topics are rebuilt by replay; old entries may go.
                 TopicKind::Derived => topic.set("cleanup.policy", "delete"),
+                // Only the latest credential record per user counts.
+                TopicKind::Private => topic.set("cleanup.policy", "compact"),
                 TopicKind::Source => topic,
             }
         })

@@ -21,14 +21,16 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
-use shopflow_dataflows::facts::{facts_of, Fact};
-use shopflow_dataflows::orders::StatusChange;
-use shopflow_dataflows::{build, Coll};
+use shopflow_dataflows::{build, facts_of, Coll, Visitor};
 use shopflow_ingest::producer::RecordProducer;
 use shopflow_sinks::clickhouse::EventRow;
-use shopflow_sinks::{derived_id, Family, Offsets};
+use shopflow_sinks::{Family, Offsets};
 use shopflow_topics::events::DeadLetter;
+use shopflow_topics::hash::derived_id;
 use shopflow_topics::{Envelope, EventTime, Topic};
+use shopflow_views::derived::Derived;
+use shopflow_views::facts::Fact;
+use shopflow_views::family::render;
 use source::SourcePartition;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,8 +70,8 @@ type Change = (Family, String, String);
 struct Shared {
     /// View changes: (change, epoch, diff).
     changes: Vec<(Change, u64, isize)>,
-    /// Order status changes: (change, epoch, diff).
-    status_changes: Vec<(StatusChange, u64, isize)>,
+    /// Derived events: (event, epoch, diff).
+    derived: Vec<(Derived, u64, isize)>,
     /// Audit rows of decoded records, by epoch.
     events: Vec<(u64, EventRow)>,
     /// (worker, epoch) → offsets that worker had read when it closed that
@@ -102,8 +104,8 @@ pub struct Batch {
     pub upper: u64,
     /// Final value (or deletion) of each changed key.
     pub changes: BTreeMap<(Family, String), Option<String>>,
-    /// Order status changes that appeared.
-    pub status_changes: Vec<StatusChange>,
+    /// Derived events that appeared.
+    pub derived: Vec<Derived>,
     /// Offsets covered.
     pub offsets: Offsets,
     /// Whether every worker had reached the end of its partitions.
@@ -117,7 +119,7 @@ impl Batch {
     pub fn absorb(&mut self, later: Batch) {
         self.upper = self.upper.max(later.upper);
         self.changes.extend(later.changes);
-        self.status_changes.extend(later.status_changes);
+        self.derived.extend(later.derived);
         for (topic, parts) in later.offsets {
             let mine = self.offsets.entry(topic).or_default();
             for (partition, next) in parts {
@@ -130,30 +132,29 @@ impl Batch {
     }
 }
 
-fn render<K: Serialize, V: Serialize>(key: &K, value: &V) -> (String, String) {
-    let key = serde_json::to_string(key).expect("keys serialise");
-    // Plain string keys are stored bare; compound keys as JSON.
-    let key = match key.strip_prefix('"').and_then(|k| k.strip_suffix('"')) {
-        Some(bare) if !bare.contains('\\') => bare.to_string(),
-        _ => key,
-    };
-    (key, serde_json::to_string(value).expect("views serialise"))
+/// Renders every view's changes into the shared buffer.
+struct Publishing<'s> {
+    shared: Arc<Mutex<Shared>>,
+    parts: Vec<Coll<'s, ()>>,
 }
 
-fn publish_view<'s, K, V>(family: Family, view: Coll<'s, (K, V)>, shared: Arc<Mutex<Shared>>) -> Coll<'s, ()>
-where
-    K: Serialize + Clone + 'static,
-    V: Serialize + Clone + 'static,
-{
-    view.inspect_batch(move |_, updates| {
-        let mut rendered = Vec::with_capacity(updates.len());
-        for ((key, value), time, diff) in updates {
-            let (key, value) = render(key, value);
-            rendered.push(((family, key, value), *time, *diff));
-        }
-        shared.lock().expect("not poisoned").changes.extend(rendered);
-    })
-    .map(|_| ())
+impl<'s> Visitor<'s> for Publishing<'s> {
+    fn visit<K, V>(&mut self, family: Family, view: Coll<'s, (K, V)>)
+    where
+        K: differential_dataflow::ExchangeData + Serialize,
+        V: differential_dataflow::ExchangeData + Serialize,
+    {
+        let shared = self.shared.clone();
+        let published = view.inspect_batch(move |_, updates| {
+            let mut rendered = Vec::with_capacity(updates.len());
+            for ((key, value), time, diff) in updates {
+                let (key, value) = render(key, value);
+                rendered.push(((family, key, value), *time, *diff));
+            }
+            shared.lock().expect("not poisoned").changes.extend(rendered);
+        });
+        self.parts.push(published.map(|_| ()));
+    }
 }
 
 /// Runs the pipeline until `stop` is set (or, with `exit_when_caught_up`, until caught up).
@@ -220,35 +221,15 @@ fn run_worker(
     let mut input: InputSession<u64, (String, Vec<Fact>), isize> = InputSession::new();
     let probe = worker.dataflow::<u64, _, _>(|scope| {
         let views = build(input.to_collection(scope));
-        let user_orders = views
-            .orders
-            .clone()
-            .map(|(order_id, view)| (view.user_id, order_id))
-            .reduce(|_, ids, out| out.push((ids.iter().map(|(id, _)| (*id).clone()).collect::<Vec<String>>(), 1)));
+        let mut publishing = Publishing { shared: shared.clone(), parts: Vec::new() };
+        views.for_each(&mut publishing);
         let sink = shared.clone();
-        let status = views.status_changes.inspect_batch(move |_, updates| {
-            let rows = updates.iter().map(|((_, change), time, diff)| (change.clone(), *time, *diff));
-            sink.lock().expect("not poisoned").status_changes.extend(rows);
+        let derived = views.derived.inspect_batch(move |_, updates| {
+            let rows = updates.iter().map(|(event, time, diff)| (event.clone(), *time, *diff));
+            sink.lock().expect("not poisoned").derived.extend(rows);
         });
-        let parts = vec![
-            publish_view(Family::Order, views.orders, shared.clone()),
-            publish_view(Family::UserOrders, user_orders, shared.clone()),
-            publish_view(Family::Inventory, views.inventory, shared.clone()),
-            publish_view(Family::Product, views.products, shared.clone()),
-            publish_view(Family::Category, views.categories, shared.clone()),
-            publish_view(Family::Cart, views.carts, shared.clone()),
-            publish_view(Family::User, views.users, shared.clone()),
-            publish_view(Family::Rating, views.ratings, shared.clone()),
-            publish_view(Family::Reviews, views.reviews, shared.clone()),
-            publish_view(Family::BoughtTogether, views.bought_together, shared.clone()),
-            publish_view(Family::ViewedTogether, views.viewed_together, shared.clone()),
-            publish_view(Family::Purchases, views.purchases, shared.clone()),
-            publish_view(Family::Trending, views.trending, shared.clone()),
-            publish_view(Family::SalesDaily, views.sales_daily, shared.clone()),
-            publish_view(Family::FunnelDaily, views.funnel_daily, shared.clone()),
-            publish_view(Family::ProductStats, views.product_stats, shared.clone()),
-            status.map(|_| ()),
-        ];
+        let mut parts = publishing.parts;
+        parts.push(derived.map(|_| ()));
         let (probe, _) = parts.into_iter().reduce(|a, b| a.concat(b)).expect("views").probe();
         probe
     });
@@ -407,13 +388,13 @@ fn take_batch(shared: &Mutex<Shared>, lower: u64, upper: u64, peers: usize) -> B
             changes.entry((family, key)).or_insert(None);
         }
     }
-    let (now, later): (Vec<_>, Vec<_>) = shared.status_changes.drain(..).partition(|(_, t, _)| *t < upper);
-    shared.status_changes = later;
-    let mut status_sums: BTreeMap<StatusChange, isize> = BTreeMap::new();
-    for (change, _, diff) in now {
-        *status_sums.entry(change).or_insert(0) += diff;
+    let (now, later): (Vec<_>, Vec<_>) = shared.derived.drain(..).partition(|(_, t, _)| *t < upper);
+    shared.derived = later;
+    let mut derived_sums: BTreeMap<Derived, isize> = BTreeMap::new();
+    for (event, _, diff) in now {
+        *derived_sums.entry(event).or_insert(0) += diff;
     }
-    let status_changes = status_sums.into_iter().filter(|(_, d)| *d > 0).map(|(c, _)| c).collect();
+    let derived = derived_sums.into_iter().filter(|(_, d)| *d > 0).map(|(c, _)| c).collect();
     let (now, later): (Vec<_>, Vec<_>) = shared.events.drain(..).partition(|(t, _)| *t < upper);
     shared.events = later;
     let events = now.into_iter().map(|(_, row)| row).collect();
@@ -440,7 +421,7 @@ fn take_batch(shared: &Mutex<Shared>, lower: u64, upper: u64, peers: usize) -> B
     let _ = lower;
     // When the dataflow is finished the frontier is empty: name the epoch after the last one read.
     let upper = if upper == u64::MAX { shared.positions.keys().map(|(_, e)| e + 1).max().unwrap_or(0) } else { upper };
-    Batch { upper, changes, status_changes, offsets, at_end, events }
+    Batch { upper, changes, derived, offsets, at_end, events }
 }
 
 #[cfg(test)]

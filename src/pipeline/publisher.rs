@@ -7,12 +7,11 @@ use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use shopflow_sinks::clickhouse::ClickHouseSink;
-use shopflow_sinks::kafka::{inventory_alerts, DerivedProducer, LOW_STOCK_THRESHOLD};
+use shopflow_sinks::kafka::DerivedProducer;
 use shopflow_sinks::redis::RedisSink;
-use shopflow_sinks::{Family, Offsets, Publication};
-use shopflow_topics::events::OrderStatusChanged;
+use shopflow_sinks::{Offsets, Publication};
 use shopflow_topics::{Event, EventTime};
-use std::collections::HashMap;
+use shopflow_views::derived::Derived;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -68,8 +67,7 @@ pub fn spawn(
     let derived = DerivedProducer::new(&config.brokers, &config.topic_prefix)?;
     let committer: BaseConsumer = super::source::consumer_config(&config.brokers, &config.group_id).create()?;
     Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
-        let mut state =
-            State { redis, analytics: to_analytics, derived, committer, targets, counters, available: HashMap::new() };
+        let mut state = State { redis, analytics: to_analytics, derived, committer, targets, counters };
         let published = runtime.block_on(async move {
             while let Ok(mut batch) = batches.recv() {
                 // Under load, epochs queue up: publish them together, as one atomic step.
@@ -130,8 +128,6 @@ struct State {
     committer: BaseConsumer,
     targets: Offsets,
     counters: Arc<Counters>,
-    /// Last published `available` per product, for alerts.
-    available: HashMap<String, i64>,
 }
 
 impl State {
@@ -172,42 +168,15 @@ impl State {
                 }
             }
         }
-        self.emit_derived(&publication, batch.status_changes)?;
+        self.emit_derived(batch.derived)?;
         self.commit(&publication.offsets);
         self.counters.publications.fetch_add(1, Ordering::Relaxed);
         self.counters.as_of.store(as_of as u64, Ordering::Relaxed);
         Ok(())
     }
 
-    fn emit_derived(
-        &mut self,
-        publication: &Publication,
-        status_changes: Vec<shopflow_dataflows::orders::StatusChange>,
-    ) -> anyhow::Result<()> {
-        let mut events: Vec<(Event, String)> = Vec::new();
-        for change in status_changes {
-            let state = format!("{}#{}@{}", change.order_id, change.index, change.at);
-            let event = OrderStatusChanged {
-                order_id: change.order_id,
-                user_id: change.user_id,
-                previous_status: change.previous,
-                new_status: change.status,
-            };
-            events.push((event.into(), state));
-        }
-        for ((family, product), value) in &publication.changes {
-            if *family != Family::Inventory {
-                continue;
-            }
-            let Some(json) = value else { continue };
-            let view: serde_json::Value = serde_json::from_str(json)?;
-            let available = view["available"].as_i64().unwrap_or(0);
-            let previous = self.available.insert(product.clone(), available);
-            for alert in inventory_alerts(product, previous, available, LOW_STOCK_THRESHOLD) {
-                let state = format!("{product}:{previous:?}->{available}");
-                events.push((alert, state));
-            }
-        }
+    fn emit_derived(&mut self, derived: Vec<Derived>) -> anyhow::Result<()> {
+        let events: Vec<(Event, String)> = derived.iter().map(|d| (d.event(), d.state())).collect();
         if !events.is_empty() {
             self.derived.send(&events, EventTime::now())?;
         }

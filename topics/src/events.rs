@@ -791,6 +791,41 @@ data_struct! {
     }
 }
 
+// ---------------------------------------------------------- shop.credentials
+
+data_struct! {
+    /// User.CredentialsSet: a user's login. Never copied to the audit log,
+    /// dead letters or logs.
+    UserCredentialsSet key(o, s) = &s.user_id; {
+        /// The user.
+        user_id: String = o.id("userId")?,
+        /// The login name.
+        email: String = o.str("email")?,
+        /// An argon2id PHC string.
+        password_hash: String = o.str("passwordHash")?,
+    }
+}
+
+data_struct! {
+    /// User.MfaSet: the sealed TOTP secret, or null to turn MFA off.
+    UserMfaSet key(o, s) = &s.user_id; {
+        /// The user.
+        user_id: String = o.id("userId")?,
+        /// The TOTP secret sealed with the deployment's key; `None` turns MFA off.
+        totp_secret_sealed: Option<String> = o.nullable_str("totpSecretSealed")?,
+    }
+}
+
+data_struct! {
+    /// User.Suspended
+    UserSuspended key(o, s) = &s.user_id; {
+        /// The user.
+        user_id: String = o.id("userId")?,
+        /// Why.
+        reason: String = o.str("reason")?,
+    }
+}
+
 // ------------------------------------------------------------ derived events
 
 fn opt_status(o: &Obj, name: &str) -> Result<Option<OrderStatus>, DecodeError> {
@@ -999,6 +1034,13 @@ macro_rules! events {
             impl From<$ty> for Event {
                 fn from(d: $ty) -> Event { Event::$variant(d) }
             }
+
+            impl $ty {
+                /// The CloudEvents `type` of this event.
+                pub const TYPE_NAME: &'static str = $name;
+                /// The topic this event goes on.
+                pub const TOPIC: Topic = Topic::$topic;
+            }
         )+
     };
 }
@@ -1043,6 +1085,9 @@ events! {
     SearchResultClicked(SearchResultClicked) = "Search.ResultClicked" on Clickstream,
     PromotionCreated(PromotionCreated) = "Promotion.Created" on Promotions,
     PromotionEnded(PromotionEnded) = "Promotion.Ended" on Promotions,
+    UserCredentialsSet(UserCredentialsSet) = "User.CredentialsSet" on Credentials,
+    UserMfaSet(UserMfaSet) = "User.MfaSet" on Credentials,
+    UserSuspended(UserSuspended) = "User.Suspended" on Credentials,
     OrderStatusChanged(OrderStatusChanged) = "Order.StatusChanged" on OrderStatus,
     ProductBackInStock(ProductBackInStock) = "Product.BackInStock" on Alerts,
     InventoryLowStock(InventoryLowStock) = "Inventory.LowStock" on Alerts,

@@ -95,6 +95,14 @@ impl<'a> Obj<'a> {
         self.optional(name).map(|v| self.as_str(name, v).map(str::to_string)).transpose()
     }
 
+    /// A required field that may be a string or null.
+    pub fn nullable_str(&self, name: &str) -> Result<Option<String>, DecodeError> {
+        match self.required(name)? {
+            Value::Null => Ok(None),
+            value => self.as_str(name, value).map(|s| Some(s.to_string())),
+        }
+    }
+
     fn check_id(&self, name: &str, text: &str) -> Result<String, DecodeError> {
         if is_valid_id(text) {
             Ok(text.to_string())

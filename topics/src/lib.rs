@@ -38,6 +38,7 @@
 //! - `events` — one struct per event's `data`, and the `Event` enum.
 //! - `fields` — strict field accessors that know each field's path.
 //! - `error` — [`DecodeError`], one variant per kind of failure.
+//! - `hash` — stable hashes of ids ([`hash::id_hash`], [`hash::derived_id`]).
 //! - `time` — [`EventTime`].
 //! - `arrow` — Arrow schemas for export.
 
@@ -49,6 +50,7 @@ pub mod envelope;
 pub mod error;
 pub mod events;
 pub mod fields;
+pub mod hash;
 pub mod registry;
 pub mod time;
 

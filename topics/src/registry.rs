@@ -10,6 +10,10 @@ pub enum TopicKind {
     Source,
     /// Written by the pipeline; kept 7 days.
     Derived,
+    /// Written by the API; compacted (the latest record per key is kept);
+    /// read only by the pipeline and the API, never copied to the audit log,
+    /// dead letters or logs.
+    Private,
 }
 
 /// One topic of `contract/events.md`.
@@ -37,6 +41,8 @@ pub enum Topic {
     Clickstream,
     /// `shop.promotions`, keyed by promotion code.
     Promotions,
+    /// `shop.credentials` (private, compacted), keyed by userId.
+    Credentials,
     /// Derived `shop.order-status`, keyed by orderId.
     OrderStatus,
     /// Derived `shop.alerts`, keyed by productId or userId.
@@ -52,7 +58,7 @@ pub const DERIVED_RETENTION_MS: i64 = 7 * 24 * 3_600 * 1_000;
 
 impl Topic {
     /// Every topic, sources first.
-    pub const ALL: [Topic; 15] = [
+    pub const ALL: [Topic; 16] = [
         Topic::Users,
         Topic::Catalog,
         Topic::Inventory,
@@ -64,6 +70,7 @@ impl Topic {
         Topic::Vendors,
         Topic::Clickstream,
         Topic::Promotions,
+        Topic::Credentials,
         Topic::OrderStatus,
         Topic::Alerts,
         Topic::Notifications,
@@ -99,6 +106,7 @@ impl Topic {
             Topic::Vendors => "shop.vendors",
             Topic::Clickstream => "shop.clickstream",
             Topic::Promotions => "shop.promotions",
+            Topic::Credentials => "shop.credentials",
             Topic::OrderStatus => "shop.order-status",
             Topic::Alerts => "shop.alerts",
             Topic::Notifications => "shop.notifications",
@@ -109,7 +117,7 @@ impl Topic {
     /// What the record key is, as the contract words it.
     pub const fn key_field(self) -> &'static str {
         match self {
-            Topic::Users | Topic::Carts | Topic::Notifications => "userId",
+            Topic::Users | Topic::Carts | Topic::Notifications | Topic::Credentials => "userId",
             Topic::Catalog => "productId / categoryId",
             Topic::Inventory | Topic::Reviews => "productId",
             Topic::Orders | Topic::OrderStatus => "orderId",
@@ -127,6 +135,7 @@ impl Topic {
     pub const fn kind(self) -> TopicKind {
         match self {
             Topic::OrderStatus | Topic::Alerts | Topic::Notifications | Topic::DeadLetter => TopicKind::Derived,
+            Topic::Credentials => TopicKind::Private,
             _ => TopicKind::Source,
         }
     }
@@ -136,10 +145,10 @@ impl Topic {
         10
     }
 
-    /// `retention.ms`: -1 (forever) for sources, 7 days for derived topics.
+    /// `retention.ms`: -1 (forever) for sources and private topics, 7 days for derived topics.
     pub const fn retention_ms(self) -> i64 {
         match self.kind() {
-            TopicKind::Source => -1,
+            TopicKind::Source | TopicKind::Private => -1,
             TopicKind::Derived => DERIVED_RETENTION_MS,
         }
     }
@@ -177,8 +186,9 @@ mod tests {
         for topic in Topic::ALL {
             let is_source = Topic::SOURCES.contains(&topic);
             assert_eq!(topic.kind() == TopicKind::Source, is_source, "{topic}");
-            assert_eq!(topic.retention_ms() == -1, is_source, "{topic}");
+            assert_eq!(topic.retention_ms() == -1, is_source || topic.kind() == TopicKind::Private, "{topic}");
         }
+        assert_eq!(Topic::Credentials.kind(), TopicKind::Private);
         assert_eq!(Topic::Alerts.retention_ms(), 604_800_000);
     }
 }

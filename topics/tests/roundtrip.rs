@@ -355,8 +355,26 @@ fn derived_events() -> impl Strategy<Value = Event> {
     ]
 }
 
+fn credential_events() -> impl Strategy<Value = Event> {
+    prop_oneof![
+        (id(), text(), text()).prop_map(|(user_id, email, password_hash)| UserCredentialsSet {
+            user_id,
+            email,
+            password_hash
+        }
+        .into()),
+        (id(), proptest::option::of(text())).prop_map(|(user_id, totp_secret_sealed)| UserMfaSet {
+            user_id,
+            totp_secret_sealed
+        }
+        .into()),
+        (id(), text()).prop_map(|(user_id, reason)| UserSuspended { user_id, reason }.into()),
+    ]
+}
+
 fn any_event() -> impl Strategy<Value = Event> {
     prop_oneof![
+        credential_events(),
         user_events(),
         catalog_events(),
         cart_and_order_events(),

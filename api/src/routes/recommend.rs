@@ -8,10 +8,10 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde_json::{json, Value};
-use shopflow_dataflows::recommend::{for_user, Purchases, Together};
 use shopflow_sinks::Family;
+use shopflow_views::recommend::{for_user, Purchases, Together};
 
-use shopflow_dataflows::recommend::TRENDING_KEY;
+use shopflow_views::recommend::TRENDING_KEY;
 
 /// `{productId, items, asOf}` of a product's list of `family`; 404 for a
 /// product the catalog does not have (or has deleted).
@@ -43,7 +43,7 @@ pub async fn trending(State(state): State<AppState>) -> Result<Json<Value>, AppE
 
 /// The caller's recommendations: what they purchased, with the bought-together
 /// lists of those products, read in one step and combined
-/// ([`shopflow_dataflows::recommend::for_user`]); trending when they have no
+/// ([`shopflow_views::recommend::for_user`]); trending when they have no
 /// purchases (`basedOn` says which).
 pub async fn recommendations(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
     let user = caller.0.sub.clone();

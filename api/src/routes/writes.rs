@@ -18,12 +18,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
-use shopflow_dataflows::facts::OrderStep;
 use shopflow_sinks::redis::Hold;
 use shopflow_sinks::Family;
 use shopflow_topics::events::OrderStatus;
 use shopflow_topics::fields::Obj;
 use shopflow_topics::{Envelope, Event, EventTime};
+use shopflow_views::facts::OrderStep;
 
 /// The `source` of the API's events.
 pub const SOURCE: &str = "shopflow-api";
@@ -55,7 +55,7 @@ fn envelope(id: &str, event: Event) -> Envelope {
 
 /// A second event of one write: its id follows from the first, so a retry repeats it.
 fn derived_id(event_id: &str, what: &str) -> String {
-    format!("{what}-{:016x}", shopflow_dataflows::id_hash(&format!("{event_id}/{what}")) as u64)
+    format!("{what}-{:016x}", shopflow_topics::hash::id_hash(&format!("{event_id}/{what}")) as u64)
 }
 
 /// Checks, claims and writes: `make` turns the ticket into the events and the extra answer fields.
@@ -277,7 +277,7 @@ async fn own_order(state: &AppState, caller: &Caller, order_id: &str) -> Result<
 /// 409 `invalid_state` unless the order's served status allows `step`.
 fn allows(order: &Value, step: &OrderStep, what: &str) -> Result<(), AppError> {
     let status = order["status"].as_str().and_then(OrderStatus::parse);
-    match status.and_then(|s| shopflow_dataflows::orders::transition(s, step)) {
+    match status.and_then(|s| shopflow_views::orders::transition(s, step)) {
         Some(_) => Ok(()),
         None => Err(AppError::new(
             StatusCode::CONFLICT,

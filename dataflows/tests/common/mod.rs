@@ -5,10 +5,13 @@
 
 use differential_dataflow::input::InputSession;
 use serde::Serialize;
-use shopflow_dataflows::facts::{facts_of, Fact};
-use shopflow_dataflows::recommend::{for_user, Config, Purchases, Together};
-use shopflow_dataflows::{build_with, Coll};
+use shopflow_dataflows::recommend::Config;
+use shopflow_dataflows::{build_with, facts_of, Coll, Visitor};
 use shopflow_topics::Envelope;
+use shopflow_views::derived::Derived;
+use shopflow_views::facts::Fact;
+use shopflow_views::recommend::{for_user, Purchases, Together};
+use shopflow_views::Family;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +35,44 @@ fn capture<'s, K: Serialize + Clone + 'static, V: Serialize + Clone + 'static>(
     })
 }
 
+/// The name a family's rows carry in a [`Snapshot`].
+pub fn name(family: Family) -> &'static str {
+    match family {
+        Family::Order => "orders",
+        Family::UserOrders => "userOrders",
+        Family::Inventory => "inventory",
+        Family::Product => "products",
+        Family::Category => "categories",
+        Family::Cart => "carts",
+        Family::User => "users",
+        Family::Rating => "ratings",
+        Family::Reviews => "reviews",
+        Family::BoughtTogether => "boughtTogether",
+        Family::ViewedTogether => "viewedTogether",
+        Family::Purchases => "purchases",
+        Family::Trending => "trending",
+        Family::SalesDaily => "salesDaily",
+        Family::FunnelDaily => "funnelDaily",
+        Family::ProductStats => "productStats",
+    }
+}
+
+/// Captures every view [`Views::for_each`](shopflow_dataflows::Views::for_each) hands it.
+struct Capturing<'s> {
+    updates: Updates,
+    parts: Vec<Coll<'s, ()>>,
+}
+
+impl<'s> Visitor<'s> for Capturing<'s> {
+    fn visit<K, V>(&mut self, family: Family, view: Coll<'s, (K, V)>)
+    where
+        K: differential_dataflow::ExchangeData + Serialize,
+        V: differential_dataflow::ExchangeData + Serialize,
+    {
+        self.parts.push(capture(name(family), view, self.updates.clone()).map(|_| ()));
+    }
+}
+
 /// Feeds `batches` (one epoch each) to the views on `workers` workers and
 /// returns the final contents, checking that every view holds one row per key.
 pub fn run(batches: &[Vec<Envelope>], workers: usize) -> Snapshot {
@@ -49,25 +90,14 @@ pub fn run_with(batches: &[Vec<Envelope>], workers: usize, config: Config) -> Sn
         let sink = sink.clone();
         let probe = worker.dataflow::<u64, _, _>(|scope| {
             let views = build_with(input.to_collection(scope), config);
-            let parts = vec![
-                capture("orders", views.orders, sink.clone()).map(|_| ()),
-                capture("statusChanges", views.status_changes.map(|(k, c)| ((k, c.index), c)), sink.clone())
-                    .map(|_| ()),
-                capture("inventory", views.inventory, sink.clone()).map(|_| ()),
-                capture("products", views.products, sink.clone()).map(|_| ()),
-                capture("categories", views.categories, sink.clone()).map(|_| ()),
-                capture("carts", views.carts, sink.clone()).map(|_| ()),
-                capture("users", views.users, sink.clone()).map(|_| ()),
-                capture("ratings", views.ratings, sink.clone()).map(|_| ()),
-                capture("reviews", views.reviews, sink.clone()).map(|_| ()),
-                capture("boughtTogether", views.bought_together, sink.clone()).map(|_| ()),
-                capture("viewedTogether", views.viewed_together, sink.clone()).map(|_| ()),
-                capture("purchases", views.purchases, sink.clone()).map(|_| ()),
-                capture("trending", views.trending, sink.clone()).map(|_| ()),
-                capture("salesDaily", views.sales_daily, sink.clone()).map(|_| ()),
-                capture("funnelDaily", views.funnel_daily, sink.clone()).map(|_| ()),
-                capture("productStats", views.product_stats, sink.clone()).map(|_| ()),
-            ];
+            let mut capturing = Capturing { updates: sink.clone(), parts: Vec::new() };
+            views.for_each(&mut capturing);
+            let mut parts = capturing.parts;
+            let status_changes = views.derived.flat_map(|derived| match derived {
+                Derived::StatusChanged(change) => Some(((change.order_id.clone(), change.index), change)),
+                Derived::InventoryAlert(_) => None,
+            });
+            parts.push(capture("statusChanges", status_changes, sink.clone()).map(|_| ()));
             let all = parts.into_iter().reduce(|a, b| a.concat(b)).expect("views");
             let (probe, _) = all.probe();
             probe

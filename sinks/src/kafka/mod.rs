@@ -1,33 +1,12 @@
-//! Derived events to Kafka: Order.StatusChanged and inventory alerts, with
-//! deterministic ids so a rebuild's re-emitted copies can be dropped downstream.
+//! Derived events to Kafka: Order.StatusChanged and inventory alerts (as the
+//! dataflows imply them), with deterministic ids so a rebuild's re-emitted
+//! copies can be dropped downstream.
 
-use crate::{derived_id, SinkError};
+use crate::SinkError;
 use shopflow_ingest::producer::RecordProducer;
-use shopflow_topics::events::{InventoryLowStock, InventoryOversold, ProductBackInStock};
+use shopflow_topics::hash::derived_id;
 use shopflow_topics::{Envelope, Event, EventTime};
 use std::time::Duration;
-
-/// The default LowStock threshold (`views.md`).
-pub const LOW_STOCK_THRESHOLD: i64 = 5;
-
-/// The alerts implied by `available` going from `previous` to `current`
-/// between two consecutive published states (`None`: not published before).
-pub fn inventory_alerts(product_id: &str, previous: Option<i64>, current: i64, threshold: i64) -> Vec<Event> {
-    let mut alerts = Vec::new();
-    if previous == Some(current) {
-        return alerts;
-    }
-    if current < 0 {
-        alerts.push(InventoryOversold { product_id: product_id.to_string(), available: current }.into());
-    }
-    if current <= threshold && previous.is_none_or(|p| p > threshold) {
-        alerts.push(InventoryLowStock { product_id: product_id.to_string(), available: current, threshold }.into());
-    }
-    if current > 0 && previous.is_some_and(|p| p <= 0) {
-        alerts.push(ProductBackInStock { product_id: product_id.to_string(), available: current }.into());
-    }
-    alerts
-}
 
 /// Produces derived events.
 pub struct DerivedProducer {
@@ -63,26 +42,5 @@ impl DerivedProducer {
             }));
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn types(events: Vec<Event>) -> Vec<&'static str> {
-        events.iter().map(|e| e.type_name()).collect()
-    }
-
-    #[test]
-    fn alerts_follow_the_transitions() {
-        assert!(inventory_alerts("p", Some(10), 10, 5).is_empty());
-        assert_eq!(types(inventory_alerts("p", Some(10), 5, 5)), ["Inventory.LowStock"]);
-        assert!(inventory_alerts("p", Some(4), 3, 5).is_empty(), "already low: no new LowStock");
-        assert_eq!(types(inventory_alerts("p", Some(1), -1, 5)), ["Inventory.Oversold"]);
-        assert_eq!(types(inventory_alerts("p", Some(-1), -2, 5)), ["Inventory.Oversold"]);
-        assert_eq!(types(inventory_alerts("p", Some(0), 3, 5)), ["Product.BackInStock"]);
-        assert_eq!(types(inventory_alerts("p", Some(0), 9, 5)), ["Product.BackInStock"]);
-        assert_eq!(types(inventory_alerts("p", None, 2, 5)), ["Inventory.LowStock"]);
     }
 }

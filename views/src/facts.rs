@@ -1,10 +1,11 @@
 //! Facts: the compact rows the dataflows consume, one or more per distinct
-//! event. Decoding stays in `shopflow-topics`; this is the projection of each
-//! event onto what the views need, keyed by the entity each view folds over.
+//! event, keyed by the entity each view folds over. Decoding stays in
+//! `shopflow-topics`; each family of `shopflow-dataflows` projects the events
+//! it reads onto these. The API shares [`OrderStep`] (order transitions).
 
 use serde::{Deserialize, Serialize};
 use shopflow_topics::events::{Address, OrderItem, PaymentMethod, Role, TransitStatus};
-use shopflow_topics::{Envelope, Event, EventTime};
+use shopflow_topics::EventTime;
 use std::collections::BTreeMap;
 
 /// Where an event stands in the order that matters: (`time`, `id`).
@@ -266,131 +267,4 @@ pub enum Fact {
     /// The time of an event, any event: the views that look at "the newest
     /// event time seen" (trending) follow these.
     Clock(EventTime),
-}
-
-/// The facts of one event: its [`Fact::Clock`] and what the views read of it.
-pub fn facts_of(envelope: &Envelope) -> Vec<Fact> {
-    let mut facts = facts_of_event(envelope);
-    facts.push(Fact::Clock(envelope.time));
-    facts
-}
-
-fn facts_of_event(envelope: &Envelope) -> Vec<Fact> {
-    let stamp = || Stamp { time: envelope.time, id: envelope.id.clone() };
-    let order = |order_id: &str, step: OrderStep| vec![Fact::Order(order_id.to_string(), stamp(), step)];
-    match &envelope.event {
-        Event::OrderCreated(e) => order(
-            &e.order_id,
-            OrderStep::Created {
-                user_id: e.user_id.clone(),
-                lines: e.items.iter().map(Line::from).collect(),
-                total: e.total,
-                currency: e.currency.clone(),
-            },
-        ),
-        Event::OrderCancelled(e) => order(&e.order_id, OrderStep::Cancelled),
-        Event::OrderReturnRequested(e) => order(&e.order_id, OrderStep::ReturnRequested),
-        Event::PaymentInitiated(e) => order(&e.order_id, OrderStep::PaymentInitiated { method: e.method }),
-        Event::PaymentCompleted(e) => order(&e.order_id, OrderStep::PaymentCompleted),
-        Event::PaymentFailed(e) => order(&e.order_id, OrderStep::PaymentFailed),
-        Event::PaymentRefunded(e) => order(&e.order_id, OrderStep::PaymentRefunded { amount: e.amount }),
-        Event::ShipmentCreated(e) => {
-            order(&e.order_id, OrderStep::ShipmentCreated { warehouse_id: e.warehouse_id.clone() })
-        }
-        Event::ShipmentStatusUpdated(e) => order(&e.order_id, OrderStep::ShipmentStatusUpdated { status: e.status }),
-        Event::ShipmentDelivered(e) => order(&e.order_id, OrderStep::ShipmentDelivered),
-        Event::StockReceived(e) => vec![Fact::Stock(e.product_id.clone(), e.warehouse_id.clone(), e.quantity)],
-        Event::InventoryAdjusted(e) => vec![Fact::Stock(e.product_id.clone(), e.warehouse_id.clone(), e.delta)],
-        Event::ProductCreated(e) => {
-            let fields = ProductFields {
-                vendor_id: Some(e.vendor_id.clone()),
-                name: Some(e.name.clone()),
-                description: Some(e.description.clone()),
-                category_id: Some(e.category_id.clone()),
-                price: Some(e.price),
-                currency: Some(e.currency.clone()),
-                attributes: Some(e.attributes.clone()),
-                images: Some(e.images.clone()),
-            };
-            vec![Fact::Product(e.product_id.clone(), stamp(), ProductChange::Created(fields))]
-        }
-        Event::ProductUpdated(e) => {
-            let fields = ProductFields {
-                vendor_id: None,
-                name: e.name.clone(),
-                description: e.description.clone(),
-                category_id: e.category_id.clone(),
-                price: e.price,
-                currency: None,
-                attributes: e.attributes.clone(),
-                images: e.images.clone(),
-            };
-            vec![Fact::Product(e.product_id.clone(), stamp(), ProductChange::Updated(fields))]
-        }
-        Event::ProductDeleted(e) => vec![Fact::Product(e.product_id.clone(), stamp(), ProductChange::Deleted)],
-        Event::CategoryUpserted(e) => {
-            vec![Fact::Category(e.category_id.clone(), stamp(), e.name.clone(), e.parent_id.clone())]
-        }
-        Event::CartItemAdded(e) => vec![Fact::Cart(
-            e.user_id.clone(),
-            stamp(),
-            CartChange::Added { product_id: e.product_id.clone(), quantity: e.quantity },
-        )],
-        Event::CartItemUpdated(e) => vec![Fact::Cart(
-            e.user_id.clone(),
-            stamp(),
-            CartChange::Updated { product_id: e.product_id.clone(), quantity: e.quantity },
-        )],
-        Event::CartItemRemoved(e) => {
-            vec![Fact::Cart(e.user_id.clone(), stamp(), CartChange::Removed { product_id: e.product_id.clone() })]
-        }
-        Event::CartCheckedOut(e) => vec![Fact::Cart(e.user_id.clone(), stamp(), CartChange::CheckedOut)],
-        Event::UserRegistered(e) => {
-            let fields = ProfileFields {
-                email: Some(e.email.clone()),
-                name: Some(e.name.clone()),
-                role: Some(e.role),
-                address: e.address.as_ref().map(PostalAddress::from),
-                phone: e.phone.clone(),
-            };
-            vec![Fact::User(e.user_id.clone(), stamp(), UserChange::Registered(fields))]
-        }
-        Event::UserProfileUpdated(e) => {
-            let fields = ProfileFields {
-                email: e.email.clone(),
-                name: e.name.clone(),
-                role: None,
-                address: e.address.as_ref().map(PostalAddress::from),
-                phone: e.phone.clone(),
-            };
-            vec![Fact::User(e.user_id.clone(), stamp(), UserChange::ProfileUpdated(fields))]
-        }
-        Event::UserPreferencesUpdated(e) => {
-            vec![Fact::User(e.user_id.clone(), stamp(), UserChange::PreferencesUpdated(e.email, e.sms, e.push))]
-        }
-        Event::UserDeleted(e) => vec![Fact::User(e.user_id.clone(), stamp(), UserChange::Deleted)],
-        Event::ProductViewed(e) => {
-            vec![Fact::View(stamp(), e.user_id.clone(), e.product_id.clone())]
-        }
-        Event::ReviewPosted(e) => vec![Fact::Review(
-            e.product_id.clone(),
-            stamp(),
-            ReviewChange::Posted {
-                review_id: e.review_id.clone(),
-                user_id: e.user_id.clone(),
-                rating: e.rating,
-                title: e.title.clone(),
-                body: e.body.clone(),
-            },
-        )],
-        Event::ReviewModerated(e) => vec![Fact::Review(
-            e.product_id.clone(),
-            stamp(),
-            ReviewChange::Moderated {
-                review_id: e.review_id.clone(),
-                reject: e.action == shopflow_topics::events::ModerationAction::Reject,
-            },
-        )],
-        _ => Vec::new(),
-    }
 }

@@ -1,0 +1,128 @@
+//! The published families of objects, and how a view's key and value are
+//! rendered into what the stores hold.
+
+use serde::{Deserialize, Serialize};
+
+/// A kind of published object, with its key space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Family {
+    /// An order, by orderId.
+    Order,
+    /// The orderIds of a user, by userId.
+    UserOrders,
+    /// Inventory, by productId.
+    Inventory,
+    /// A product, by productId.
+    Product,
+    /// A category, by categoryId.
+    Category,
+    /// A cart, by userId.
+    Cart,
+    /// A user profile, by userId.
+    User,
+    /// A product's rating, by productId.
+    Rating,
+    /// A product's reviews, by productId.
+    Reviews,
+    /// Products bought together with a product, by productId.
+    BoughtTogether,
+    /// Products viewed together with a product, by productId.
+    ViewedTogether,
+    /// The products a user purchased, by userId (their recommendations are
+    /// made of these and the products' bought-together lists).
+    Purchases,
+    /// Trending products, under one key (`all`).
+    Trending,
+    /// `sales_daily`, by day|categoryId|vendorId.
+    SalesDaily,
+    /// `funnel_daily`, by day.
+    FunnelDaily,
+    /// `product_stats`, by productId.
+    ProductStats,
+}
+
+impl Family {
+    /// Every family.
+    pub const ALL: [Family; 16] = [
+        Family::Order,
+        Family::UserOrders,
+        Family::Inventory,
+        Family::Product,
+        Family::Category,
+        Family::Cart,
+        Family::User,
+        Family::Rating,
+        Family::Reviews,
+        Family::BoughtTogether,
+        Family::ViewedTogether,
+        Family::Purchases,
+        Family::Trending,
+        Family::SalesDaily,
+        Family::FunnelDaily,
+        Family::ProductStats,
+    ];
+
+    /// Its name in keys and logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Family::Order => "order",
+            Family::UserOrders => "user-orders",
+            Family::Inventory => "inventory",
+            Family::Product => "product",
+            Family::Category => "category",
+            Family::Cart => "cart",
+            Family::User => "user",
+            Family::Rating => "rating",
+            Family::Reviews => "reviews",
+            Family::BoughtTogether => "bought-together",
+            Family::ViewedTogether => "viewed-together",
+            Family::Purchases => "purchases",
+            Family::Trending => "trending",
+            Family::SalesDaily => "sales-daily",
+            Family::FunnelDaily => "funnel-daily",
+            Family::ProductStats => "product-stats",
+        }
+    }
+
+    /// The families of the analytics relations, which ClickHouse serves.
+    pub const ANALYTICS: [Family; 3] = [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats];
+
+    /// Whether Redis serves it (the [`Family::ANALYTICS`] live in ClickHouse).
+    pub fn served_from_redis(self) -> bool {
+        !Family::ANALYTICS.contains(&self)
+    }
+}
+
+/// A view's key and value as stored: the value as JSON; the key bare when it
+/// is a plain string (`ord-1`), as JSON when compound (`[19000,"cat-1","ven-1"]`).
+pub fn render<K: Serialize, V: Serialize>(key: &K, value: &V) -> (String, String) {
+    (render_key(key), serde_json::to_string(value).expect("views serialise"))
+}
+
+/// A view's key as stored (see [`render`]).
+pub fn render_key<K: Serialize>(key: &K) -> String {
+    let key = serde_json::to_string(key).expect("keys serialise");
+    match key.strip_prefix('"').and_then(|k| k.strip_suffix('"')) {
+        Some(bare) if !bare.contains('\\') => bare.to_string(),
+        _ => key,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_keys_are_bare_and_compound_keys_json() {
+        assert_eq!(render_key(&"ord-1"), "ord-1");
+        assert_eq!(render_key(&(19000, "cat-1", "ven-1")), r#"[19000,"cat-1","ven-1"]"#);
+        assert_eq!(render_key(&"a\"b"), r#""a\"b""#);
+        assert_eq!(render(&7, &vec!["x"]), ("7".to_string(), r#"["x"]"#.to_string()));
+    }
+
+    #[test]
+    fn the_analytics_families_are_not_served_from_redis() {
+        let served: Vec<Family> = Family::ALL.into_iter().filter(|f| !f.served_from_redis()).collect();
+        assert_eq!(served, Family::ANALYTICS);
+    }
+}

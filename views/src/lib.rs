@@ -1,0 +1,48 @@
+//! # shopflow-views: the read model
+//!
+//! What the pipeline computes and the API serves, free of timely and
+//! differential: the view structs of `shared/contract/views.md`, the facts
+//! the dataflows fold, the order state machine, and how objects are named in
+//! the stores. `shopflow-dataflows` computes these values; `shopflow-sinks`
+//! stores them; `shopflow-api` reads them back as the same types.
+//!
+//! ```
+//! use shopflow_views::facts::OrderStep;
+//! use shopflow_views::family::{render, Family};
+//! use shopflow_views::orders::transition;
+//! use shopflow_topics::OrderStatus;
+//!
+//! // The state machine the pipeline folds orders through, and the API checks writes against.
+//! assert_eq!(transition(OrderStatus::Created, &OrderStep::PaymentCompleted), Some(OrderStatus::Paid));
+//! assert_eq!(transition(OrderStatus::Delivered, &OrderStep::Cancelled), None);
+//!
+//! // How a view's key and value are stored.
+//! assert_eq!(Family::Order.name(), "order");
+//! assert_eq!(render(&"ord-1", &7).0, "ord-1");
+//! ```
+//!
+//! ## Layout
+//! - `facts` — the rows the dataflows fold ([`facts::Fact`], [`facts::OrderStep`], ...).
+//! - `orders`, `inventory`, `catalog`, `carts`, `users`, `reviews`,
+//!   `recommend`, `analytics` — one module per family: its view structs and
+//!   the definitions readers share ([`orders::transition`],
+//!   [`recommend::for_user`], [`reviews::rating_mean`]).
+//! - `derived` — the events the views imply (Order.StatusChanged, inventory alerts).
+//! - `family` — [`family::Family`], the published kinds of objects, and the
+//!   rendering of keys and values.
+
+#![warn(missing_docs)]
+
+pub mod analytics;
+pub mod carts;
+pub mod catalog;
+pub mod derived;
+pub mod facts;
+pub mod family;
+pub mod inventory;
+pub mod orders;
+pub mod recommend;
+pub mod reviews;
+pub mod users;
+
+pub use family::Family;
