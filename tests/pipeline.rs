@@ -366,3 +366,51 @@ fn an_older_clickhouse_database_gets_the_new_columns_and_views() {
     let row = clickhouse(&format!("SELECT productId, ratingCount FROM {db}.product_stats_data FORMAT TSV"));
     assert_eq!(row.trim(), "prd-old\t0");
 }
+
+/// Runs the pipeline as a timely cluster of `processes` processes of
+/// `workers` threads each, on loopback, until it has caught up.
+fn cluster(space: &Space, processes: usize, workers: usize) {
+    let ports: Vec<u16> = (0..processes)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
+        .collect();
+    let hostfile = temp_path(&format!("{}-hosts-{processes}x{workers}", space.name));
+    let hosts: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    std::fs::write(&hostfile, hosts.join("\n") + "\n").unwrap();
+    let children: Vec<_> = (0..processes)
+        .map(|process| {
+            space
+                .shopflow()
+                .args(["pipeline", "--exit-when-caught-up", "--workers", &workers.to_string()])
+                .args(["--processes", &processes.to_string(), "--process", &process.to_string()])
+                .arg("--hostfile")
+                .arg(&hostfile)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (process, child) in children.into_iter().enumerate() {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "process {process} of {processes}×{workers} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn a_cluster_computes_the_same_views_as_one_process() {
+    let space = Space::new("cluster");
+    load(&space, &["--seed", "12", "--users", "50", "--products", "20", "--orders", "100"]);
+    pipeline(&space, &["--workers", "2"]);
+    let (_, one_process) = space.redis_objects();
+    let analytics = space.clickhouse_relations();
+    assert!(one_process.keys().filter(|k| k.starts_with("order:")).count() >= 80, "orders missing");
+    for (processes, workers) in [(2, 1), (2, 2)] {
+        cluster(&space, processes, workers);
+        let diff = Space::object_differences(&one_process, &space.redis_objects().1);
+        assert!(diff.is_empty(), "{processes} processes × {workers} workers differ from 1 × 2:\n{}", diff.join("\n"));
+        assert_eq!(space.clickhouse_relations(), analytics, "{processes} × {workers}: ClickHouse differs");
+    }
+}

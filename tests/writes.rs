@@ -709,3 +709,39 @@ fn every_table_write_route_takes_its_event_and_lists_what_is_missing() {
         }
     }
 }
+
+#[test]
+fn a_quiet_shop_reads_each_write_after_its_token() {
+    // `shopflow run` with nothing else happening: every write must become
+    // visible within the default consistency wait (5 s), one at a time.
+    let space = Space::new("quiet");
+    space.run_ok(&["topics", "create", "--partitions", "3"]);
+    let port = free_port();
+    let _run = Running(
+        space
+            .shopflow()
+            .args(["run", "--workers", "2", "--http-addr", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    support::wait_until("the API to answer", 60, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && http(port, "GET", "/api/v1/status", "", &json!({})).0 == 200
+    });
+    let api = Api::new(&space, Duration::from_secs(5));
+    let admin = api.token("adm-1", Role::Admin);
+    let product = stocked_product(&api, &admin, 250, 100);
+    let alice = api.token("usr-quiet", Role::Shopper);
+    for quantity in 1..=20 {
+        let body = json!({"quantity": quantity});
+        let (status, written, _) = http(port, "PUT", &format!("/api/v1/cart/items/{product}"), &alice, &body);
+        assert_eq!(status, 202, "{written}");
+        let token = serde_json::from_str::<Value>(&written).unwrap()["consistencyToken"].as_str().unwrap().to_string();
+        let (status, cart, _) = http(port, "GET", &format!("/api/v1/cart?after={token}"), &alice, &json!({}));
+        assert_eq!(status, 200, "write {quantity}: {cart}");
+        let cart: Value = serde_json::from_str(&cart).unwrap();
+        assert_eq!(cart["items"][0]["quantity"], quantity, "write {quantity} not in {cart}");
+    }
+}

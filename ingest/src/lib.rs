@@ -6,6 +6,9 @@
 //!   partitions and retention from the registry of `shopflow-topics`.
 //! - [`producer`] — the idempotent producer every writer uses.
 //! - [`generate`] — the seeded workload generator behind `shopflow generate`.
+//! - [`source`] — the pipeline's Kafka source: partitions, their ends, which
+//!   worker reads which, the consumer's settings, and (feature `timely`) the
+//!   timely operator that reads them.
 //!
 //! ```
 //! use shopflow_ingest::generate::{Generator, GeneratorConfig};
@@ -22,6 +25,9 @@
 pub mod admin;
 pub mod generate;
 pub mod producer;
+pub mod source;
+
+pub use source::Offsets;
 
 /// Errors of talking to Kafka.
 #[derive(Debug, thiserror::Error)]

@@ -24,8 +24,7 @@ pub mod redis;
 pub use shopflow_views::Family;
 use std::collections::BTreeMap;
 
-/// The source offsets a state covers: topic → partition → next offset to read.
-pub type Offsets = BTreeMap<String, BTreeMap<i32, i64>>;
+pub use shopflow_ingest::Offsets;
 
 /// Everything that changed below `upper`: the final value of each changed key.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -79,6 +79,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         group_id: "shopflow-demo".into(),
         max_epoch_records: 20_000,
         exit_when_caught_up: false,
+        cluster: Default::default(),
         kafka: kafka.clone(),
         stores: args.stores.clone(),
     };
@@ -150,13 +151,13 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
             let started = Instant::now();
             while !stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_secs(2));
-                let ingested = counters.records.load(Ordering::Relaxed);
+                let ingested = counters.source.records.load(Ordering::Relaxed);
                 let made = produced.load(Ordering::Relaxed);
                 println!(
                     "ingested {ingested} events, lag {}, asOf {}, dead letters {}{}",
                     made.saturating_sub(ingested),
                     counters.as_of.load(Ordering::Relaxed),
-                    counters.dead_letters.load(Ordering::Relaxed),
+                    counters.source.dead_letters.load(Ordering::Relaxed),
                     if counters.current.load(Ordering::Relaxed) { "" } else { " (rebuilding)" }
                 );
                 if duration.is_some_and(|d| started.elapsed() >= Duration::from_secs(d)) {
@@ -165,7 +166,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let result = run_pipeline_and_api(pipeline.config(), serve, stop.clone(), counters.clone());
+    let result = run_pipeline_and_api(pipeline.config()?, serve, stop.clone(), counters.clone());
     stop.store(true, Ordering::SeqCst);
     let made = storefront.join().map_err(|_| anyhow::anyhow!("storefront panicked"))?;
     if let Ok(summary) = &made {
@@ -174,7 +175,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "demo stopped: {} events produced, {} ingested, {} publications",
         produced.load(Ordering::Relaxed),
-        counters.records.load(Ordering::Relaxed),
+        counters.source.records.load(Ordering::Relaxed),
         counters.publications.load(Ordering::Relaxed)
     );
     result.and(made.map(|_| ()))

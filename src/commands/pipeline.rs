@@ -1,8 +1,10 @@
 //! `shopflow pipeline`: Kafka in, views out to Redis, ClickHouse and Kafka.
 
 use super::KafkaArgs;
-use crate::pipeline::{self, Counters, PipelineConfig};
+use crate::pipeline::{self, Cluster, Counters, PipelineConfig};
+use anyhow::Context;
 use clap::Args;
+use shopflow_ingest::source::SourceConfig;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +26,49 @@ pub struct StoreArgs {
     pub clickhouse_database: String,
 }
 
+/// Where this process stands in a timely cluster.
+#[derive(Args, Clone, Debug)]
+pub struct ClusterArgs {
+    /// Processes of a timely cluster (each runs `--workers` threads); 1: this process alone.
+    #[arg(long, env = "SHOPFLOW_PROCESSES", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub processes: u16,
+    /// This process's index in the cluster, 0 to processes − 1 (process 0 publishes).
+    #[arg(long, env = "SHOPFLOW_PROCESS", default_value_t = 0)]
+    pub process: u16,
+    /// A file with one `host:port` per line, one line per process in process order (with `--processes` > 1).
+    #[arg(long, env = "SHOPFLOW_HOSTFILE")]
+    pub hostfile: Option<std::path::PathBuf>,
+}
+
+impl Default for ClusterArgs {
+    fn default() -> ClusterArgs {
+        ClusterArgs { processes: 1, process: 0, hostfile: None }
+    }
+}
+
+impl ClusterArgs {
+    /// The cluster, or `None` for a process alone; an error names a bad setting.
+    pub fn cluster(&self) -> anyhow::Result<Option<Cluster>> {
+        let (processes, process) = (usize::from(self.processes), usize::from(self.process));
+        if process >= processes {
+            anyhow::bail!("--process {process} is not below --processes {processes}");
+        }
+        if processes == 1 {
+            return Ok(None);
+        }
+        let Some(path) = &self.hostfile else {
+            anyhow::bail!("--processes {processes} needs --hostfile (one host:port per line, one per process)");
+        };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading the hostfile {}", path.display()))?;
+        let hosts: Vec<String> =
+            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+        if hosts.len() != processes {
+            anyhow::bail!("the hostfile {} names {} hosts for --processes {processes}", path.display(), hosts.len());
+        }
+        Ok(Some(Cluster { process, hosts }))
+    }
+}
+
 /// Arguments of `shopflow pipeline`.
 #[derive(Args, Clone, Debug)]
 pub struct PipelineArgs {
@@ -40,26 +85,31 @@ pub struct PipelineArgs {
     #[arg(long)]
     pub exit_when_caught_up: bool,
     #[command(flatten)]
+    pub cluster: ClusterArgs,
+    #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
     pub stores: StoreArgs,
 }
 
 impl PipelineArgs {
-    /// The pipeline's configuration.
-    pub fn config(&self) -> PipelineConfig {
-        PipelineConfig {
-            brokers: self.kafka.brokers.clone(),
+    /// The pipeline's configuration; an error names a bad cluster setting.
+    pub fn config(&self) -> anyhow::Result<PipelineConfig> {
+        Ok(PipelineConfig {
+            source: SourceConfig {
+                brokers: self.kafka.brokers.clone(),
+                topic_prefix: self.kafka.topic_prefix.clone(),
+                group_id: self.group_id.clone(),
+                max_epoch_records: self.max_epoch_records as usize,
+                exit_when_caught_up: self.exit_when_caught_up,
+            },
             redis_url: self.stores.redis_url.clone(),
             namespace: self.stores.namespace.clone(),
             clickhouse_url: self.stores.clickhouse_url.clone(),
             clickhouse_database: self.stores.clickhouse_database.clone(),
-            topic_prefix: self.kafka.topic_prefix.clone(),
-            group_id: self.group_id.clone(),
             workers: usize::from(self.workers),
-            max_epoch_records: self.max_epoch_records as usize,
-            exit_when_caught_up: self.exit_when_caught_up,
-        }
+            cluster: self.cluster.cluster()?,
+        })
     }
 }
 
@@ -85,8 +135,8 @@ pub fn report_progress(counters: Arc<Counters>, done: Arc<AtomicBool>) {
         while !done.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_secs(5));
             tracing::info!(
-                records = counters.records.load(Ordering::Relaxed),
-                dead_letters = counters.dead_letters.load(Ordering::Relaxed),
+                records = counters.source.records.load(Ordering::Relaxed),
+                dead_letters = counters.source.dead_letters.load(Ordering::Relaxed),
                 publications = counters.publications.load(Ordering::Relaxed),
                 as_of = counters.as_of.load(Ordering::Relaxed),
                 current = counters.current.load(Ordering::Relaxed),
@@ -103,11 +153,11 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     let counters = Arc::new(Counters::default());
     let done = Arc::new(AtomicBool::new(false));
     report_progress(counters.clone(), done.clone());
-    let result = pipeline::run(args.config(), stop, counters.clone());
+    let result = pipeline::run(args.config()?, stop, counters.clone());
     done.store(true, Ordering::SeqCst);
     tracing::info!(
-        records = counters.records.load(Ordering::Relaxed),
-        dead_letters = counters.dead_letters.load(Ordering::Relaxed),
+        records = counters.source.records.load(Ordering::Relaxed),
+        dead_letters = counters.source.dead_letters.load(Ordering::Relaxed),
         publications = counters.publications.load(Ordering::Relaxed),
         "pipeline stopped"
     );

@@ -232,7 +232,7 @@ pub fn run_all(args: RunArgs) -> anyhow::Result<()> {
         kafka: args.pipeline.kafka.clone(),
         stores: args.pipeline.stores.clone(),
     };
-    let result = run_pipeline_and_api(args.pipeline.config(), serve_args, stop, counters);
+    let result = run_pipeline_and_api(args.pipeline.config()?, serve_args, stop, counters);
     done.store(true, Ordering::SeqCst);
     result
 }

@@ -2,7 +2,8 @@
 //! Redis and Kafka, switches the generation when it has caught up, and
 //! commits offsets for lag tooling.
 
-use super::{Batch, Counters, PipelineConfig};
+use super::publish::Batch;
+use super::{Counters, PipelineConfig};
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -64,8 +65,9 @@ pub fn spawn(
             .await
             .with_context(|| format!("connecting to Redis at {}", config.redis_url))
     })?;
-    let derived = DerivedProducer::new(&config.brokers, &config.topic_prefix)?;
-    let committer: BaseConsumer = super::source::consumer_config(&config.brokers, &config.group_id).create()?;
+    let derived = DerivedProducer::new(&config.source.brokers, &config.source.topic_prefix)?;
+    let committer: BaseConsumer =
+        shopflow_ingest::source::consumer_config(&config.source.brokers, &config.source.group_id).create()?;
     Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
         let mut state = State { redis, analytics: to_analytics, derived, committer, targets, counters };
         let published = runtime.block_on(async move {
@@ -135,7 +137,7 @@ impl State {
         // Caught up: past the end offsets seen at start, and the workers found nothing more to read
         // (watermarks alone are not trusted: some brokers report them low).
         let caught_up = self.counters.current.load(Ordering::SeqCst)
-            || (batch.at_end && super::source::covers(&batch.offsets, &self.targets));
+            || (batch.at_end && shopflow_ingest::source::covers(&batch.offsets, &self.targets));
         let publication = Publication { upper: batch.upper, changes: batch.changes, offsets: batch.offsets };
         let was_current = self.counters.current.load(Ordering::SeqCst);
         let switching = caught_up && !was_current;

@@ -114,6 +114,12 @@ impl Topic {
         }
     }
 
+    /// The name on a broker whose topics carry `prefix` (empty in
+    /// production; tests and staging share a broker with one).
+    pub fn prefixed(self, prefix: &str) -> String {
+        format!("{prefix}{}", self.name())
+    }
+
     /// What the record key is, as the contract words it.
     pub const fn key_field(self) -> &'static str {
         match self {

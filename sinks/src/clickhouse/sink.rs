@@ -12,7 +12,7 @@ const INSERT_CHUNK_ROWS: usize = 20_000;
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One row of the `events` audit log.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EventRow {
     /// Event id.
     pub id: String,

@@ -1,0 +1,277 @@
+//! What leaves the dataflow for the sinks, and how it gets there: every
+//! worker renders its share of each view's changes, and everything —
+//! changes, derived events, audit rows, the readers' positions — travels
+//! through a timely exchange to worker 0, whose [`collect`] operator turns
+//! each run of complete epochs into one [`Batch`] for the publisher thread.
+//! Nothing reaches the sinks through memory shared between workers, so the
+//! same code runs as one process or as a cluster.
+
+use serde::{Deserialize, Serialize};
+use shopflow_dataflows::{Coll, Epoch, Visitor};
+use shopflow_ingest::source::{covers, Position};
+use shopflow_ingest::Offsets;
+use shopflow_sinks::clickhouse::EventRow;
+use shopflow_views::derived::Derived;
+use shopflow_views::family::render;
+use shopflow_views::Family;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+use timely::dataflow::operators::generic::OutputBuilderSession;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::Stream;
+
+/// Something the sinks take, as it travels to worker 0.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Out {
+    /// A change of a view: (family, rendered key, rendered value).
+    View(Family, String, String),
+    /// A derived event.
+    Derived(Derived),
+    /// A row of the audit log.
+    Audit(EventRow),
+    /// Where a worker's reading stands.
+    Position(Position),
+}
+
+/// A stream of [`Out`] updates.
+pub type Outs<'s> = Stream<'s, Epoch, Vec<(Out, Epoch, isize)>>;
+
+/// How [`Outs`] are built.
+type Builder = CapacityContainerBuilder<Vec<(Out, Epoch, isize)>>;
+
+/// A batch of complete epochs for the publisher.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Epochs below this are complete.
+    pub upper: u64,
+    /// Final value (or deletion) of each changed key.
+    pub changes: BTreeMap<(Family, String), Option<String>>,
+    /// Derived events that appeared.
+    pub derived: Vec<Derived>,
+    /// Offsets covered.
+    pub offsets: Offsets,
+    /// Whether every worker had reached the end of its partitions.
+    pub at_end: bool,
+    /// Audit rows.
+    pub events: Vec<EventRow>,
+}
+
+impl Batch {
+    /// Folds a later batch into this one: later values win, offsets only grow.
+    pub fn absorb(&mut self, later: Batch) {
+        self.upper = self.upper.max(later.upper);
+        self.changes.extend(later.changes);
+        self.derived.extend(later.derived);
+        merge_offsets(&mut self.offsets, later.offsets);
+        self.at_end = later.at_end;
+        self.events.extend(later.events);
+    }
+}
+
+fn merge_offsets(into: &mut Offsets, from: Offsets) {
+    for (topic, parts) in from {
+        let mine = into.entry(topic).or_default();
+        for (partition, next) in parts {
+            let slot = mine.entry(partition).or_insert(next);
+            *slot = (*slot).max(next);
+        }
+    }
+}
+
+/// Renders each view's changes where they are computed.
+pub struct Rendering<'s> {
+    /// The rendered streams so far.
+    pub parts: Vec<Outs<'s>>,
+}
+
+impl<'s> Visitor<'s> for Rendering<'s> {
+    fn visit<K, V>(&mut self, family: Family, view: Coll<'s, (K, V)>)
+    where
+        K: differential_dataflow::ExchangeData + Serialize,
+        V: differential_dataflow::ExchangeData + Serialize,
+    {
+        self.parts.push(view.inner.map(move |((key, value), time, diff)| {
+            let (key, value) = render(&key, &value);
+            (Out::View(family, key, value), time, diff)
+        }));
+    }
+}
+
+/// Publish at least this often, even with nothing new: `asOf` says the state is fresh.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Gathers every [`Out`] at worker 0 and hands the publisher one [`Batch`]
+/// per run of complete epochs (changes consolidated, derived events that
+/// appeared, the offsets covered). `peers` is the number of workers of the
+/// cluster, `targets` the end offsets seen at start; only worker 0 has a
+/// `publisher`. When the publisher is busy, later epochs are folded into the
+/// waiting batch; when it is gone, `stop` is set. The output carries nothing:
+/// a probe on it tells when epochs have been handed over.
+pub fn collect<'s>(
+    outs: Outs<'s>,
+    peers: usize,
+    targets: Offsets,
+    publisher: Option<SyncSender<Batch>>,
+    stop: Arc<AtomicBool>,
+) -> Outs<'s> {
+    let scope = outs.scope();
+    outs.unary_frontier(Exchange::new(|_: &(Out, Epoch, isize)| 0), "Collect", move |_, info| {
+        let activator = scope.activator_for(info.address);
+        let mut pending: BTreeMap<Epoch, Vec<(Out, isize)>> = BTreeMap::new();
+        // Each worker's latest position among complete epochs.
+        let mut positions: BTreeMap<usize, Position> = BTreeMap::new();
+        let mut waiting: Option<Batch> = None;
+        let mut newest: Epoch = 0;
+        let mut last_sent = Instant::now();
+        let mut finished = false;
+        move |(input, frontier), _output: &mut OutputBuilderSession<'_, Epoch, Builder>| {
+            input.for_each_stamp(|_, containers| {
+                for container in containers {
+                    for (out, time, diff) in container.drain(..) {
+                        newest = newest.max(time);
+                        pending.entry(time).or_default().push((out, diff));
+                    }
+                }
+            });
+            if finished {
+                return;
+            }
+            // Epochs below the frontier are complete; an empty frontier means all are.
+            let upper = frontier.frontier().first().copied();
+            let complete_below = upper.unwrap_or(Epoch::MAX);
+            let has_complete = pending.range(..complete_below).next().is_some();
+            if has_complete || upper.is_none() || (waiting.is_none() && last_sent.elapsed() >= HEARTBEAT) {
+                let later = pending.split_off(&complete_below);
+                let updates = std::mem::replace(&mut pending, later).into_values().flatten();
+                // When everything is done, name the batch after the last epoch read.
+                let batch_upper = upper.unwrap_or(newest + 1);
+                let batch = assemble(updates, &mut positions, peers, &targets, batch_upper);
+                match waiting.as_mut() {
+                    Some(earlier) => earlier.absorb(batch),
+                    None => waiting = Some(batch),
+                }
+            }
+            let Some(sender) = publisher.as_ref() else { return };
+            let Some(batch) = waiting.take() else { return };
+            if upper.is_none() {
+                // The last batch: wait for the publisher rather than drop it.
+                if sender.send(batch).is_err() {
+                    tracing::error!("the publisher stopped before the last batch");
+                }
+                finished = true;
+                return;
+            }
+            match sender.try_send(batch) {
+                Ok(()) => last_sent = Instant::now(),
+                Err(TrySendError::Full(batch)) => {
+                    waiting = Some(batch);
+                    // Try again soon, even if no epoch completes meanwhile.
+                    activator.activate_after(Duration::from_millis(2));
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    tracing::error!("the publisher stopped; stopping the pipeline");
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    })
+}
+
+/// One batch from the complete updates: consolidated changes (a value that
+/// was retracted and asserted again is no change), derived events that
+/// appeared, the latest position of each worker.
+fn assemble(
+    updates: impl IntoIterator<Item = (Out, isize)>,
+    positions: &mut BTreeMap<usize, Position>,
+    peers: usize,
+    targets: &Offsets,
+    upper: Epoch,
+) -> Batch {
+    let mut sums: BTreeMap<(Family, String, String), isize> = BTreeMap::new();
+    let mut derived: BTreeMap<Derived, isize> = BTreeMap::new();
+    let mut events = Vec::new();
+    for (out, diff) in updates {
+        match out {
+            Out::View(family, key, value) => *sums.entry((family, key, value)).or_insert(0) += diff,
+            Out::Derived(event) => *derived.entry(event).or_insert(0) += diff,
+            Out::Audit(row) => events.push(row),
+            Out::Position(position) => {
+                // Updates come in time order, and a worker reports at most one position per time.
+                positions.insert(position.worker, position);
+            }
+        }
+    }
+    let mut changes: BTreeMap<(Family, String), Option<String>> = BTreeMap::new();
+    for ((family, key, value), diff) in sums {
+        if diff > 0 {
+            changes.insert((family, key), Some(value));
+        } else if diff < 0 {
+            changes.entry((family, key)).or_insert(None);
+        }
+    }
+    let mut offsets = Offsets::new();
+    for position in positions.values() {
+        merge_offsets(&mut offsets, position.offsets.clone());
+    }
+    let at_end = positions.len() == peers && positions.values().all(|p| p.at_end) && covers(&offsets, targets);
+    Batch {
+        upper,
+        changes,
+        derived: derived.into_iter().filter(|(_, d)| *d > 0).map(|(event, _)| event).collect(),
+        offsets,
+        at_end,
+        events,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(key: &str, value: &str) -> Out {
+        Out::View(Family::Rating, key.to_string(), value.to_string())
+    }
+
+    #[test]
+    fn a_batch_keeps_final_values_and_ignores_values_that_net_to_zero() {
+        let updates = vec![
+            // Replaced: the new value wins.
+            (change("a", "1"), -1),
+            (change("a", "2"), 1),
+            // Retracted and asserted again (its inputs changed, it did not): no change at all.
+            (change("b", "7"), -1),
+            (change("b", "7"), 1),
+            // Gone.
+            (change("c", "3"), -1),
+        ];
+        let batch = assemble(updates, &mut BTreeMap::new(), 1, &Offsets::new(), 2);
+        let expected: BTreeMap<(Family, String), Option<String>> =
+            [((Family::Rating, "a".to_string()), Some("2".to_string())), ((Family::Rating, "c".to_string()), None)]
+                .into_iter()
+                .collect();
+        assert_eq!(batch.changes, expected);
+    }
+
+    #[test]
+    fn offsets_are_each_workers_latest_and_at_end_needs_every_worker() {
+        let position = |worker: usize, next: i64, at_end: bool| {
+            let offsets: Offsets = [(format!("t{worker}"), [(0, next)].into_iter().collect())].into_iter().collect();
+            Out::Position(Position { worker, offsets, at_end })
+        };
+        let targets: Offsets = [("t0".to_string(), [(0, 5)].into_iter().collect())].into_iter().collect();
+        let mut positions = BTreeMap::new();
+        let first =
+            assemble(vec![(position(0, 3, false), 1), (position(0, 5, true), 1)], &mut positions, 2, &targets, 9);
+        assert_eq!(first.offsets["t0"][&0], 5, "the later position wins");
+        assert!(!first.at_end, "worker 1 has not reported");
+        let second = assemble(vec![(position(1, 2, true), 1)], &mut positions, 2, &targets, 10);
+        assert!(second.at_end);
+        assert_eq!(second.offsets.len(), 2, "a batch covers what every worker has read");
+    }
+}
