@@ -12,7 +12,8 @@
 //!    exit over the same records, with its peak resident memory;
 //! 4. freshness: the pipeline running, records produced at half the
 //!    pipeline's measured rate, and for each the time from send to the
-//!    moment Redis's published offsets cover it; p50 and p99.
+//!    moment Redis's published offsets cover it; p50 and p99;
+//! 5. the same on a quiet shop: 20 records a second for 10 seconds.
 //!
 //! It prints one line per figure; BENCHMARKS.md records them.
 
@@ -68,7 +69,7 @@ fn produce(
     let started = Instant::now();
     let mut sent = 0u64;
     for (topic, key, value) in records {
-        let topic = format!("{prefix}{}", topic.name());
+        let topic = topic.prefixed(prefix);
         let mut record = BaseRecord::with_opaque_to(&topic, Box::new(Instant::now())).key(&key).payload(&value);
         loop {
             match producer.send(record) {
@@ -99,7 +100,7 @@ fn create_topics(
     match embedded {
         Some(cluster) => {
             for topic in Topic::ALL {
-                cluster.create_topic(&format!("{prefix}{}", topic.name()), PARTITIONS, 1).unwrap();
+                cluster.create_topic(&topic.prefixed(prefix), PARTITIONS, 1).unwrap();
             }
         }
         None => {
@@ -132,12 +133,7 @@ fn raw_ceiling(brokers: &str, prefix: &str, expected: u64) -> (u64, f64) {
                 for topic in Topic::SOURCES {
                     for partition in 0..PARTITIONS {
                         if n % threads == t {
-                            list.add_partition_offset(
-                                &format!("{prefix}{}", topic.name()),
-                                partition,
-                                Offset::Beginning,
-                            )
-                            .unwrap();
+                            list.add_partition_offset(&topic.prefixed(&prefix), partition, Offset::Beginning).unwrap();
                         }
                         n += 1;
                     }
@@ -289,11 +285,45 @@ fn main() {
     }
     let generation: String = redis::cmd("GET").arg(&current_key).query(&mut connection).unwrap();
     let meta = format!("{namespace}:{generation}:meta");
+    let report = |what: &str, latencies: Vec<f64>| {
+        if latencies.is_empty() {
+            println!("freshness {what}: no record became visible");
+        } else {
+            println!(
+                "freshness {what}: produce → visible in Redis p50 {:.1} ms, p99 {:.1} ms ({} records)",
+                percentile(&latencies, 0.5),
+                percentile(&latencies, 0.99),
+                latencies.len()
+            );
+        }
+    };
+    // Fresh ids: another seed's events.
+    let under_load = freshness(&brokers, &prefix, &redis, &meta, 2, (offered * seconds_of_load) as u64, offered);
+    report(&format!("at {offered:.0} records/s offered (half the pipeline rate)"), under_load);
+    // A quiet shop: 20 records a second for 10 seconds.
+    let idle = freshness(&brokers, &prefix, &redis, &meta, 3, 200, 20.0);
+    report("at 20 records/s offered (a quiet shop)", idle);
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
+
+/// Produces `events` records of generator seed `seed` at `rate` a second and
+/// returns, for each, the milliseconds from its send to the first time the
+/// published offsets (`meta`'s `offsets`) cover it.
+fn freshness(
+    brokers: &str,
+    prefix: &str,
+    redis: &redis::Client,
+    meta: &str,
+    seed: u64,
+    events: u64,
+    rate: f64,
+) -> Vec<f64> {
     let observations = Arc::new(Mutex::new(Vec::<(Instant, BTreeMap<String, BTreeMap<i32, i64>>)>::new()));
     let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let watcher = {
         let (observations, watching, redis, meta) =
-            (observations.clone(), watching.clone(), redis.clone(), meta.clone());
+            (observations.clone(), watching.clone(), redis.clone(), meta.to_string());
         std::thread::spawn(move || {
             let mut connection = redis.get_connection().unwrap();
             let mut last = String::new();
@@ -309,21 +339,12 @@ fn main() {
             }
         })
     };
-    let config = GeneratorConfig {
-        seed: 2,
-        users: 20_000,
-        products: 5_000,
-        events: Some((offered * seconds_of_load) as u64),
-        ..Default::default()
-    };
-    // Fresh ids: a second seed's events.
+    let config = GeneratorConfig { seed, users: 20_000, products: 5_000, events: Some(events), ..Default::default() };
     let records = Generator::new(config).map(|r| (r.topic, r.key, r.value));
-    let (_, _, timed) = produce(&brokers, &prefix, records, Some(offered));
+    let (_, _, timed) = produce(brokers, prefix, records, Some(rate));
     std::thread::sleep(Duration::from_secs(2)); // let the last records be published before reading the log
     watching.store(false, std::sync::atomic::Ordering::SeqCst);
     watcher.join().unwrap();
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
     let observations = observations.lock().unwrap();
     let deliveries = timed.0.lock().unwrap();
     let mut latencies: Vec<f64> = Vec::new();
@@ -337,14 +358,5 @@ fn main() {
         }
     }
     latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if latencies.is_empty() {
-        println!("freshness: no record became visible");
-    } else {
-        println!(
-            "freshness at {offered:.0} records/s offered (half the pipeline rate): produce → visible in Redis p50 {:.1} ms, p99 {:.1} ms ({} records)",
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
-            latencies.len()
-        );
-    }
+    latencies
 }

@@ -478,7 +478,8 @@ fn a_store_that_is_down_answers_503_and_opens_its_circuit() {
     let mut api = Api::new(&space, Duration::from_secs(5));
     // Nothing listens on port 1: every ClickHouse call fails.
     let mut services = shopflow_api::Services::clone(&api.state);
-    services.clickhouse = shopflow_sinks::clickhouse::ClickHouseReader::new("http://127.0.0.1:1/", &space.name);
+    services.stores.analytics =
+        std::sync::Arc::new(shopflow_sinks::clickhouse::ClickHouseReader::new("http://127.0.0.1:1/", &space.name));
     api.state = services.into();
     let admin = api.token("adm-1", Role::Admin);
     let path = "/api/v1/admin/analytics/sales";

@@ -57,6 +57,17 @@ pub struct Claims {
     pub jti: Option<String>,
 }
 
+/// An RS256 key that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("the RS256 {which} key is not a PEM RSA key")]
+pub struct KeyError {
+    /// `public` or `private`.
+    pub which: &'static str,
+    /// What the PEM reader said.
+    #[source]
+    pub source: jsonwebtoken::errors::Error,
+}
+
 /// Verifies and mints tokens.
 #[derive(Clone)]
 pub struct Auth {
@@ -98,10 +109,15 @@ impl Auth {
     }
 
     /// RS256 verifying with the PEM `public_key`; minting too when given the PEM `private_key`.
-    pub fn rs256(public_key: &[u8], private_key: Option<&[u8]>, issuer: &str, audience: &str) -> Result<Auth, String> {
-        let decoding = DecodingKey::from_rsa_pem(public_key).map_err(|e| format!("the RS256 public key: {e}"))?;
+    pub fn rs256(
+        public_key: &[u8],
+        private_key: Option<&[u8]>,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<Auth, KeyError> {
+        let decoding = DecodingKey::from_rsa_pem(public_key).map_err(|source| KeyError { which: "public", source })?;
         let encoding = private_key
-            .map(|pem| EncodingKey::from_rsa_pem(pem).map_err(|e| format!("the RS256 private key: {e}")))
+            .map(|pem| EncodingKey::from_rsa_pem(pem).map_err(|source| KeyError { which: "private", source }))
             .transpose()?;
         Ok(Auth::with(Algorithm::RS256, encoding, decoding, issuer, audience))
     }

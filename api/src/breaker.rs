@@ -95,7 +95,10 @@ impl Breaker {
     }
 
     /// Runs `call` unless the circuit is open; its error, or its timeout, is a 503.
-    pub async fn call<T, E: std::fmt::Display>(&self, call: impl Future<Output = Result<T, E>>) -> Result<T, AppError> {
+    pub async fn call<T, E>(&self, call: impl Future<Output = Result<T, E>>) -> Result<T, AppError>
+    where
+        E: std::error::Error + 'static,
+    {
         let admitted = self.circuit.lock().expect("not poisoned").admit(Instant::now(), &self.config);
         if let Err(seconds) = admitted {
             return Err(AppError::unavailable(
@@ -112,7 +115,7 @@ impl Breaker {
             }
             Ok(Err(error)) => {
                 circuit.failed(Instant::now(), &self.config);
-                Err(AppError::store(self.store, error))
+                Err(AppError::store(self.store, shopflow_topics::error::chain(&error)))
             }
             Err(_) => {
                 circuit.failed(Instant::now(), &self.config);
@@ -203,13 +206,13 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_call_that_hangs_times_out_as_a_503() {
         let breaker = Breaker::new("slow", BreakerConfig::with_timeout(Duration::from_millis(20)));
-        let hang = std::future::pending::<Result<(), String>>();
+        let hang = std::future::pending::<Result<(), std::io::Error>>();
         let error = breaker.call(hang).await.unwrap_err();
         assert_eq!((error.status.as_u16(), error.code), (503, "store_timeout"));
         for _ in 0..4 {
-            let _ = breaker.call(async { Err::<(), _>("down") }).await;
+            let _ = breaker.call(async { Err::<(), _>(std::io::Error::other("down")) }).await;
         }
-        let error = breaker.call(async { Ok::<_, String>(()) }).await.unwrap_err();
+        let error = breaker.call(async { Ok::<_, std::io::Error>(()) }).await.unwrap_err();
         assert_eq!(error.code, "circuit_open", "the good call is not even made");
     }
 }

@@ -39,7 +39,7 @@ async fn wait_for(state: &AppState, token: &str) -> Result<(), AppError> {
     })?;
     let deadline = tokio::time::Instant::now() + state.consistency_wait;
     loop {
-        let status = state.breakers.redis.call(state.redis.status()).await?;
+        let status = state.breakers.redis.call(state.stores.views.status()).await?;
         if status.is_some_and(|s| includes(&s.offsets, &records)) {
             return Ok(());
         }

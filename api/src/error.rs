@@ -1,6 +1,8 @@
 //! One error type for every handler: a status, a stable code and a message,
 //! rendered as `{"error": {"code", "message", "requestId"}}`. Internals are
-//! logged, never shown.
+//! logged, never shown: an error carries them as `detail`, which the
+//! request-id middleware logs with the request's id (making an error has no
+//! side effects).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,19 +20,21 @@ pub struct AppError {
     pub message: String,
     /// For 400: every bad field with what is wrong with it.
     pub fields: Vec<(String, String)>,
+    /// What went wrong inside (a store's error): logged, never answered.
+    pub detail: Option<String>,
 }
 
 impl AppError {
     /// Any status with a code.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> AppError {
-        AppError { status, code, message: message.into(), fields: Vec::new() }
+        AppError { status, code, message: message.into(), fields: Vec::new(), detail: None }
     }
 
     /// 400 listing every bad field: (field, what is wrong).
     pub fn invalid_fields(fields: Vec<(String, String)>) -> AppError {
         let message =
             fields.iter().map(|(field, problem)| format!("{field}: {problem}")).collect::<Vec<_>>().join("; ");
-        AppError { status: StatusCode::BAD_REQUEST, code: "validation_failed", message, fields }
+        AppError { status: StatusCode::BAD_REQUEST, code: "validation_failed", message, fields, detail: None }
     }
 
     /// 400 with a message naming the bad fields.
@@ -60,8 +64,10 @@ impl AppError {
 
     /// 503 for a store failure; the detail goes to the log only.
     pub fn store(store: &'static str, detail: impl std::fmt::Display) -> AppError {
-        tracing::error!(store, "backing store failed: {detail}");
-        AppError::unavailable("store_unavailable", format!("{store} is unavailable"))
+        AppError {
+            detail: Some(format!("{store}: {detail}")),
+            ..AppError::unavailable("store_unavailable", format!("{store} is unavailable"))
+        }
     }
 }
 
@@ -76,6 +82,9 @@ impl IntoResponse for AppError {
         }
         let mut response = (self.status, Json(body)).into_response();
         response.extensions_mut().insert(ErrorMarker);
+        if let Some(detail) = self.detail {
+            response.extensions_mut().insert(ErrorDetail(detail));
+        }
         response
     }
 }
@@ -83,6 +92,10 @@ impl IntoResponse for AppError {
 /// Marks error responses so the middleware can add the request id to the body.
 #[derive(Clone, Copy, Debug)]
 pub struct ErrorMarker;
+
+/// The internal detail of an error response, for the middleware to log.
+#[derive(Clone, Debug)]
+pub struct ErrorDetail(pub String);
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -98,7 +98,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     let mut request = request;
     let bucket = format!("{class}:{}", subject(&state, &mut request));
     let now = chrono::Utc::now().timestamp_millis();
-    match state.breakers.redis.call(state.requests.take(&bucket, rate.burst, rate.per_second, now)).await {
+    match state.breakers.redis.call(state.stores.requests.take(&bucket, rate.burst, rate.per_second, now)).await {
         Ok(None) => next.run(request).await,
         Ok(Some(wait_ms)) => {
             let seconds = wait_ms.div_ceil(1000).max(1);

@@ -132,14 +132,14 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = state.metrics.render();
-    match state.redis.status().await {
+    match state.stores.views.status().await {
         Ok(Some(status)) => {
             let age = (chrono::Utc::now().timestamp_millis() - status.as_of) as f64 / 1e3;
             out.push_str("# HELP shopflow_frontier_age_seconds How old the served state is (now - asOf).\n");
             out.push_str("# TYPE shopflow_frontier_age_seconds gauge\n");
             let _ = writeln!(out, "shopflow_frontier_age_seconds {age}");
-            let writer = state.writer.clone();
-            let lag = tokio::task::spawn_blocking(move || writer.lag(&status.offsets)).await;
+            let events = state.stores.events.clone();
+            let lag = tokio::task::spawn_blocking(move || events.lag(&status.offsets)).await;
             if let Ok(Ok(lag)) = lag {
                 out.push_str("# HELP shopflow_consumer_lag_records Records on a source topic the served state does not include.\n");
                 out.push_str("# TYPE shopflow_consumer_lag_records gauge\n");
@@ -149,7 +149,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             }
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!("metrics: Redis status unavailable: {e}"),
+        Err(e) => tracing::warn!("metrics: Redis status unavailable: {}", shopflow_topics::error::chain(&e)),
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

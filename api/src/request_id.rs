@@ -1,7 +1,7 @@
 //! `X-Request-Id`: taken from the request when a client sends a sane one,
 //! made up otherwise; echoed on every response and put in error bodies.
 
-use crate::error::ErrorMarker;
+use crate::error::{ErrorDetail, ErrorMarker};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderValue;
@@ -32,6 +32,9 @@ pub async fn request_id(request: Request, next: Next) -> Response {
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     span.in_scope(|| {
+        if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
+            tracing::error!(%method, path, status = response.status().as_u16(), "{detail}");
+        }
         tracing::info!(%method, path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "answered");
     });
     let json = response
@@ -66,6 +69,9 @@ pub async fn request_id(request: Request, next: Next) -> Response {
         value["error"]["requestId"] = serde_json::Value::String(id.clone());
         response = Response::from_parts(parts, Body::from(value.to_string()));
     }
-    response.headers_mut().insert("x-request-id", HeaderValue::from_str(&id).expect("ascii id"));
+    // The id is printable ASCII (checked above, or made here): always a valid header value.
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     response
 }

@@ -12,7 +12,7 @@ use shopflow_topics::events::{
 use shopflow_topics::{EventTime, OrderStatus};
 use shopflow_views::derived::Derived;
 use shopflow_views::facts::{Fact, Line, OrderStep, Stamp};
-use shopflow_views::orders::{transition, Anomaly, HistoryEntry, OrderView, StatusChange};
+use shopflow_views::orders::{transition, Anomaly, HistoryEntry, OrderView, ShipmentStatus, StatusChange};
 
 fn step(order_id: &str, stamp: &Stamp, step: OrderStep, out: &mut Vec<Fact>) {
     out.push(Fact::Order(order_id.to_string(), stamp.clone(), step));
@@ -156,7 +156,7 @@ pub fn fold_order<'a>(
             continue;
         }
         if let OrderStep::ShipmentStatusUpdated { status } = step {
-            view.shipment_status = Some(status.as_str().to_string());
+            view.shipment_status = Some(ShipmentStatus::from(*status));
         }
         match transition(view.status, step) {
             None => view.anomalies.push(Anomaly {
@@ -169,9 +169,9 @@ pub fn fold_order<'a>(
                 match step {
                     OrderStep::ShipmentCreated { warehouse_id } => {
                         view.shipped_from = Some(warehouse_id.clone());
-                        view.shipment_status = Some("created".to_string());
+                        view.shipment_status = Some(ShipmentStatus::Created);
                     }
-                    OrderStep::ShipmentDelivered => view.shipment_status = Some("delivered".to_string()),
+                    OrderStep::ShipmentDelivered => view.shipment_status = Some(ShipmentStatus::Delivered),
                     OrderStep::PaymentRefunded { amount } => view.refunded += amount,
                     _ => {}
                 }
@@ -239,7 +239,7 @@ mod tests {
         let statuses: Vec<_> = view.history.iter().map(|h| h.status.as_str()).collect();
         assert_eq!(statuses, ["Created", "Paid", "Shipped", "Delivered", "ReturnRequested", "Refunded"]);
         assert!(view.anomalies.is_empty());
-        assert_eq!(view.shipment_status.as_deref(), Some("delivered"));
+        assert_eq!(view.shipment_status.map(ShipmentStatus::as_str), Some("delivered"));
         assert_eq!(view.shipped_from.as_deref(), Some("w1"));
         assert_eq!(view.refunded, 100);
     }

@@ -15,7 +15,7 @@ use shopflow_views::carts::{CartLine, CartView};
 use shopflow_views::catalog::{CategoryView, ProductView};
 use shopflow_views::facts::{Line, PostalAddress};
 use shopflow_views::inventory::{InventoryView, WarehouseStock};
-use shopflow_views::orders::{Anomaly, HistoryEntry, OrderView, StatusChange};
+use shopflow_views::orders::{Anomaly, HistoryEntry, OrderView, ShipmentStatus, StatusChange};
 use shopflow_views::recommend::{Purchases, Recommendations, Scored, Together, Trending};
 use shopflow_views::reviews::{Moderation, RatingView, ReviewItem, ReviewsView};
 use shopflow_views::users::{Preferences, UserView};
@@ -53,7 +53,10 @@ fn order_id_of(event: &Event) -> Option<&str> {
 fn apply_to_order(view: &mut OrderView, e: &Envelope) {
     let type_name = e.type_name();
     if let Event::ShipmentStatusUpdated(s) = &e.event {
-        view.shipment_status = Some(s.status.as_str().to_string());
+        view.shipment_status = Some(match s.status {
+            shopflow_topics::events::TransitStatus::InTransit => ShipmentStatus::InTransit,
+            shopflow_topics::events::TransitStatus::OutForDelivery => ShipmentStatus::OutForDelivery,
+        });
         return;
     }
     if type_name == "Payment.Initiated" {
@@ -73,9 +76,9 @@ fn apply_to_order(view: &mut OrderView, e: &Envelope) {
     match &e.event {
         Event::ShipmentCreated(s) => {
             view.shipped_from = Some(s.warehouse_id.clone());
-            view.shipment_status = Some("created".into());
+            view.shipment_status = Some(ShipmentStatus::Created);
         }
-        Event::ShipmentDelivered(_) => view.shipment_status = Some("delivered".into()),
+        Event::ShipmentDelivered(_) => view.shipment_status = Some(ShipmentStatus::Delivered),
         Event::PaymentRefunded(r) => view.refunded += r.amount,
         _ => {}
     }

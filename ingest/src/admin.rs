@@ -34,7 +34,7 @@ pub fn plan(prefix: &str, partitions: Option<i32>, replication: i32) -> Vec<Topi
         .into_iter()
         .map(|topic| TopicSpec {
             topic,
-            name: format!("{prefix}{}", topic.name()),
+            name: topic.prefixed(prefix),
             partitions: partitions.unwrap_or(topic.default_partitions()),
             replication,
             retention_ms: topic.retention_ms(),

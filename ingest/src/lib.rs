@@ -33,7 +33,7 @@ pub use source::Offsets;
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     /// The client reported an error.
-    #[error("kafka: {0}")]
+    #[error("kafka client")]
     Client(#[from] rdkafka::error::KafkaError),
     /// The broker refused a topic operation.
     #[error("topic {topic}: {message}")]

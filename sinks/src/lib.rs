@@ -6,14 +6,17 @@
 //! - [`redis`] — serving state for point reads: one MULTI/EXEC per
 //!   publication, under a generation prefix, with `asOf` and the source
 //!   offsets the state covers; a rebuild writes a new generation and one `SET`
-//!   makes it current.
+//!   makes it current. Every key is named in `redis/keys.rs`.
 //! - [`clickhouse`] — the analytics relations of `views.md`, as views over
 //!   versioned ReplacingMergeTree tables: retried inserts change nothing.
+//!   One table spec per relation (`clickhouse/ddl.rs`) makes its DDL, its
+//!   rows and its reads.
 //! - [`kafka`] — derived events (Order.StatusChanged, inventory alerts) with
 //!   deterministic ids.
 //!
 //! A [`Publication`] is what every sink takes: the final value (or deletion)
-//! of each changed key of each [`Family`], for all epochs below `upper`.
+//! of each changed key of each [`Family`] (the read model's, re-exported
+//! here), for all epochs below `upper`.
 
 #![warn(missing_docs)]
 
@@ -41,13 +44,13 @@ pub struct Publication {
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
     /// Redis refused or is unreachable.
-    #[error("redis: {0}")]
+    #[error("redis")]
     Redis(#[from] ::redis::RedisError),
     /// ClickHouse refused or is unreachable.
-    #[error("clickhouse: {0}")]
+    #[error("clickhouse")]
     ClickHouse(#[from] ::clickhouse::error::Error),
     /// Kafka refused a derived event.
-    #[error("kafka: {0}")]
+    #[error("kafka")]
     Kafka(#[from] shopflow_ingest::KafkaError),
     /// A store did not answer in time.
     #[error("{what} did not answer within {after:?}")]
@@ -57,6 +60,9 @@ pub enum SinkError {
         /// The limit.
         after: std::time::Duration,
     },
+    /// The store was never connected (an API built without its stores, in tests).
+    #[error("{0} is not connected")]
+    NotConnected(&'static str),
     /// Stored data is not what this version wrote.
     #[error("corrupt {what}: {detail}")]
     Corrupt {

@@ -4,7 +4,7 @@
 
 use super::pipeline::{stop_on_signals, PipelineArgs, StoreArgs};
 use super::serve::{run_pipeline_and_api, AuthArgs, LimitArgs, ServeArgs, WriteArgs};
-use super::KafkaArgs;
+use super::{KafkaArgs, WorkerArgs};
 use crate::pipeline::Counters;
 use anyhow::Context;
 use clap::Args;
@@ -32,9 +32,8 @@ pub struct DemoArgs {
     /// Stop after this many seconds (default: until interrupted).
     #[arg(long)]
     duration: Option<u64>,
-    /// Timely worker threads.
-    #[arg(long, env = "SHOPFLOW_WORKERS", default_value_t = 2)]
-    workers: u16,
+    #[command(flatten)]
+    workers: WorkerArgs,
     /// Address of the API.
     #[arg(long, env = "SHOPFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     http_addr: String,

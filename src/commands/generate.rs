@@ -112,7 +112,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             let brokers = &args.kafka.brokers;
             let producer = RecordProducer::new(brokers).with_context(|| format!("connecting to {brokers}"))?;
             for record in Generator::new(config) {
-                let topic = format!("{}{}", args.kafka.topic_prefix, record.topic.name());
+                let topic = record.topic.prefixed(&args.kafka.topic_prefix);
                 producer.send(&topic, &record.key, record.value.as_bytes())?;
                 summary.add(&record);
                 pace(summary.total());

@@ -8,6 +8,14 @@ pub mod topics;
 
 use clap::Args;
 
+/// How many timely workers.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct WorkerArgs {
+    /// Timely worker threads (per process).
+    #[arg(long, env = "SHOPFLOW_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub workers: u16,
+}
+
 /// Where Kafka is.
 #[derive(Args, Clone, Debug)]
 pub struct KafkaArgs {

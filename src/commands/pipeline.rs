@@ -1,6 +1,6 @@
 //! `shopflow pipeline`: Kafka in, views out to Redis, ClickHouse and Kafka.
 
-use super::KafkaArgs;
+use super::{KafkaArgs, WorkerArgs};
 use crate::pipeline::{self, Cluster, Counters, PipelineConfig};
 use anyhow::Context;
 use clap::Args;
@@ -72,9 +72,8 @@ impl ClusterArgs {
 /// Arguments of `shopflow pipeline`.
 #[derive(Args, Clone, Debug)]
 pub struct PipelineArgs {
-    /// Timely worker threads.
-    #[arg(long, env = "SHOPFLOW_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub workers: u16,
+    #[command(flatten)]
+    pub workers: WorkerArgs,
     /// Consumer group for offset commits (lag tooling only).
     #[arg(long, env = "SHOPFLOW_GROUP_ID", default_value = "shopflow-pipeline")]
     pub group_id: String,
@@ -107,7 +106,7 @@ impl PipelineArgs {
             namespace: self.stores.namespace.clone(),
             clickhouse_url: self.stores.clickhouse_url.clone(),
             clickhouse_database: self.stores.clickhouse_database.clone(),
-            workers: usize::from(self.workers),
+            workers: usize::from(self.workers.workers),
             cluster: self.cluster.cluster()?,
         })
     }

@@ -8,10 +8,8 @@ use anyhow::{bail, Context};
 use clap::Args;
 use shopflow_api::auth::{Auth, Role};
 use shopflow_api::limits::{Limits, Rate};
-use shopflow_api::write::Writer;
-use shopflow_api::{AppState, Services};
-use shopflow_sinks::clickhouse::ClickHouseReader;
-use shopflow_sinks::redis::{RedisReader, Requests};
+use shopflow_api::stores::StoreConfig;
+use shopflow_api::{AppState, Services, Stores};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,8 +42,7 @@ impl AuthArgs {
                 std::fs::read(path).with_context(|| format!("reading the RS256 key {}", path.display()))
             };
             let private = self.jwt_private_key.as_deref().map(read).transpose()?;
-            return Auth::rs256(&read(public)?, private.as_deref(), &self.jwt_issuer, &self.jwt_audience)
-                .map_err(anyhow::Error::msg);
+            return Ok(Auth::rs256(&read(public)?, private.as_deref(), &self.jwt_issuer, &self.jwt_audience)?);
         }
         let Some(secret) = self.jwt_secret.as_deref().filter(|s| !s.is_empty()) else {
             bail!("no JWT key: set SHOPFLOW_JWT_SECRET (HS256) or SHOPFLOW_JWT_PUBLIC_KEY (RS256)");
@@ -149,10 +146,16 @@ pub struct RunArgs {
 }
 
 async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
-    let redis = RedisReader::connect(&args.stores.redis_url, &args.stores.namespace)
-        .await
-        .with_context(|| format!("connecting to Redis at {}", args.stores.redis_url))?;
-    let clickhouse = ClickHouseReader::new(&args.stores.clickhouse_url, &args.stores.clickhouse_database);
+    let config = StoreConfig {
+        redis_url: args.stores.redis_url.clone(),
+        namespace: args.stores.namespace.clone(),
+        clickhouse_url: args.stores.clickhouse_url.clone(),
+        clickhouse_database: args.stores.clickhouse_database.clone(),
+        brokers: args.kafka.brokers.clone(),
+        topic_prefix: args.kafka.topic_prefix.clone(),
+        produce_timeout: Duration::from_millis(args.writes.produce_timeout_ms),
+    };
+    let stores = Stores::connect(&config).await?;
     let brokers = args.kafka.brokers.clone();
     let kafka_check: shopflow_api::ReadyCheck = Arc::new(move || {
         use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -160,19 +163,8 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
             rdkafka::ClientConfig::new().set("bootstrap.servers", &brokers).create().map_err(|e| e.to_string())?;
         consumer.fetch_metadata(None, Duration::from_secs(2)).map(|_| ()).map_err(|e| e.to_string())
     });
-    let requests = Requests::connect(&args.stores.redis_url, &args.stores.namespace)
-        .await
-        .with_context(|| format!("connecting to Redis at {}", args.stores.redis_url))?;
-    let writer = Writer::new(
-        &args.kafka.brokers,
-        &args.kafka.topic_prefix,
-        Duration::from_millis(args.writes.produce_timeout_ms),
-    )
-    .map_err(anyhow::Error::msg)?;
     Ok(AppState::from(Services {
-        redis,
-        requests,
-        writer,
+        stores,
         consistency_wait: Duration::from_millis(args.writes.consistency_wait_ms),
         hold_ttl: Duration::from_secs(args.writes.hold_ttl_secs),
         limits: args.limits.limits(),
@@ -183,7 +175,6 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
             Duration::from_millis(args.writes.clickhouse_timeout_ms),
             Duration::from_millis(args.writes.produce_timeout_ms + 1_000),
         ),
-        clickhouse,
         auth: args.auth.auth()?,
         ready_checks: vec![("kafka", kafka_check)],
         max_staleness: Duration::from_secs(args.max_staleness_secs),

@@ -150,9 +150,10 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                 Ok::<_, shopflow_ingest::KafkaError>(())
             });
             if let Err(error) = built {
+                let error = shopflow_topics::error::chain(&error);
                 tracing::error!(worker = index, "the source did not start: {error}");
                 stop.store(true, Ordering::SeqCst);
-                return Err(format!("{error:#}"));
+                return Err(error);
             }
             // Parked between activations: records arriving, idle ticks and peers wake the worker.
             while worker.step_or_park(None) {}

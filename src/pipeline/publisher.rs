@@ -115,7 +115,9 @@ impl Analytics {
             };
             match tokio::time::timeout(std::time::Duration::from_secs(10), drop_old).await {
                 Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("dropping old ClickHouse generations failed: {e}"),
+                Ok(Err(e)) => {
+                    tracing::warn!("dropping old ClickHouse generations failed: {}", shopflow_topics::error::chain(&e))
+                }
                 Err(_) => tracing::warn!("dropping old ClickHouse generations timed out; left for later"),
             }
         }

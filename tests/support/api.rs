@@ -7,10 +7,8 @@ use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use shopflow_api::auth::{Auth, Role};
 use shopflow_api::limits::Limits;
-use shopflow_api::write::Writer;
-use shopflow_api::{app, AppState, Services};
-use shopflow_sinks::clickhouse::ClickHouseReader;
-use shopflow_sinks::redis::{RedisReader, Requests};
+use shopflow_api::stores::StoreConfig;
+use shopflow_api::{app, AppState, Services, Stores};
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -42,19 +40,21 @@ impl Api {
     /// The API of `space` with `limits`.
     pub fn limited(space: &Space, consistency_wait: Duration, limits: Limits) -> Api {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let redis = runtime.block_on(RedisReader::connect(&super::redis_url(), &space.name)).unwrap();
-        let requests = runtime.block_on(Requests::connect(&super::redis_url(), &space.name)).unwrap();
-        let writer = runtime
-            .block_on(async { Writer::new(&super::brokers(), &format!("{}.", space.name), Duration::from_secs(10)) })
-            .unwrap();
+        let config = StoreConfig {
+            redis_url: super::redis_url(),
+            namespace: space.name.clone(),
+            clickhouse_url: super::clickhouse_url(),
+            clickhouse_database: space.name.clone(),
+            brokers: super::brokers(),
+            topic_prefix: format!("{}.", space.name),
+            produce_timeout: Duration::from_secs(10),
+        };
+        let stores = runtime.block_on(Stores::connect(&config)).unwrap();
         let state = AppState::from(Services {
-            redis,
-            clickhouse: ClickHouseReader::new(&super::clickhouse_url(), &space.name),
+            stores,
             auth: Auth::hs256(SECRET, "shopflow", "shopflow-api"),
             ready_checks: vec![],
             max_staleness: Duration::from_secs(3600),
-            writer,
-            requests,
             consistency_wait,
             hold_ttl: Duration::from_secs(600),
             limits,

@@ -3,6 +3,19 @@
 
 use thiserror::Error;
 
+/// An error and its sources, `outer: inner: ...`: how a log line or a
+/// message shows an error whose variant names only its own part.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
 /// A precise reason a record is not a valid event of the contract.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {

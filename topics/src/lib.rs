@@ -40,11 +40,9 @@
 //! - `error` — [`DecodeError`], one variant per kind of failure.
 //! - `hash` — stable hashes of ids ([`hash::id_hash`], [`hash::derived_id`]).
 //! - `time` — [`EventTime`].
-//! - `arrow` — Arrow schemas for export.
 
 #![warn(missing_docs)]
 
-pub mod arrow;
 pub mod base64;
 pub mod envelope;
 pub mod error;

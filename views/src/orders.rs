@@ -5,7 +5,43 @@
 
 use crate::facts::{Line, OrderStep};
 use serde::{Deserialize, Serialize};
+use shopflow_topics::events::TransitStatus;
 use shopflow_topics::{EventTime, OrderStatus};
+
+/// Where an order's shipment is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ShipmentStatus {
+    /// Shipment.Created was accepted.
+    Created,
+    /// Shipment.StatusUpdated said so.
+    InTransit,
+    /// Shipment.StatusUpdated said so.
+    OutForDelivery,
+    /// Shipment.Delivered was accepted.
+    Delivered,
+}
+
+impl ShipmentStatus {
+    /// As the view spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShipmentStatus::Created => "created",
+            ShipmentStatus::InTransit => "in_transit",
+            ShipmentStatus::OutForDelivery => "out_for_delivery",
+            ShipmentStatus::Delivered => "delivered",
+        }
+    }
+}
+
+impl From<TransitStatus> for ShipmentStatus {
+    fn from(status: TransitStatus) -> ShipmentStatus {
+        match status {
+            TransitStatus::InTransit => ShipmentStatus::InTransit,
+            TransitStatus::OutForDelivery => ShipmentStatus::OutForDelivery,
+        }
+    }
+}
 
 /// One status an order went through.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -42,7 +78,7 @@ pub struct OrderView {
     /// Current status.
     pub status: OrderStatus,
     /// created, in_transit, out_for_delivery or delivered; none before shipping.
-    pub shipment_status: Option<String>,
+    pub shipment_status: Option<ShipmentStatus>,
     /// What the shopper pays.
     pub total: i64,
     /// Currency.

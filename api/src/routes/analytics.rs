@@ -1,13 +1,25 @@
 //! `GET /admin/analytics/{sales,funnel,products}`: the ClickHouse relations, by day range.
 
+use super::{read_doc, Route};
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::openapi::{Access, Doc};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
+use axum::routing::get;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shopflow_sinks::clickhouse::Relation;
+
+/// The routes of this family.
+pub fn routes() -> Vec<Route> {
+    let doc = Doc {
+        query: &[("from", "first day, YYYY-MM-DD"), ("to", "last day"), ("limit", "rows, 1-10000")],
+        ..read_doc("/api/v1/admin/analytics/{relation}", "sales, funnel or products from ClickHouse", Access::Admin)
+    };
+    vec![(doc, get(relation))]
+}
 
 /// Query of the analytics routes.
 #[derive(Deserialize)]
@@ -47,8 +59,8 @@ pub async fn relation(
     let rows = state
         .breakers
         .clickhouse
-        .call(state.clickhouse.rows(relation, query.from.as_deref(), query.to.as_deref(), limit))
+        .call(state.stores.analytics.rows(relation, query.from.as_deref(), query.to.as_deref(), limit))
         .await?;
-    let as_of = state.breakers.redis.call(state.redis.status()).await?.map(|s| s.as_of);
+    let as_of = state.breakers.redis.call(state.stores.views.status()).await?.map(|s| s.as_of);
     Ok(Json(json!({"items": rows, "asOf": as_of})))
 }

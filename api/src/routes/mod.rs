@@ -1,31 +1,114 @@
-//! One module per family of routes.
+//! One module per family of routes, each with its handlers and a `routes()`
+//! list of them with their descriptions; [`all`] is their concatenation, from
+//! which both the router and `/openapi.json` are made.
+//!
+//! - `status` — health, readiness, metrics, this document, the served frontier.
+//! - `session` — refresh tokens.
+//! - `catalog` — products, inventory; the admin's catalog and stock writes.
+//! - `reviews` — a product's reviews; posting and moderating them.
+//! - `recommend` — bought/viewed together, trending, a shopper's recommendations.
+//! - `carts` — the caller's cart and its writes.
+//! - `orders` — orders, checkout, cancel, return.
+//! - `payments` — payment initiation, the provider's callback, wallet top-ups, refunds.
+//! - `vendors` — applications, a vendor's own products, stock and payouts; the admin's decisions.
+//! - `promotions`, `shipping`, `clickstream` — the writes of those topics.
+//! - `analytics` — the ClickHouse relations.
 
 pub mod analytics;
+pub mod carts;
+pub mod catalog;
+pub mod clickstream;
 pub mod orders;
-pub mod products;
+pub mod payments;
+pub mod promotions;
 pub mod recommend;
+pub mod reviews;
 pub mod session;
+pub mod shipping;
 pub mod status;
-pub mod writes;
+pub mod vendors;
 
 use crate::error::AppError;
+use crate::openapi::{Access, Doc, Input, Output};
 use crate::AppState;
+use axum::routing::MethodRouter;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
-use shopflow_sinks::Family;
+use shopflow_views::catalog::ProductView;
+use shopflow_views::Family;
+
+/// A route: its description and its handler.
+pub type Route = (Doc, MethodRouter<AppState>);
+
+/// Every route of the API.
+pub fn all() -> Vec<Route> {
+    [
+        status::routes(),
+        session::routes(),
+        catalog::routes(),
+        reviews::routes(),
+        recommend::routes(),
+        carts::routes(),
+        orders::routes(),
+        payments::routes(),
+        vendors::routes(),
+        promotions::routes(),
+        shipping::routes(),
+        clickstream::routes(),
+        analytics::routes(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A read: GET, a JSON object.
+pub const fn read_doc(path: &'static str, summary: &'static str, access: Access) -> Doc {
+    Doc { method: "GET", path, summary, access, input: Input::Nothing, output: Output::Object, query: &[] }
+}
+
+/// A write with a body of `input`, answered 202.
+pub const fn write_doc(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    access: Access,
+    input: Input,
+) -> Doc {
+    Doc { method, path, summary, access, input, output: Output::Written, query: &[] }
+}
 
 /// Any path the API does not have.
 pub async fn not_found() -> AppError {
     AppError::not_found("route")
 }
 
+/// 503 before anything is published.
+fn not_ready() -> AppError {
+    AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?")
+}
+
 /// Reads objects of the current generation: (asOf, values).
 pub async fn read(state: &AppState, objects: &[(Family, &str)]) -> Result<(i64, Vec<Option<Value>>), AppError> {
-    let served = state
-        .breakers
-        .redis
-        .call(state.redis.read(objects))
-        .await?
-        .ok_or_else(|| AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?"))?;
+    read_objects(state, objects).await
+}
+
+/// Reads objects of one family of the current generation as the read model's type: (asOf, values).
+pub async fn read_as<T: DeserializeOwned>(
+    state: &AppState,
+    family: Family,
+    keys: &[&str],
+) -> Result<(i64, Vec<Option<T>>), AppError> {
+    let objects: Vec<(Family, &str)> = keys.iter().map(|key| (family, *key)).collect();
+    read_objects(state, &objects).await
+}
+
+/// Reads objects of the current generation, each as a `T`, in one step.
+async fn read_objects<T: DeserializeOwned>(
+    state: &AppState,
+    objects: &[(Family, &str)],
+) -> Result<(i64, Vec<Option<T>>), AppError> {
+    let served = state.breakers.redis.call(state.stores.views.read(objects)).await?.ok_or_else(not_ready)?;
     let values = served
         .values
         .into_iter()
@@ -43,6 +126,12 @@ pub fn with_as_of(mut value: Value, as_of: i64) -> Value {
     value
 }
 
+/// A served object as JSON, with `asOf`.
+pub fn answer<T: serde::Serialize>(view: &T, as_of: i64) -> Result<Value, AppError> {
+    let value = serde_json::to_value(view).map_err(|e| AppError::store("redis", e))?;
+    Ok(with_as_of(value, as_of))
+}
+
 /// 400 unless `id` is a valid id of the contract.
 pub fn check_id(field: &str, id: &str) -> Result<(), AppError> {
     if shopflow_topics::fields::is_valid_id(id) {
@@ -52,12 +141,7 @@ pub fn check_id(field: &str, id: &str) -> Result<(), AppError> {
     }
 }
 
-/// Whether a served product is in the catalog (not deleted).
-pub fn is_live(product: &Value) -> bool {
-    product["deleted"].as_bool() != Some(true)
-}
-
 /// The product a read found, or 404 when the catalog does not have it or has deleted it.
-pub fn live_product(product: Option<Value>) -> Result<Value, AppError> {
-    product.filter(is_live).ok_or_else(|| AppError::not_found("product"))
+pub fn live_product(product: Option<ProductView>) -> Result<ProductView, AppError> {
+    product.filter(|p| !p.deleted).ok_or_else(|| AppError::not_found("product"))
 }

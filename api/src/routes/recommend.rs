@@ -1,26 +1,46 @@
 //! Recommendation reads (`views.md`, "Recommendations"): bought together,
 //! viewed together, trending, and the caller's own recommendations.
 
-use super::{check_id, live_product, read};
+use super::{check_id, live_product, read, read_doc, Route};
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::openapi::Access;
 use crate::AppState;
 use axum::extract::{Path, State};
+use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
-use shopflow_sinks::Family;
-use shopflow_views::recommend::{for_user, Purchases, Together};
+use shopflow_views::catalog::ProductView;
+use shopflow_views::recommend::{for_user, Purchases, Together, Trending, TRENDING_KEY};
+use shopflow_views::Family;
 
-use shopflow_views::recommend::TRENDING_KEY;
+/// The routes of this family.
+pub fn routes() -> Vec<Route> {
+    use Access::{Anyone, Caller as Own};
+    vec![
+        (
+            read_doc("/api/v1/products/{id}/bought-together", "products bought with this one", Anyone),
+            get(bought_together),
+        ),
+        (
+            read_doc("/api/v1/products/{id}/viewed-together", "products viewed with this one", Anyone),
+            get(viewed_together),
+        ),
+        (read_doc("/api/v1/trending", "trending products", Anyone), get(trending)),
+        (read_doc("/api/v1/recommendations", "the caller's recommendations", Own), get(recommendations)),
+    ]
+}
 
 /// `{productId, items, asOf}` of a product's list of `family`; 404 for a
 /// product the catalog does not have (or has deleted).
 async fn together(state: &AppState, family: Family, id: &str) -> Result<Json<Value>, AppError> {
     check_id("id", id)?;
     let (as_of, mut values) = read(state, &[(Family::Product, id), (family, id)]).await?;
-    let list = values.pop().flatten();
-    live_product(values.pop().flatten())?;
-    let items = list.map_or_else(|| json!([]), |l| l["items"].clone());
+    let corrupt = |e: serde_json::Error| AppError::store("redis", e);
+    let list = values.pop().flatten().map(serde_json::from_value::<Together>).transpose().map_err(corrupt)?;
+    let product = values.pop().flatten().map(serde_json::from_value::<ProductView>).transpose().map_err(corrupt)?;
+    live_product(product)?;
+    let items = list.map(|l| l.items).unwrap_or_default();
     Ok(Json(json!({"productId": id, "items": items, "asOf": as_of})))
 }
 
@@ -36,8 +56,8 @@ pub async fn viewed_together(State(state): State<AppState>, Path(id): Path<Strin
 
 /// The trending products.
 pub async fn trending(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let (as_of, mut values) = read(&state, &[(Family::Trending, TRENDING_KEY)]).await?;
-    let items = values.pop().flatten().map_or_else(|| json!([]), |t| t["items"].clone());
+    let (as_of, mut values) = super::read_as::<Trending>(&state, Family::Trending, &[TRENDING_KEY]).await?;
+    let items = values.pop().flatten().map(|t| t.items).unwrap_or_default();
     Ok(Json(json!({"items": items, "asOf": as_of})))
 }
 
@@ -47,7 +67,7 @@ pub async fn trending(State(state): State<AppState>) -> Result<Json<Value>, AppE
 /// purchases (`basedOn` says which).
 pub async fn recommendations(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
     let user = caller.0.sub.clone();
-    let following = state.redis.read_following(
+    let following = state.stores.views.read_following(
         (Family::Purchases, &user),
         "products",
         Family::BoughtTogether,
@@ -74,8 +94,8 @@ pub async fn recommendations(State(state): State<AppState>, caller: Caller) -> R
             (serde_json::to_value(for_user(&purchases, &lists).items).map_err(corrupt)?, "purchases")
         }
         None => {
-            let trending = trending.map(|t| serde_json::from_str::<Value>(&t)).transpose().map_err(corrupt)?;
-            (trending.map_or_else(|| json!([]), |t| t["items"].clone()), "trending")
+            let trending = trending.map(|t| serde_json::from_str::<Trending>(&t)).transpose().map_err(corrupt)?;
+            (serde_json::to_value(trending.map(|t| t.items).unwrap_or_default()).map_err(corrupt)?, "trending")
         }
     };
     Ok(Json(json!({"userId": user, "items": items, "basedOn": based_on, "asOf": served.as_of})))

@@ -2,15 +2,32 @@
 //! refresh token for a refresh token not used before (rotation: a stolen
 //! token that was already used is refused, and so is the thief's replay).
 
+use super::Route;
 use crate::auth::{MAX_TTL_SECONDS, REFRESH_TTL_SECONDS};
 use crate::error::AppError;
 use crate::form::{self, Form};
+use crate::openapi::{Access, Doc, Input, Output};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::post;
 use axum::Json;
 use serde_json::{json, Value};
+
+/// The routes of this family.
+pub fn routes() -> Vec<Route> {
+    let doc = Doc {
+        method: "POST",
+        path: "/api/v1/auth/refresh",
+        summary: "a new access token (and refresh token) for a refresh token, once",
+        access: Access::Anyone,
+        input: Input::Fields(&[("refreshToken", "string", true)]),
+        output: Output::Object,
+        query: &[],
+    };
+    vec![(doc, post(refresh))]
+}
 
 /// The handler.
 pub async fn refresh(State(state): State<AppState>, bytes: Bytes) -> Result<Json<Value>, AppError> {
@@ -27,7 +44,8 @@ pub async fn refresh(State(state): State<AppState>, bytes: Bytes) -> Result<Json
         ));
     }
     let jti = claims.jti.as_deref().unwrap_or_default();
-    let first = state.breakers.redis.call(state.requests.first_use("refresh", jti, REFRESH_TTL_SECONDS as u64)).await?;
+    let first =
+        state.breakers.redis.call(state.stores.requests.first_use("refresh", jti, REFRESH_TTL_SECONDS as u64)).await?;
     if !first {
         return Err(AppError::unauthorized("refresh token already used"));
     }

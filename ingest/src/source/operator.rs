@@ -241,6 +241,7 @@ where
                             if let Err(error) =
                                 dead_letters.send(&dead_letter_topic, envelope.key(), &envelope.to_json())
                             {
+                                let error = shopflow_topics::error::chain(&error);
                                 tracing::error!(worker, topic, partition, offset, "dead letter not sent: {error}");
                                 stop.store(true, Ordering::SeqCst);
                             }

@@ -1,4 +1,6 @@
-//! Every ClickHouse table and view shopflow uses, in one place.
+//! Every ClickHouse table and view shopflow uses, in one place: the audit
+//! log, and one [`AnalyticsTable`] per analytics family, from which its DDL,
+//! its rows (retractions included) and its reads are all made.
 //!
 //! Analysts read the relations of `views.md` (`events`, `sales_daily`,
 //! `funnel_daily`, `product_stats`) with a plain `SELECT`. Each is a view over
@@ -14,14 +16,133 @@
 //! Written for ClickHouse 18.16 (Debian) and current releases alike: no
 //! DateTime64, no `OR REPLACE`, new-style MergeTree syntax.
 
+use crate::Family;
+
+/// A column: its name and ClickHouse type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Column {
+    /// The name (the view's JSON field).
+    pub name: &'static str,
+    /// The ClickHouse type.
+    pub kind: &'static str,
+}
+
+const fn column(name: &'static str, kind: &'static str) -> Column {
+    Column { name, kind }
+}
+
+/// One analytics relation of `views.md` and the table behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnalyticsTable {
+    /// The family whose changes fill it.
+    pub family: Family,
+    /// The relation analysts query.
+    pub relation: &'static str,
+    /// Its name in `GET /admin/analytics/{name}`.
+    pub route: &'static str,
+    /// The key columns, in the order of the view's key (`[day, categoryId, vendorId]`).
+    pub key: &'static [Column],
+    /// The value columns (Int64; 0 in a retraction).
+    pub values: &'static [Column],
+    /// Columns the view computes: `expression AS name`.
+    pub computed: &'static [(&'static str, &'static str)],
+    /// How the API orders its rows.
+    pub order_by: &'static str,
+}
+
+impl AnalyticsTable {
+    /// The `*_data` table.
+    pub fn data_table(&self) -> String {
+        format!("{}_data", self.relation)
+    }
+
+    /// Whether rows have a `day` (a key column of type Date) to filter on.
+    pub fn has_day(&self) -> bool {
+        self.key.iter().any(|c| c.name == "day" && c.kind == "Date")
+    }
+
+    /// The analytics table of `family`, if it is one.
+    pub fn of(family: Family) -> Option<&'static AnalyticsTable> {
+        ANALYTICS.iter().find(|t| t.family == family)
+    }
+
+    fn create_table(&self, db: &str) -> String {
+        let columns: Vec<String> = std::iter::once("generation String".to_string())
+            .chain(self.key.iter().chain(self.values).map(|c| format!("{} {}", c.name, c.kind)))
+            .chain(["version UInt64".to_string(), "deleted UInt8".to_string()])
+            .collect();
+        let order: Vec<&str> = std::iter::once("generation").chain(self.key.iter().map(|c| c.name)).collect();
+        format!(
+            "CREATE TABLE IF NOT EXISTS {db}.{} ({}) ENGINE = ReplacingMergeTree(version) ORDER BY ({})",
+            self.data_table(),
+            columns.join(", "),
+            order.join(", ")
+        )
+    }
+
+    fn create_view(&self, db: &str) -> String {
+        let columns: Vec<String> = self
+            .key
+            .iter()
+            .chain(self.values)
+            .map(|c| c.name.to_string())
+            .chain(self.computed.iter().map(|(expression, name)| format!("{expression} AS {name}")))
+            .collect();
+        format!(
+            "CREATE VIEW IF NOT EXISTS {db}.{} AS SELECT {} FROM {db}.{} FINAL WHERE deleted = 0 \
+             AND generation IN (SELECT generation FROM {db}.current_generation FINAL)",
+            self.relation,
+            columns.join(", "),
+            self.data_table()
+        )
+    }
+}
+
+/// The analytics relations, one per analytics family ([`Family::ANALYTICS`]).
+pub const ANALYTICS: [AnalyticsTable; 3] = [
+    AnalyticsTable {
+        family: Family::SalesDaily,
+        relation: "sales_daily",
+        route: "sales",
+        key: &[column("day", "Date"), column("categoryId", "String"), column("vendorId", "String")],
+        values: &[column("orders", "Int64"), column("units", "Int64"), column("revenue", "Int64")],
+        computed: &[],
+        order_by: "day, categoryId, vendorId",
+    },
+    AnalyticsTable {
+        family: Family::FunnelDaily,
+        relation: "funnel_daily",
+        route: "funnel",
+        key: &[column("day", "Date")],
+        values: &[column("viewers", "Int64"), column("carters", "Int64"), column("buyers", "Int64")],
+        computed: &[],
+        order_by: "day",
+    },
+    AnalyticsTable {
+        family: Family::ProductStats,
+        relation: "product_stats",
+        route: "products",
+        key: &[column("productId", "String")],
+        values: &[
+            column("views", "Int64"),
+            column("carts", "Int64"),
+            column("purchasedUnits", "Int64"),
+            column("revenue", "Int64"),
+            column("ratingCount", "Int64"),
+            column("ratingSum", "Int64"),
+        ],
+        // The mean of the read model (`shopflow_views::reviews::rating_mean`): two decimals, NULL without ratings.
+        computed: &[("if(ratingCount > 0, round(ratingSum / ratingCount, 2), NULL)", "ratingMean")],
+        order_by: "revenue DESC, productId",
+    },
+];
+
+/// The audit log's relation.
+pub const EVENTS: &str = "events";
+
 /// The DDL statements, in order, for database `db`.
 pub fn statements(db: &str) -> Vec<String> {
-    let live = |table: &str| {
-        format!(
-            "FROM {db}.{table} FINAL WHERE deleted = 0 AND generation IN (SELECT generation FROM {db}.current_generation FINAL)"
-        )
-    };
-    vec![
+    let mut statements = vec![
         format!("CREATE DATABASE IF NOT EXISTS {db}"),
         format!(
             "CREATE TABLE IF NOT EXISTS {db}.current_generation (id UInt8, generation String, version UInt64) \
@@ -33,44 +154,15 @@ pub fn statements(db: &str) -> Vec<String> {
              ENGINE = ReplacingMergeTree ORDER BY id"
         ),
         format!(
-            "CREATE VIEW IF NOT EXISTS {db}.events AS SELECT id, type, time, topic, `partition`, `offset`, subject, data \
-             FROM {db}.events_data FINAL"
+            "CREATE VIEW IF NOT EXISTS {db}.{EVENTS} AS SELECT id, type, time, topic, `partition`, `offset`, subject, \
+             data FROM {db}.events_data FINAL"
         ),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {db}.sales_daily_data (generation String, day Date, categoryId String, \
-             vendorId String, orders Int64, units Int64, revenue Int64, version UInt64, deleted UInt8) \
-             ENGINE = ReplacingMergeTree(version) ORDER BY (generation, day, categoryId, vendorId)"
-        ),
-        format!(
-            "CREATE VIEW IF NOT EXISTS {db}.sales_daily AS SELECT day, categoryId, vendorId, orders, units, revenue {}",
-            live("sales_daily_data")
-        ),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {db}.funnel_daily_data (generation String, day Date, viewers Int64, \
-             carters Int64, buyers Int64, version UInt64, deleted UInt8) \
-             ENGINE = ReplacingMergeTree(version) ORDER BY (generation, day)"
-        ),
-        format!(
-            "CREATE VIEW IF NOT EXISTS {db}.funnel_daily AS SELECT day, viewers, carters, buyers {}",
-            live("funnel_daily_data")
-        ),
-        format!(
-            "CREATE TABLE IF NOT EXISTS {db}.product_stats_data (generation String, productId String, views Int64, \
-             carts Int64, purchasedUnits Int64, revenue Int64, ratingCount Int64, ratingSum Int64, \
-             version UInt64, deleted UInt8) \
-             ENGINE = ReplacingMergeTree(version) ORDER BY (generation, productId)"
-        ),
-        product_stats_view(db),
-    ]
-}
-
-fn product_stats_view(db: &str) -> String {
-    format!(
-        "CREATE VIEW IF NOT EXISTS {db}.product_stats AS SELECT productId, views, carts, purchasedUnits, revenue, \
-         ratingCount, if(ratingCount > 0, ratingSum / ratingCount, 0) AS ratingMean \
-         FROM {db}.product_stats_data FINAL WHERE deleted = 0 \
-         AND generation IN (SELECT generation FROM {db}.current_generation FINAL)"
-    )
+    ];
+    for table in &ANALYTICS {
+        statements.push(table.create_table(db));
+        statements.push(table.create_view(db));
+    }
+    statements
 }
 
 /// Columns added to a `*_data` table after its first release: (table,
@@ -79,22 +171,36 @@ fn product_stats_view(db: &str) -> String {
 pub const ADDED_COLUMNS: [(&str, &str, &str); 2] =
     [("product_stats_data", "ratingCount", "Int64"), ("product_stats_data", "ratingSum", "Int64")];
 
-/// Views redefined after their first release: (view, a column only the new
-/// definition has, its statement). A sink that finds the old definition
-/// drops the view and creates it again.
-pub fn redefined_views(db: &str) -> Vec<(&'static str, &'static str, String)> {
-    vec![("product_stats", "ratingMean", product_stats_view(db))]
-}
-
-/// The `*_data` table behind an analytics family.
-pub fn data_table(family: crate::Family) -> Option<&'static str> {
-    match family {
-        crate::Family::SalesDaily => Some("sales_daily_data"),
-        crate::Family::FunnelDaily => Some("funnel_daily_data"),
-        crate::Family::ProductStats => Some("product_stats_data"),
-        _ => None,
-    }
+/// Views redefined after their first release: (view, a column, its type in
+/// the current definition, the statement). A sink that finds the column
+/// missing or of another type drops the view and creates it again.
+pub fn redefined_views(db: &str) -> Vec<(&'static str, &'static str, &'static str, String)> {
+    let stats = AnalyticsTable::of(Family::ProductStats).expect("product_stats is an analytics table");
+    vec![(stats.relation, "ratingMean", "Nullable(Float64)", stats.create_view(db))]
 }
 
 /// The relations analysts query, in the shape of `views.md`.
-pub const RELATIONS: [&str; 4] = ["events", "sales_daily", "funnel_daily", "product_stats"];
+pub fn relations() -> impl Iterator<Item = &'static str> {
+    std::iter::once(EVENTS).chain(ANALYTICS.iter().map(|t| t.relation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_analytics_family_has_one_table_and_the_ddl_names_its_columns() {
+        let families: Vec<Family> = ANALYTICS.iter().map(|t| t.family).collect();
+        assert_eq!(families, Family::ANALYTICS);
+        let ddl = statements("db").join("\n");
+        assert!(ddl.contains(
+            "CREATE TABLE IF NOT EXISTS db.funnel_daily_data (generation String, day Date, viewers Int64, \
+             carters Int64, buyers Int64, version UInt64, deleted UInt8) ENGINE = ReplacingMergeTree(version) \
+             ORDER BY (generation, day)"
+        ));
+        assert!(ddl.contains("CREATE VIEW IF NOT EXISTS db.funnel_daily AS SELECT day, viewers, carters, buyers FROM"));
+        assert_eq!(relations().collect::<Vec<_>>(), ["events", "sales_daily", "funnel_daily", "product_stats"]);
+        assert!(AnalyticsTable::of(Family::SalesDaily).unwrap().has_day());
+        assert!(!AnalyticsTable::of(Family::ProductStats).unwrap().has_day());
+    }
+}

@@ -1,7 +1,7 @@
 //! The reader side of ClickHouse: what the API's analytics routes query.
 
 use super::ddl;
-use crate::SinkError;
+use crate::{Family, SinkError};
 use clickhouse::Client;
 
 /// An analytics relation the API serves.
@@ -18,34 +18,31 @@ pub enum Relation {
 impl Relation {
     /// By the API's name (`sales`, `funnel`, `products`).
     pub fn from_route(name: &str) -> Option<Relation> {
-        match name {
-            "sales" => Some(Relation::Sales),
-            "funnel" => Some(Relation::Funnel),
-            "products" => Some(Relation::Products),
-            _ => None,
-        }
+        [Relation::Sales, Relation::Funnel, Relation::Products].into_iter().find(|r| r.spec().route == name)
+    }
+
+    /// Its table spec.
+    fn spec(self) -> &'static ddl::AnalyticsTable {
+        let family = match self {
+            Relation::Sales => Family::SalesDaily,
+            Relation::Funnel => Family::FunnelDaily,
+            Relation::Products => Family::ProductStats,
+        };
+        ddl::AnalyticsTable::of(family).expect("every relation is an analytics table")
     }
 
     /// The relation's name in ClickHouse.
     pub fn table(self) -> &'static str {
-        match self {
-            Relation::Sales => ddl::RELATIONS[1],
-            Relation::Funnel => ddl::RELATIONS[2],
-            Relation::Products => ddl::RELATIONS[3],
-        }
+        self.spec().relation
     }
 
     /// Whether rows have a `day` to filter on.
     pub fn has_day(self) -> bool {
-        !matches!(self, Relation::Products)
+        self.spec().has_day()
     }
 
     fn order_by(self) -> &'static str {
-        match self {
-            Relation::Sales => "day, categoryId, vendorId",
-            Relation::Funnel => "day",
-            Relation::Products => "revenue DESC, productId",
-        }
+        self.spec().order_by
     }
 }
 
@@ -104,7 +101,7 @@ impl ClickHouseReader {
 
     /// Rows in one of the relations of `views.md` (`events`, `sales_daily`, ...).
     pub async fn count(&self, relation: &str) -> Result<u64, SinkError> {
-        if !ddl::RELATIONS.contains(&relation) {
+        if !ddl::relations().any(|r| r == relation) {
             return Err(SinkError::Corrupt { what: "relation name", detail: relation.to_string() });
         }
         let sql = format!("SELECT count() FROM {}.{relation}", self.database);

@@ -1,7 +1,7 @@
 //! The ClickHouse writer: DDL on connect, versioned rows per publication.
 
 use super::ddl;
-use crate::{Family, Publication, SinkError};
+use crate::{Publication, SinkError};
 use clickhouse::Client;
 use serde_json::{json, Value};
 
@@ -63,6 +63,28 @@ pub struct ClickHouseSink {
     generation: String,
 }
 
+/// A retracted row of `table`: its key columns from the rendered `key`, zeros elsewhere.
+fn tombstone(table: &ddl::AnalyticsTable, key: &str) -> Result<Value, SinkError> {
+    let corrupt = || SinkError::Corrupt { what: "analytics key", detail: key.to_string() };
+    // A one-column key is stored bare (a productId, a day); a compound one as a JSON array.
+    let parts: Vec<Value> = match table.key {
+        [only] if only.kind == "String" => vec![Value::from(key)],
+        [_] => vec![serde_json::from_str(key).map_err(|_| corrupt())?],
+        _ => serde_json::from_str(key).map_err(|_| corrupt())?,
+    };
+    if parts.len() != table.key.len() {
+        return Err(corrupt());
+    }
+    let mut row = serde_json::Map::new();
+    for (column, part) in table.key.iter().zip(parts) {
+        row.insert(column.name.into(), part);
+    }
+    for column in table.values {
+        row.insert(column.name.into(), json!(0));
+    }
+    Ok(Value::Object(row))
+}
+
 fn day_text(day: i64) -> String {
     chrono::DateTime::from_timestamp(day * 86_400, 0).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
@@ -90,10 +112,21 @@ async fn add_columns(client: &Client, database: &str) -> Result<(), SinkError> {
     Ok(())
 }
 
+/// The type of `column` of `table` (empty when there is no such column).
+async fn column_type(client: &Client, database: &str, table: &str, column: &str) -> Result<String, SinkError> {
+    let mut cursor = client
+        .query("SELECT type FROM system.columns WHERE database = ? AND table = ? AND name = ?")
+        .bind(database)
+        .bind(table)
+        .bind(column)
+        .fetch_bytes("TabSeparated")?;
+    Ok(String::from_utf8_lossy(&cursor.collect().await?).trim().to_string())
+}
+
 /// Replaces views an older version defined differently.
 async fn redefine_views(client: &Client, database: &str) -> Result<(), SinkError> {
-    for (view, column, statement) in ddl::redefined_views(database) {
-        if !has_column(client, database, view, column).await? {
+    for (view, column, kind, statement) in ddl::redefined_views(database) {
+        if column_type(client, database, view, column).await? != kind {
             tracing::info!(view, "redefining an older ClickHouse view");
             client.query(&format!("DROP TABLE IF EXISTS {database}.{view}")).execute().await?;
             client.query(&statement).execute().await?;
@@ -149,48 +182,33 @@ impl ClickHouseSink {
     /// Writes the analytics changes of a publication with version `upper`.
     pub async fn publish(&self, publication: &Publication) -> Result<(), SinkError> {
         let version = publication.upper;
-        for family in [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats] {
-            let table = ddl::data_table(family).expect("analytics family");
+        for table in &ddl::ANALYTICS {
             let mut rows = Vec::new();
-            for ((f, key), value) in &publication.changes {
-                if *f != family {
+            for ((family, key), value) in &publication.changes {
+                if *family != table.family {
                     continue;
                 }
                 let mut row = match value {
                     Some(json) => serde_json::from_str::<Value>(json)
                         .map_err(|e| SinkError::Corrupt { what: "analytics row", detail: e.to_string() })?,
-                    None => Self::tombstone(family, key)?,
+                    None => tombstone(table, key)?,
                 };
-                let object = row.as_object_mut().expect("rows are objects");
-                if let Some(day) = object.get("day").and_then(Value::as_i64) {
-                    object.insert("day".into(), json!(day_text(day)));
+                let Some(object) = row.as_object_mut() else {
+                    return Err(SinkError::Corrupt { what: "analytics row", detail: row.to_string() });
+                };
+                for column in table.key.iter().filter(|c| c.kind == "Date") {
+                    if let Some(day) = object.get(column.name).and_then(Value::as_i64) {
+                        object.insert(column.name.into(), json!(day_text(day)));
+                    }
                 }
                 object.insert("generation".into(), json!(self.generation));
                 object.insert("version".into(), json!(version));
                 object.insert("deleted".into(), json!(u8::from(value.is_none())));
                 rows.push(row);
             }
-            self.insert(table, &rows).await?;
+            self.insert(&table.data_table(), &rows).await?;
         }
         Ok(())
-    }
-
-    /// The key columns of a retracted row, zeros elsewhere.
-    fn tombstone(family: Family, key: &str) -> Result<Value, SinkError> {
-        let corrupt = || SinkError::Corrupt { what: "analytics key", detail: key.to_string() };
-        Ok(match family {
-            Family::SalesDaily => {
-                let (day, category, vendor): (i64, String, String) =
-                    serde_json::from_str(key).map_err(|_| corrupt())?;
-                json!({"day": day, "categoryId": category, "vendorId": vendor, "orders": 0, "units": 0, "revenue": 0})
-            }
-            Family::FunnelDaily => {
-                let day: i64 = key.parse().map_err(|_| corrupt())?;
-                json!({"day": day, "viewers": 0, "carters": 0, "buyers": 0})
-            }
-            _ => json!({"productId": key, "views": 0, "carts": 0, "purchasedUnits": 0, "revenue": 0,
-                        "ratingCount": 0, "ratingSum": 0}),
-        })
     }
 
     /// Makes this generation the one the relations show.
@@ -202,9 +220,12 @@ impl ClickHouseSink {
     /// Generations other than this one that still have rows.
     pub async fn other_generations(&self) -> Result<Vec<String>, SinkError> {
         let mut found = std::collections::BTreeSet::new();
-        for family in [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats] {
-            let table = ddl::data_table(family).expect("analytics family");
-            let sql = format!("SELECT DISTINCT generation FROM {}.{table} WHERE generation != ?", self.database);
+        for table in &ddl::ANALYTICS {
+            let sql = format!(
+                "SELECT DISTINCT generation FROM {}.{} WHERE generation != ?",
+                self.database,
+                table.data_table()
+            );
             let mut cursor = self.client.query(&sql).bind(&self.generation).fetch_bytes("TabSeparated")?;
             let bytes = cursor.collect().await?;
             found.extend(String::from_utf8_lossy(&bytes).lines().filter(|l| !l.is_empty()).map(str::to_string));
@@ -217,10 +238,9 @@ impl ClickHouseSink {
         if generation == self.generation {
             return Ok(());
         }
-        for family in [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats] {
-            let table = ddl::data_table(family).expect("analytics family");
+        for table in &ddl::ANALYTICS {
             // ALTER ... DELETE is a mutation (asynchronous); the view already hides these rows.
-            let sql = format!("ALTER TABLE {}.{table} DELETE WHERE generation = ?", self.database);
+            let sql = format!("ALTER TABLE {}.{} DELETE WHERE generation = ?", self.database, table.data_table());
             self.client.query(&sql).bind(generation).execute().await?;
         }
         Ok(())

@@ -26,7 +26,7 @@ impl DerivedProducer {
             let data = event.data_json().to_string();
             let id = derived_id(&[event.type_name(), &data, state]);
             let envelope = Envelope::new(id, "shopflow", time, event.clone());
-            let topic = format!("{}{}", self.topic_prefix, envelope.topic().name());
+            let topic = envelope.topic().prefixed(&self.topic_prefix);
             self.producer.send(&topic, envelope.key(), &envelope.to_json())?;
         }
         Ok(())

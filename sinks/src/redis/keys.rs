@@ -3,7 +3,15 @@
 //! - `{ns}:current` — the generation readers use.
 //! - `{ns}:asof` — the highest `asOf` ever published (keeps it monotonic).
 //! - `{ns}:{generation}:meta` — hash: `asOf`, `upper`, `offsets` (JSON).
-//! - `{ns}:{generation}:{family}:{key}` — one object as JSON.
+//! - `{ns}:{generation}:{family}:{key}` — one object as JSON. The read and
+//!   hold scripts resolve the generation inside Redis and compose this same
+//!   shape from the namespace and [`Keys::object_suffix`].
+//!
+//! The API's own, outside every generation (a rebuild does not drop them):
+//! - `{ns}:api:idempotency:{key}` — hash `fingerprint`, `response`.
+//! - `{ns}:api:holds:{productId}` — hash: order suffix → `quantity:expiresAtMs`.
+//! - `{ns}:api:rate:{bucket}` — hash `tokens`, `at`.
+//! - `{ns}:api:used:{kind}:{id}` — marks a one-use id (a refresh token's `jti`) as used.
 
 use crate::Family;
 
@@ -39,6 +47,12 @@ impl Keys {
         format!("{}:{generation}:meta", self.namespace)
     }
 
+    /// The generation a [`Keys::meta`] key describes; `None` for any other key.
+    pub fn generation_of_meta<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let generation = key.strip_prefix(self.namespace.as_str())?.strip_prefix(':')?.strip_suffix(":meta")?;
+        (!generation.contains(':')).then_some(generation)
+    }
+
     /// One object of a generation.
     pub fn object(&self, generation: &str, family: Family, key: &str) -> String {
         format!("{}:{generation}:{}:{key}", self.namespace, family.name())
@@ -47,6 +61,31 @@ impl Keys {
     /// The suffix of [`Keys::object`] after the generation (what the reader script appends).
     pub fn object_suffix(family: Family, key: &str) -> String {
         format!("{}:{key}", family.name())
+    }
+
+    /// The idempotency record of a write's key.
+    pub fn idempotency(&self, key: &str) -> String {
+        format!("{}:api:idempotency:{key}", self.namespace)
+    }
+
+    /// What the holds of a product's key starts with (the hold script appends the productId).
+    pub fn holds_prefix(&self) -> String {
+        format!("{}:api:holds:", self.namespace)
+    }
+
+    /// The holds of checkouts in flight on a product.
+    pub fn holds(&self, product: &str) -> String {
+        format!("{}{product}", self.holds_prefix())
+    }
+
+    /// A rate-limit bucket.
+    pub fn rate(&self, bucket: &str) -> String {
+        format!("{}:api:rate:{bucket}", self.namespace)
+    }
+
+    /// The mark of a one-use id of `kind`.
+    pub fn used(&self, kind: &str, id: &str) -> String {
+        format!("{}:api:used:{kind}:{id}", self.namespace)
     }
 
     /// A SCAN pattern matching every key of a generation.
@@ -66,5 +105,10 @@ mod tests {
         assert_eq!(keys.object("g1", Family::Cart, "u"), format!("ns:g1:{}", Keys::object_suffix(Family::Cart, "u")));
         assert_eq!(keys.meta("g1"), "ns:g1:meta");
         assert_eq!(keys.generation_pattern("g1"), "ns:g1:*");
+        assert_eq!(keys.holds("prd-1"), "ns:api:holds:prd-1");
+        assert_eq!(keys.generation_of_meta(&keys.meta("g7")), Some("g7"));
+        assert_eq!(keys.generation_of_meta("ns:g7:order:meta"), None);
+        assert_eq!(keys.generation_of_meta("other:g7:meta"), None);
+        assert!(!keys.generation_pattern("api").is_empty() && keys.idempotency("k").starts_with("ns:api:"));
     }
 }

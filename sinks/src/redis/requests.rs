@@ -3,11 +3,7 @@
 //! flight, and rate-limit buckets. Each check-and-change is one Lua call, so
 //! replicas racing on the same key are serialised by Redis.
 //!
-//! Keys (outside every generation, so a rebuild does not drop them):
-//! - `{ns}:api:idempotency:{key}` — hash `fingerprint`, `response`.
-//! - `{ns}:api:holds:{productId}` — hash: order suffix → `quantity:expiresAtMs`.
-//! - `{ns}:api:rate:{bucket}` — hash `tokens`, `at`.
-//! - `{ns}:api:used:{kind}:{id}` — marks a one-use id (a refresh token's `jti`) as used.
+//! Their keys, outside every generation, are named in [`Keys`].
 
 use super::Keys;
 use crate::{Family, SinkError};
@@ -27,7 +23,8 @@ return {'pending'}
 ";
 
 /// KEYS[1] = `{ns}:current`; ARGV[1] = namespace, ARGV[2] = now (ms), ARGV[3] = expiry (ms),
-/// ARGV[4] = the order's object suffix, then triples (productId, inventory suffix, quantity).
+/// ARGV[4] = the order's object suffix, ARGV[5] = [`Keys::holds_prefix`], then triples
+/// (productId, inventory suffix, quantity).
 /// A hold ends when it expires or when the served state has the order (its reservation is
 /// then in `available`). Returns {'held'} or {'short', productId, available-after-holds}.
 const HOLD: &str = r"
@@ -37,8 +34,8 @@ local function served(suffix)
   if not generation then return false end
   return redis.call('GET', ARGV[1] .. ':' .. generation .. ':' .. suffix)
 end
-local function holds_key(product) return ARGV[1] .. ':api:holds:' .. product end
-for i = 5, #ARGV, 3 do
+local function holds_key(product) return ARGV[5] .. product end
+for i = 6, #ARGV, 3 do
   local product, wanted = ARGV[i], tonumber(ARGV[i + 2])
   local available = 0
   local inventory = served(ARGV[i + 1])
@@ -56,7 +53,7 @@ for i = 5, #ARGV, 3 do
   end
   if available - held < wanted then return {'short', product, tostring(available - held)} end
 end
-for i = 5, #ARGV, 3 do
+for i = 6, #ARGV, 3 do
   local key = holds_key(ARGV[i])
   redis.call('HSET', key, ARGV[4], ARGV[i + 2] .. ':' .. ARGV[3])
   if redis.call('PTTL', key) < tonumber(ARGV[3]) - now then redis.call('PEXPIREAT', key, ARGV[3]) end
@@ -136,7 +133,7 @@ impl Requests {
     }
 
     fn idempotency_key(&self, key: &str) -> String {
-        format!("{}:api:idempotency:{key}", self.keys.namespace())
+        self.keys.idempotency(key)
     }
 
     /// Claims idempotency `key` for a request with `fingerprint`; a claim not completed
@@ -193,6 +190,7 @@ impl Requests {
         let mut invocation = self.hold.key(self.keys.current());
         invocation.arg(self.keys.namespace()).arg(now_ms).arg(expires_at_ms);
         invocation.arg(Keys::object_suffix(Family::Order, order_id));
+        invocation.arg(self.keys.holds_prefix());
         for (product, quantity) in lines {
             invocation.arg(product).arg(Keys::object_suffix(Family::Inventory, product)).arg(*quantity);
         }
@@ -214,7 +212,7 @@ impl Requests {
         let field = Keys::object_suffix(Family::Order, order_id);
         let mut pipe = redis::pipe();
         for product in products {
-            pipe.hdel(format!("{}:api:holds:{product}", self.keys.namespace()), &field).ignore();
+            pipe.hdel(self.keys.holds(product), &field).ignore();
         }
         pipe.query_async::<()>(&mut connection).await?;
         Ok(())
@@ -224,7 +222,7 @@ impl Requests {
     pub async fn first_use(&self, kind: &str, id: &str, ttl_seconds: u64) -> Result<bool, SinkError> {
         let mut connection = self.connection.clone();
         let set: Option<String> = redis::cmd("SET")
-            .arg(format!("{}:api:used:{kind}:{id}", self.keys.namespace()))
+            .arg(self.keys.used(kind, id))
             .arg("1")
             .arg("NX")
             .arg("EX")
@@ -240,7 +238,7 @@ impl Requests {
         let mut connection = self.connection.clone();
         let reply: (i64, i64) = self
             .take
-            .key(format!("{}:api:rate:{bucket}", self.keys.namespace()))
+            .key(self.keys.rate(bucket))
             .arg(burst.max(1))
             .arg(per_second.max(0.001))
             .arg(now_ms)

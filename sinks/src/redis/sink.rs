@@ -102,13 +102,11 @@ impl RedisSink {
 
     /// Every generation with keys under the namespace (found by their meta hashes).
     pub async fn generations(&mut self) -> Result<Vec<String>, SinkError> {
-        let prefix = format!("{}:", self.keys.namespace());
         let mut found: Vec<String> = self
             .scan(&self.keys.meta("*"))
             .await?
             .iter()
-            .filter_map(|key| key.strip_prefix(&prefix).and_then(|k| k.strip_suffix(":meta")))
-            .filter(|generation| !generation.contains(':'))
+            .filter_map(|key| self.keys.generation_of_meta(key))
             .map(str::to_string)
             .collect();
         found.sort();

@@ -9,18 +9,28 @@
 //! retry racing the first gets 409 `request_in_progress`; the same key with
 //! another body gets 422 `idempotency_key_reused`. [`finish`] records the
 //! answer, or gives the key up when the write failed so a retry can succeed.
+//!
+//! This module is the engine every write route uses; the routes themselves
+//! live with their family in `routes/`. [`table`] makes the writes whose
+//! event is the body plus the fields the API sets (most of `api.md`).
+
+pub mod table;
 
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::form;
+use crate::stores::{Call, EventLog};
 use crate::AppState;
+use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use shopflow_sinks::redis::Claim;
 use shopflow_sinks::Offsets;
-use shopflow_topics::Envelope;
+use shopflow_topics::fields::Obj;
+use shopflow_topics::{Envelope, Event, EventTime};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -30,6 +40,37 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const REMEMBER_SECONDS: u64 = 24 * 3600;
 /// How long a claimed key waits for its request to finish before a retry may take it over.
 pub const CLAIM_SECONDS: u64 = 60;
+
+/// Why a write did not reach Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The producer could not be made (a bad setting).
+    #[error("creating the Kafka producer")]
+    Create(#[source] rdkafka::error::KafkaError),
+    /// The broker did not take a record.
+    #[error("producing to {topic}")]
+    Produce {
+        /// The topic.
+        topic: String,
+        /// What the client said.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The broker did not say where a partition ends.
+    #[error("reading the end of {topic} [{partition}]")]
+    Watermarks {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// What the client said.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// No producer (an API built without its stores, in tests).
+    #[error("kafka is not connected")]
+    NotConnected,
+}
 
 /// Produces the API's events.
 #[derive(Clone)]
@@ -54,20 +95,20 @@ pub struct Written {
 impl Writer {
     /// A producer for `brokers`, writing to topics named `{prefix}{contract topic}`;
     /// a record not acknowledged within `timeout` fails its request with 503.
-    pub fn new(brokers: &str, prefix: &str, timeout: Duration) -> Result<Writer, String> {
+    pub fn new(brokers: &str, prefix: &str, timeout: Duration) -> Result<Writer, WriteError> {
         let mut config = shopflow_ingest::producer::producer_config(brokers);
         config.set("message.timeout.ms", timeout.as_millis().max(1).to_string()).set("linger.ms", "1");
-        let producer: FutureProducer = config.create().map_err(|e| format!("creating the Kafka producer: {e}"))?;
+        let producer: FutureProducer = config.create().map_err(WriteError::Create)?;
         Ok(Writer { producer, prefix: prefix.to_string() })
     }
 
     /// The full name of the topic `envelope` goes to.
     pub fn topic_of(&self, envelope: &Envelope) -> String {
-        format!("{}{}", self.prefix, envelope.topic().name())
+        envelope.topic().prefixed(&self.prefix)
     }
 
     /// Produces `envelopes` in order, each keyed by its subject, and waits for the broker's acknowledgements.
-    pub async fn send(&self, envelopes: &[Envelope]) -> Result<Vec<Written>, String> {
+    pub async fn send(&self, envelopes: &[Envelope]) -> Result<Vec<Written>, WriteError> {
         let mut written = Vec::with_capacity(envelopes.len());
         for envelope in envelopes {
             let topic = self.topic_of(envelope);
@@ -80,7 +121,7 @@ impl Writer {
                     partition: delivery.partition,
                     offset: delivery.offset,
                 }),
-                Err((error, _)) => return Err(format!("producing to {topic}: {error}")),
+                Err((source, _)) => return Err(WriteError::Produce { topic, source }),
             }
         }
         Ok(written)
@@ -89,20 +130,29 @@ impl Writer {
 
 impl Writer {
     /// Per topic: records on its partitions past the `served` offsets (asks the broker; blocking).
-    pub fn lag(&self, served: &Offsets) -> Result<BTreeMap<String, i64>, String> {
+    pub fn lag(&self, served: &Offsets) -> Result<BTreeMap<String, i64>, WriteError> {
         use rdkafka::producer::Producer;
         let mut lag = BTreeMap::new();
         for (topic, partitions) in served {
             for (partition, next) in partitions {
-                let (_, high) = self
-                    .producer
-                    .client()
-                    .fetch_watermarks(topic, *partition, Duration::from_secs(2))
-                    .map_err(|e| format!("{topic}[{partition}]: {e}"))?;
+                let (_, high) =
+                    self.producer.client().fetch_watermarks(topic, *partition, Duration::from_secs(2)).map_err(
+                        |source| WriteError::Watermarks { topic: topic.clone(), partition: *partition, source },
+                    )?;
                 *lag.entry(topic.clone()).or_insert(0) += (high - next).max(0);
             }
         }
         Ok(lag)
+    }
+}
+
+impl EventLog for Writer {
+    fn send<'a>(&'a self, envelopes: &'a [Envelope]) -> Call<'a, Vec<Written>, WriteError> {
+        Box::pin(Writer::send(self, envelopes))
+    }
+
+    fn lag(&self, served: &Offsets) -> Result<BTreeMap<String, i64>, WriteError> {
+        Writer::lag(self, served)
     }
 }
 
@@ -207,7 +257,7 @@ pub async fn begin(
         "{subject} {route} {:032x}",
         shopflow_topics::hash::id_hash(&serde_json::to_string(body).unwrap_or_default())
     );
-    let claim = state.breakers.redis.call(state.requests.claim(&key, &fingerprint, CLAIM_SECONDS)).await?;
+    let claim = state.breakers.redis.call(state.stores.requests.claim(&key, &fingerprint, CLAIM_SECONDS)).await?;
     Ok(match claim {
         Claim::New => Begun::Go(Ticket { event_id: key.clone(), key: Some(key) }),
         Claim::Done(response) => {
@@ -247,7 +297,7 @@ pub async fn finish(
         Ok(done) => done,
         Err(error) => {
             if let Some(key) = &ticket.key {
-                if let Err(e) = state.breakers.redis.call(state.requests.abandon(key)).await {
+                if let Err(e) = state.breakers.redis.call(state.stores.requests.abandon(key)).await {
                     tracing::warn!("could not release Idempotency-Key {key}: {e}");
                 }
             }
@@ -268,12 +318,90 @@ pub async fn finish(
     if let Some(key) = &ticket.key {
         // The write happened: failing to remember it must not turn it into an error.
         if let Err(e) =
-            state.breakers.redis.call(state.requests.complete(key, &body.to_string(), REMEMBER_SECONDS)).await
+            state.breakers.redis.call(state.stores.requests.complete(key, &body.to_string(), REMEMBER_SECONDS)).await
         {
             tracing::warn!("could not remember the answer for Idempotency-Key {key}: {e}");
         }
     }
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// The `source` of the API's events.
+pub const SOURCE: &str = "shopflow-api";
+
+/// The event of type `type_name`: the body's fields, with `set` overriding
+/// them, decoded strictly; a 400 lists every bad field.
+pub fn event_of(type_name: &str, body: &Value, set: &[(&str, Value)]) -> Result<Event, AppError> {
+    let mut data: Map<String, Value> = body.as_object().cloned().unwrap_or_default();
+    for (field, value) in set {
+        data.insert((*field).to_string(), value.clone());
+    }
+    let data = Value::Object(data);
+    let obj = Obj::new(&data, "").map_err(|_| AppError::bad_request("body: expected a JSON object"))?;
+    Event::decode_data_all(type_name, &obj).map_err(|errors| {
+        let form_errors =
+            errors.iter().map(|e| (e.field().unwrap_or("body").to_string(), e.to_string())).collect::<Vec<_>>();
+        AppError::invalid_fields(form_errors)
+    })
+}
+
+/// One event of the API, stamped now.
+pub fn envelope(id: &str, event: Event) -> Envelope {
+    Envelope::new(id, SOURCE, EventTime::now(), event)
+}
+
+/// The id of a further event of one write: it follows from the first, so a retry repeats it.
+pub fn second_id(event_id: &str, what: &str) -> String {
+    format!("{what}-{:016x}", shopflow_topics::hash::id_hash(&format!("{event_id}/{what}")) as u64)
+}
+
+/// A request body as JSON (an empty body is `{}`); 400 when it is not JSON.
+pub fn body_of(bytes: &Bytes) -> Result<Value, AppError> {
+    if bytes.is_empty() {
+        return Ok(json!({}));
+    }
+    form::parse(bytes)
+}
+
+/// Checks, claims and writes: `make` turns the ticket into the events and the extra answer fields.
+pub async fn write<F, Fut>(
+    state: &AppState,
+    caller: Option<&Caller>,
+    headers: &HeaderMap,
+    route: &str,
+    body: &Value,
+    make: F,
+) -> Result<Response, AppError>
+where
+    F: FnOnce(Ticket) -> Fut,
+    Fut: std::future::Future<Output = (Ticket, Result<(Vec<Written>, Value), AppError>)>,
+{
+    match begin(state, caller, headers, route, body).await? {
+        Begun::Answer(answer) => Ok(answer),
+        Begun::Go(ticket) => {
+            let (ticket, outcome) = make(ticket).await;
+            finish(state, ticket, outcome).await
+        }
+    }
+}
+
+/// Writes one event, with the ticket's id, answering `extra` besides where it landed.
+pub async fn write_one(
+    state: &AppState,
+    caller: Option<&Caller>,
+    headers: &HeaderMap,
+    route: &str,
+    body: &Value,
+    event: Event,
+    extra: Value,
+) -> Result<Response, AppError> {
+    write(state, caller, headers, route, body, |ticket| async move {
+        let envelope = envelope(&ticket.event_id, event);
+        let outcome =
+            state.breakers.kafka.call(state.stores.events.send(&[envelope])).await.map(|written| (written, extra));
+        (ticket, outcome)
+    })
+    .await
 }
 
 #[cfg(test)]

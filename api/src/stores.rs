@@ -1,0 +1,327 @@
+//! The stores behind the API, each a small trait, so handlers do not know
+//! which implementation answers: Redis, ClickHouse and Kafka in production
+//! ([`Stores::connect`]), [`Offline`] where none is needed (a 400 or a 401 is
+//! decided before any store is asked, and tested so with `app()` and
+//! `oneshot`).
+
+use crate::write::{WriteError, Written};
+use shopflow_ingest::Offsets;
+use shopflow_sinks::clickhouse::{ClickHouseReader, Relation};
+use shopflow_sinks::redis::{Claim, GenerationStatus, Hold, RedisReader, Requests, Served};
+use shopflow_sinks::SinkError;
+use shopflow_topics::Envelope;
+use shopflow_views::Family;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// What a store call returns.
+pub type Call<'a, T, E = SinkError> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
+
+/// The published views (Redis): reads of one generation at a time.
+pub trait Views: Send + Sync {
+    /// Objects of the current generation; `None` before any generation is current.
+    fn read<'a>(&'a self, objects: &'a [(Family, &'a str)]) -> Call<'a, Option<Served>>;
+    /// A holder object, the objects of `follow` its `field` names, and `others`, in one read.
+    fn read_following<'a>(
+        &'a self,
+        holder: (Family, &'a str),
+        field: &'a str,
+        follow: Family,
+        others: &'a [(Family, &'a str)],
+    ) -> Call<'a, Option<Served>>;
+    /// What the current generation covers.
+    fn status(&self) -> Call<'_, Option<GenerationStatus>>;
+    /// Whether the store answers.
+    fn ping(&self) -> Call<'_, ()>;
+}
+
+/// What replicas share about requests (Redis): idempotency keys, stock holds,
+/// rate buckets, one-use tokens.
+pub trait RequestLog: Send + Sync {
+    /// Claims an idempotency key for a request with `fingerprint`.
+    fn claim<'a>(&'a self, key: &'a str, fingerprint: &'a str, claim_seconds: u64) -> Call<'a, Claim>;
+    /// Records the answer of a claimed key.
+    fn complete<'a>(&'a self, key: &'a str, response: &'a str, keep_seconds: u64) -> Call<'a, ()>;
+    /// Gives a claimed key up.
+    fn abandon<'a>(&'a self, key: &'a str) -> Call<'a, ()>;
+    /// Holds a checkout's lines against the served stock.
+    fn hold<'a>(
+        &'a self,
+        order_id: &'a str,
+        lines: &'a [(String, i64)],
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Call<'a, Hold>;
+    /// Releases a checkout's holds.
+    fn release<'a>(&'a self, order_id: &'a str, products: &'a [String]) -> Call<'a, ()>;
+    /// Whether `id` of `kind` is used for the first time.
+    fn first_use<'a>(&'a self, kind: &'a str, id: &'a str, ttl_seconds: u64) -> Call<'a, bool>;
+    /// Takes a token from a rate bucket: `None`, or the milliseconds until one is free.
+    fn take<'a>(&'a self, bucket: &'a str, burst: u32, per_second: f64, now_ms: i64) -> Call<'a, Option<u64>>;
+}
+
+/// The analytics relations (ClickHouse).
+pub trait Analytics: Send + Sync {
+    /// Rows of `relation`, optionally between two days, at most `limit`.
+    fn rows<'a>(
+        &'a self,
+        relation: Relation,
+        from: Option<&'a str>,
+        to: Option<&'a str>,
+        limit: u64,
+    ) -> Call<'a, Vec<serde_json::Value>>;
+    /// Whether the store answers.
+    fn ping(&self) -> Call<'_, ()>;
+}
+
+/// Where writes go (Kafka).
+pub trait EventLog: Send + Sync {
+    /// Produces `envelopes` in order and waits for their acknowledgements.
+    fn send<'a>(&'a self, envelopes: &'a [Envelope]) -> Call<'a, Vec<Written>, WriteError>;
+    /// Per topic, records past the `served` offsets (blocking; for metrics).
+    fn lag(&self, served: &Offsets) -> Result<BTreeMap<String, i64>, WriteError>;
+}
+
+/// The API's stores.
+#[derive(Clone)]
+pub struct Stores {
+    /// Served state.
+    pub views: Arc<dyn Views>,
+    /// Idempotency records, stock holds, rate buckets, one-use tokens.
+    pub requests: Arc<dyn RequestLog>,
+    /// Analytics.
+    pub analytics: Arc<dyn Analytics>,
+    /// Writes.
+    pub events: Arc<dyn EventLog>,
+}
+
+/// Where the stores are.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Redis URL.
+    pub redis_url: String,
+    /// Redis key namespace.
+    pub namespace: String,
+    /// ClickHouse HTTP URL.
+    pub clickhouse_url: String,
+    /// ClickHouse database.
+    pub clickhouse_database: String,
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Prefix of every topic name (empty in production).
+    pub topic_prefix: String,
+    /// A write Kafka has not acknowledged by then fails.
+    pub produce_timeout: std::time::Duration,
+}
+
+/// Why the stores could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Redis did not answer.
+    #[error("connecting to Redis at {url}")]
+    Redis {
+        /// Where.
+        url: String,
+        /// Why.
+        #[source]
+        source: SinkError,
+    },
+    /// The Kafka producer could not be made.
+    #[error("making the Kafka producer for {brokers}")]
+    Kafka {
+        /// Where.
+        brokers: String,
+        /// Why.
+        #[source]
+        source: WriteError,
+    },
+}
+
+impl Stores {
+    /// Connects to Redis (twice: reads and requests), ClickHouse (lazily, over HTTP) and Kafka.
+    pub async fn connect(config: &StoreConfig) -> Result<Stores, ConnectError> {
+        let redis = |source| ConnectError::Redis { url: config.redis_url.clone(), source };
+        let views = RedisReader::connect(&config.redis_url, &config.namespace).await.map_err(redis)?;
+        let requests = Requests::connect(&config.redis_url, &config.namespace).await.map_err(redis)?;
+        let analytics = ClickHouseReader::new(&config.clickhouse_url, &config.clickhouse_database);
+        let events = crate::write::Writer::new(&config.brokers, &config.topic_prefix, config.produce_timeout)
+            .map_err(|source| ConnectError::Kafka { brokers: config.brokers.clone(), source })?;
+        Ok(Stores {
+            views: Arc::new(views),
+            requests: Arc::new(requests),
+            analytics: Arc::new(analytics),
+            events: Arc::new(events),
+        })
+    }
+
+    /// Stores that answer every call with [`SinkError::NotConnected`].
+    pub fn offline() -> Stores {
+        let offline = Arc::new(Offline);
+        Stores { views: offline.clone(), requests: offline.clone(), analytics: offline.clone(), events: offline }
+    }
+}
+
+impl Views for RedisReader {
+    fn read<'a>(&'a self, objects: &'a [(Family, &'a str)]) -> Call<'a, Option<Served>> {
+        Box::pin(RedisReader::read(self, objects))
+    }
+
+    fn read_following<'a>(
+        &'a self,
+        holder: (Family, &'a str),
+        field: &'a str,
+        follow: Family,
+        others: &'a [(Family, &'a str)],
+    ) -> Call<'a, Option<Served>> {
+        Box::pin(RedisReader::read_following(self, holder, field, follow, others))
+    }
+
+    fn status(&self) -> Call<'_, Option<GenerationStatus>> {
+        Box::pin(RedisReader::status(self))
+    }
+
+    fn ping(&self) -> Call<'_, ()> {
+        Box::pin(RedisReader::ping(self))
+    }
+}
+
+impl RequestLog for Requests {
+    fn claim<'a>(&'a self, key: &'a str, fingerprint: &'a str, claim_seconds: u64) -> Call<'a, Claim> {
+        Box::pin(Requests::claim(self, key, fingerprint, claim_seconds))
+    }
+
+    fn complete<'a>(&'a self, key: &'a str, response: &'a str, keep_seconds: u64) -> Call<'a, ()> {
+        Box::pin(Requests::complete(self, key, response, keep_seconds))
+    }
+
+    fn abandon<'a>(&'a self, key: &'a str) -> Call<'a, ()> {
+        Box::pin(Requests::abandon(self, key))
+    }
+
+    fn hold<'a>(
+        &'a self,
+        order_id: &'a str,
+        lines: &'a [(String, i64)],
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Call<'a, Hold> {
+        Box::pin(Requests::hold(self, order_id, lines, now_ms, expires_ms))
+    }
+
+    fn release<'a>(&'a self, order_id: &'a str, products: &'a [String]) -> Call<'a, ()> {
+        Box::pin(Requests::release(self, order_id, products))
+    }
+
+    fn first_use<'a>(&'a self, kind: &'a str, id: &'a str, ttl_seconds: u64) -> Call<'a, bool> {
+        Box::pin(Requests::first_use(self, kind, id, ttl_seconds))
+    }
+
+    fn take<'a>(&'a self, bucket: &'a str, burst: u32, per_second: f64, now_ms: i64) -> Call<'a, Option<u64>> {
+        Box::pin(Requests::take(self, bucket, burst, per_second, now_ms))
+    }
+}
+
+impl Analytics for ClickHouseReader {
+    fn rows<'a>(
+        &'a self,
+        relation: Relation,
+        from: Option<&'a str>,
+        to: Option<&'a str>,
+        limit: u64,
+    ) -> Call<'a, Vec<serde_json::Value>> {
+        Box::pin(ClickHouseReader::rows(self, relation, from, to, limit))
+    }
+
+    fn ping(&self) -> Call<'_, ()> {
+        Box::pin(ClickHouseReader::ping(self))
+    }
+}
+
+/// No store at all: every call fails with [`SinkError::NotConnected`].
+pub struct Offline;
+
+fn not_connected<'a, T: Send + 'a>(store: &'static str) -> Call<'a, T> {
+    Box::pin(async move { Err(SinkError::NotConnected(store)) })
+}
+
+impl Views for Offline {
+    fn read<'a>(&'a self, _: &'a [(Family, &'a str)]) -> Call<'a, Option<Served>> {
+        not_connected("redis")
+    }
+
+    fn read_following<'a>(
+        &'a self,
+        _: (Family, &'a str),
+        _: &'a str,
+        _: Family,
+        _: &'a [(Family, &'a str)],
+    ) -> Call<'a, Option<Served>> {
+        not_connected("redis")
+    }
+
+    fn status(&self) -> Call<'_, Option<GenerationStatus>> {
+        not_connected("redis")
+    }
+
+    fn ping(&self) -> Call<'_, ()> {
+        not_connected("redis")
+    }
+}
+
+impl RequestLog for Offline {
+    fn claim<'a>(&'a self, _: &'a str, _: &'a str, _: u64) -> Call<'a, Claim> {
+        not_connected("redis")
+    }
+
+    fn complete<'a>(&'a self, _: &'a str, _: &'a str, _: u64) -> Call<'a, ()> {
+        not_connected("redis")
+    }
+
+    fn abandon<'a>(&'a self, _: &'a str) -> Call<'a, ()> {
+        not_connected("redis")
+    }
+
+    fn hold<'a>(&'a self, _: &'a str, _: &'a [(String, i64)], _: i64, _: i64) -> Call<'a, Hold> {
+        not_connected("redis")
+    }
+
+    fn release<'a>(&'a self, _: &'a str, _: &'a [String]) -> Call<'a, ()> {
+        not_connected("redis")
+    }
+
+    fn first_use<'a>(&'a self, _: &'a str, _: &'a str, _: u64) -> Call<'a, bool> {
+        not_connected("redis")
+    }
+
+    fn take<'a>(&'a self, _: &'a str, _: u32, _: f64, _: i64) -> Call<'a, Option<u64>> {
+        not_connected("redis")
+    }
+}
+
+impl Analytics for Offline {
+    fn rows<'a>(
+        &'a self,
+        _: Relation,
+        _: Option<&'a str>,
+        _: Option<&'a str>,
+        _: u64,
+    ) -> Call<'a, Vec<serde_json::Value>> {
+        not_connected("clickhouse")
+    }
+
+    fn ping(&self) -> Call<'_, ()> {
+        not_connected("clickhouse")
+    }
+}
+
+impl EventLog for Offline {
+    fn send<'a>(&'a self, _: &'a [Envelope]) -> Call<'a, Vec<Written>, WriteError> {
+        Box::pin(async { Err(WriteError::NotConnected) })
+    }
+
+    fn lag(&self, _: &Offsets) -> Result<BTreeMap<String, i64>, WriteError> {
+        Err(WriteError::NotConnected)
+    }
+}
