@@ -307,6 +307,9 @@ fn main() {
     let _ = child.wait();
 }
 
+/// When the published offsets changed, and to what.
+type Observation = (Instant, BTreeMap<String, BTreeMap<i32, i64>>);
+
 /// Produces `events` records of generator seed `seed` at `rate` a second and
 /// returns, for each, the milliseconds from its send to the first time the
 /// published offsets (`meta`'s `offsets`) cover it.
@@ -319,7 +322,7 @@ fn freshness(
     events: u64,
     rate: f64,
 ) -> Vec<f64> {
-    let observations = Arc::new(Mutex::new(Vec::<(Instant, BTreeMap<String, BTreeMap<i32, i64>>)>::new()));
+    let observations = Arc::new(Mutex::new(Vec::<Observation>::new()));
     let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let watcher = {
         let (observations, watching, redis, meta) =
@@ -342,7 +345,18 @@ fn freshness(
     let config = GeneratorConfig { seed, users: 20_000, products: 5_000, events: Some(events), ..Default::default() };
     let records = Generator::new(config).map(|r| (r.topic, r.key, r.value));
     let (_, _, timed) = produce(brokers, prefix, records, Some(rate));
-    std::thread::sleep(Duration::from_secs(2)); // let the last records be published before reading the log
+    // Until every record sent is covered by the published offsets (or two minutes pass):
+    // the next measurement starts on a pipeline that has caught up.
+    let covered = |observations: &[Observation]| {
+        let Some((_, latest)) = observations.last() else { return false };
+        timed.0.lock().unwrap().iter().all(|(topic, partition, offset, _)| {
+            latest.get(topic).and_then(|parts| parts.get(partition)).is_some_and(|next| next > offset)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !covered(&observations.lock().unwrap()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     watching.store(false, std::sync::atomic::Ordering::SeqCst);
     watcher.join().unwrap();
     let observations = observations.lock().unwrap();

@@ -78,6 +78,9 @@ pub fn consumer_config(brokers: &str, group_id: &str) -> ClientConfig {
         // shop's writes 250 ms (500 ms default wait) behind; an idle consumer then
         // sends 40 small fetches a second.
         .set("fetch.wait.max.ms", "25")
+        // After a backlog the local queue is full and librdkafka backs off fetching for
+        // 1 s (its default) before looking again: records written just then waited that long.
+        .set("fetch.queue.backoff.ms", "25")
         // Fetch in large chunks: replay throughput matters more than per-record latency.
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
