@@ -78,6 +78,9 @@ pub fn spawn(
                 }
                 state.publish(batch).await?;
             }
+            // Dropping a producer purges what it has not delivered: the last derived events
+            // must reach Kafka before the process ends.
+            state.derived.flush().context("delivering the last derived events")?;
             anyhow::Ok(())
         });
         let analysed = analytics.join().map_err(|_| anyhow::anyhow!("the ClickHouse writer panicked"))?;

@@ -274,6 +274,11 @@ where
                 }
             }
             if finishing {
+                // Dropping a producer purges what it has not delivered.
+                if let Err(error) = dead_letters.flush(Duration::from_secs(60)) {
+                    let error = shopflow_topics::error::chain(&error);
+                    tracing::error!(worker, "the last dead letters were not delivered: {error}");
+                }
                 tracing::info!(worker, "stopped reading");
                 capability = None;
                 return;
