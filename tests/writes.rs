@@ -746,3 +746,140 @@ fn a_quiet_shop_reads_each_write_after_its_token() {
         assert_eq!(cart["items"][0]["quantity"], quantity, "write {quantity} not in {cart}");
     }
 }
+
+#[test]
+fn search_and_listings_answer_exactly_and_follow_vendor_suspension() {
+    let (space, _pipeline) = live_space("search");
+    let api = Api::new(&space, Duration::from_secs(30));
+    let admin = api.token("adm-1", Role::Admin);
+    let write = |path: &str, body: Value| -> String {
+        let answer = api.send("POST", path, Some(&admin), &[], Some(&body));
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{path}: {}", answer.body);
+        answer.body["consistencyToken"].as_str().unwrap().to_string()
+    };
+    write("/api/v1/admin/categories", json!({"categoryId": "cat-home", "name": "Home", "parentId": null}));
+    write("/api/v1/admin/categories", json!({"categoryId": "cat-lamps", "name": "Lamps", "parentId": "cat-home"}));
+    write("/api/v1/admin/categories", json!({"categoryId": "cat-desks", "name": "Desks", "parentId": "cat-home"}));
+    let product = |id: &str, vendor: &str, name: &str, description: &str, category: &str, price: i64| {
+        json!({"productId": id, "vendorId": vendor, "name": name, "description": description, "categoryId": category,
+               "price": price, "currency": "USD", "attributes": {"color": "red"}, "images": []})
+    };
+    write("/api/v1/admin/products", product("prd-s1", "ven-a", "Red Lamp", "A bright lamp", "cat-lamps", 2_500));
+    write(
+        "/api/v1/admin/products",
+        product("prd-s2", "ven-b", "Oak Desk", "Solid oak, a lamp hook", "cat-desks", 30_000),
+    );
+    write("/api/v1/admin/products", product("prd-s3", "ven-a", "Blue Lamp", "Calm light", "cat-lamps", 4_500));
+    let token =
+        write("/api/v1/admin/products", product("prd-s4", "ven-b", "Desk Lamp", "Steel arm", "cat-lamps", 7_500));
+
+    let ids = |body: &Value| -> Vec<String> {
+        body["items"].as_array().unwrap().iter().map(|i| i["productId"].as_str().unwrap().to_string()).collect()
+    };
+    let (status, found) = api.get(&format!("/api/v1/products?q=lamp&after={token}"), None);
+    assert_eq!(status, StatusCode::OK, "{found}");
+    // prd-s1 holds "lamp" in its name and description; the others in one field each, then by productId.
+    assert_eq!(ids(&found), ["prd-s1", "prd-s2", "prd-s3", "prd-s4"]);
+    assert_eq!(found["total"], 4);
+    assert_eq!(found["facets"]["category"], json!({"cat-desks": 1, "cat-lamps": 3}));
+    assert_eq!(found["facets"]["vendor"], json!({"ven-a": 2, "ven-b": 2}));
+    assert_eq!(found["facets"]["priceBand"], json!({"10-50": 2, "50-100": 1, "100-500": 1}));
+    assert_eq!(found["items"][0]["name"], "Red Lamp");
+    // Every word must match; case and punctuation do not matter.
+    assert_eq!(ids(&api.get("/api/v1/products?q=BRIGHT%20lamp!", None).1), ["prd-s1"]);
+    assert_eq!(api.get("/api/v1/products?q=lamp%20nowhere", None).1["total"], 0);
+    // A category's listing includes its descendants; filters, sort and pages.
+    let (_, listed) = api.get("/api/v1/products?category=cat-home&minPrice=4000&sort=-price", None);
+    assert_eq!(ids(&listed), ["prd-s2", "prd-s4", "prd-s3"]);
+    let (_, page) = api.get("/api/v1/categories/cat-lamps/products?sort=price&pageSize=2&page=2", None);
+    assert_eq!((ids(&page), page["total"].as_i64()), (vec!["prd-s4".to_string()], Some(3)));
+    let (status, past) = api.get("/api/v1/products?page=99", None);
+    assert_eq!(
+        (status, past["items"].as_array().map(Vec::len), past["total"].as_i64()),
+        (StatusCode::OK, Some(0), Some(4))
+    );
+    let (_, tree) = api.get("/api/v1/categories", None);
+    assert_eq!(tree["items"][0]["categoryId"], "cat-home");
+    assert_eq!(tree["items"][0]["productCount"], 4);
+    let children: Vec<(String, i64)> = tree["items"][0]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["categoryId"].as_str().unwrap().to_string(), c["productCount"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(children, [("cat-desks".to_string(), 1), ("cat-lamps".to_string(), 3)]);
+    // For search engines: the sitemap, and a product as schema.org JSON-LD.
+    let (status, kind, sitemap) = api.get_text("/sitemap.xml", &[]);
+    assert_eq!((status, kind.as_str()), (StatusCode::OK, "application/xml; charset=utf-8"));
+    let locations: Vec<&str> = sitemap.split("<loc>").skip(1).filter_map(|l| l.split("</loc>").next()).collect();
+    assert_eq!(
+        locations,
+        [
+            "https://shop.example/categories/cat-desks",
+            "https://shop.example/categories/cat-home",
+            "https://shop.example/categories/cat-lamps",
+            "https://shop.example/products/prd-s1",
+            "https://shop.example/products/prd-s2",
+            "https://shop.example/products/prd-s3",
+            "https://shop.example/products/prd-s4",
+        ]
+    );
+    let (status, kind, ld) = api.get_text("/api/v1/products/prd-s2", &[("accept", "application/ld+json")]);
+    assert_eq!((status, kind.as_str()), (StatusCode::OK, "application/ld+json"));
+    let ld: Value = serde_json::from_str(&ld).unwrap();
+    assert_eq!((ld["@type"].as_str(), ld["name"].as_str()), (Some("Product"), Some("Oak Desk")));
+    assert_eq!(ld["offers"]["price"], "300.00");
+    assert_eq!(ld["offers"]["availability"], "https://schema.org/OutOfStock", "no stock was received");
+    // Bad parameters are named.
+    let (status, bad) = api.get("/api/v1/products?pageSize=0&sort=cheap&minPrice=x", None);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(fields(&bad), ["minPrice", "pageSize", "sort"]);
+
+    // A suspended vendor's products leave search, listings and counts; they come back with the approval.
+    let token = write("/api/v1/admin/vendors/ven-a/suspend", json!({"reason": "audit"}));
+    let (_, found) = api.get(&format!("/api/v1/products?q=lamp&after={token}"), None);
+    assert_eq!(ids(&found), ["prd-s2", "prd-s4"]);
+    assert_eq!(api.get("/api/v1/categories", None).1["items"][0]["productCount"], 2);
+    let token = write("/api/v1/admin/vendors/ven-a/approve", json!({"commissionBps": 1000}));
+    let (_, found) = api.get(&format!("/api/v1/products?q=lamp&after={token}"), None);
+    assert_eq!(found["total"], 4);
+
+    // What shoppers search: suggestions, trending searches, and search_terms in ClickHouse.
+    let searches = [("Red Lamp", 1), ("Red Lamp", 1), ("Red Lamp", 1), ("  red LAMP ", 1), ("lamp", 4), ("lamp", 4)];
+    let mut token = String::new();
+    for (query, results) in searches.into_iter().chain([("unicorn", 0), ("Unicorn", 0)]) {
+        let body = json!({"query": query, "sessionId": "ses-1", "resultCount": results});
+        let answer = api.send("POST", "/api/v1/events/search", None, &[], Some(&body));
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.body);
+        token = answer.body["consistencyToken"].as_str().unwrap().to_string();
+    }
+    let click = json!({"query": "red lamp", "sessionId": "ses-1", "productId": "prd-s1", "position": 0});
+    assert_eq!(api.send("POST", "/api/v1/events/click", None, &[], Some(&click)).status, StatusCode::ACCEPTED);
+    let (status, suggested) = api.get(&format!("/api/v1/search/suggestions?prefix=RE&after={token}"), None);
+    assert_eq!(status, StatusCode::OK, "{suggested}");
+    assert_eq!(suggested["items"], json!([{"query": "red lamp", "searches": 4}]));
+    assert_eq!(
+        api.get("/api/v1/search/suggestions?prefix=l", None).1["items"],
+        json!([{"query": "lamp", "searches": 2}])
+    );
+    assert_eq!(fields(&api.get("/api/v1/search/suggestions?prefix=%20", None).1), ["prefix"]);
+    let (_, trending) = api.get("/api/v1/search/trending", None);
+    assert_eq!(
+        trending["items"],
+        json!([{"query": "red lamp", "searches": 4}, {"query": "lamp", "searches": 2}, {"query": "unicorn", "searches": 2}])
+    );
+    // ClickHouse is written beside Redis, a little later: wait for the click to be counted.
+    let mut rows = Value::Null;
+    support::wait_until("search_terms to count the click", 60, || {
+        rows = api.get("/api/v1/admin/analytics/search", Some(&admin)).1["items"].clone();
+        rows.as_array().is_some_and(|r| r.iter().any(|row| row["clicks"] == 1))
+    });
+    assert_eq!(
+        rows,
+        json!([
+            {"query": "unicorn", "searches": 2, "zeroResultSearches": 2, "clicks": 0},
+            {"query": "red lamp", "searches": 4, "zeroResultSearches": 0, "clicks": 1},
+            {"query": "lamp", "searches": 2, "zeroResultSearches": 0, "clicks": 0},
+        ])
+    );
+}

@@ -96,6 +96,8 @@ pub struct Services {
     pub breakers: breaker::Breakers,
     /// The secret the payment provider signs its callbacks with (`X-Signature`).
     pub payment_secret: Option<String>,
+    /// The public address of the storefront's pages (sitemap, JSON-LD); the request's Host without one.
+    pub public_url: Option<String>,
 }
 
 /// The descriptions of every route.

@@ -39,6 +39,8 @@ pub enum Output {
     Written,
     /// 200, Prometheus text.
     Text,
+    /// 200, XML.
+    Xml,
 }
 
 /// One operation.
@@ -152,6 +154,12 @@ fn operation(doc: &Doc) -> Value {
             responses.insert(
                 "200".into(),
                 json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}),
+            );
+        }
+        Output::Xml => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "OK", "content": {"application/xml": {"schema": {"type": "string"}}}}),
             );
         }
     }

@@ -7,7 +7,7 @@
 use crate::write::{WriteError, Written};
 use shopflow_ingest::Offsets;
 use shopflow_sinks::clickhouse::{ClickHouseReader, Relation};
-use shopflow_sinks::redis::{Claim, GenerationStatus, Hold, RedisReader, Requests, Served};
+use shopflow_sinks::redis::{Claim, GenerationStatus, Hold, RedisReader, Requests, Served, ServedLists};
 use shopflow_sinks::SinkError;
 use shopflow_topics::Envelope;
 use shopflow_views::Family;
@@ -31,6 +31,8 @@ pub trait Views: Send + Sync {
         follow: Family,
         others: &'a [(Family, &'a str)],
     ) -> Call<'a, Option<Served>>;
+    /// Whole lists of hashed families (listings, posting lists), in one read.
+    fn read_lists<'a>(&'a self, lists: &'a [(Family, &'a str)]) -> Call<'a, Option<ServedLists>>;
     /// What the current generation covers.
     fn status(&self) -> Call<'_, Option<GenerationStatus>>;
     /// Whether the store answers.
@@ -178,6 +180,10 @@ impl Views for RedisReader {
         Box::pin(RedisReader::read_following(self, holder, field, follow, others))
     }
 
+    fn read_lists<'a>(&'a self, lists: &'a [(Family, &'a str)]) -> Call<'a, Option<ServedLists>> {
+        Box::pin(RedisReader::read_lists(self, lists))
+    }
+
     fn status(&self) -> Call<'_, Option<GenerationStatus>> {
         Box::pin(RedisReader::status(self))
     }
@@ -258,6 +264,10 @@ impl Views for Offline {
         _: Family,
         _: &'a [(Family, &'a str)],
     ) -> Call<'a, Option<Served>> {
+        not_connected("redis")
+    }
+
+    fn read_lists<'a>(&'a self, _: &'a [(Family, &'a str)]) -> Call<'a, Option<ServedLists>> {
         not_connected("redis")
     }
 

@@ -23,6 +23,7 @@ fn state() -> AppState {
         metrics: Default::default(),
         breakers: Default::default(),
         payment_secret: None,
+        public_url: None,
     })
 }
 

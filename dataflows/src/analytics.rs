@@ -5,7 +5,7 @@
 //! orders), which those families project.
 
 use crate::{count_distinct, sum, Coll};
-use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily};
+use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily, SearchTermStats};
 use shopflow_views::catalog::ProductView;
 use shopflow_views::facts::{CartChange, Fact, OrderStep};
 use shopflow_views::orders::OrderView;
@@ -34,6 +34,39 @@ enum Measure {
     RatingCount,
     /// Σ of their ratings.
     RatingSum,
+    /// Searches of a query.
+    Searches,
+    /// Of those, the ones that found nothing.
+    ZeroResultSearches,
+    /// Clicks on a query's results.
+    Clicks,
+}
+
+/// `search_terms` by query: searches, those that found nothing, clicks.
+pub fn search_terms<'s>(facts: Coll<'s, Fact>) -> Coll<'s, (String, SearchTermStats)> {
+    let rows = facts.flat_map(|fact| match fact {
+        Fact::Search(_, query, results) => {
+            let mut rows = vec![((query.clone(), Measure::Searches), 1)];
+            if results == 0 {
+                rows.push(((query, Measure::ZeroResultSearches), 1));
+            }
+            rows
+        }
+        Fact::SearchClick(query) => vec![((query, Measure::Clicks), 1)],
+        _ => Vec::new(),
+    });
+    sum(rows).map(|((query, measure), n)| (query, (measure, n))).reduce(|query, measures, out| {
+        let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
+        out.push((
+            SearchTermStats {
+                query: query.clone(),
+                searches: get(Measure::Searches),
+                zero_result_searches: get(Measure::ZeroResultSearches),
+                clicks: get(Measure::Clicks),
+            },
+            1,
+        ));
+    })
 }
 
 /// The analytics views.

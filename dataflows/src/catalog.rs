@@ -3,12 +3,15 @@
 //! Product.Deleted, each placed in its category and the category's ancestors;
 //! the category tree from the latest Category.Upserted per category. A
 //! missing parent ends a product's chain of categories there; a cycle ends it
-//! before the first category seen twice.
+//! before the first category seen twice. Live products (not deleted, their
+//! vendor not suspended) are what listings and search show and what the
+//! tree's counts count.
 
 use crate::{fold_each, Coll, Project};
 use shopflow_topics::events::{CategoryUpserted, ProductCreated, ProductDeleted, ProductUpdated};
-use shopflow_views::catalog::{CategoryView, ProductView};
+use shopflow_views::catalog::{CategoryNode, CategoryTree, CategoryView, ProductView, TREE_KEY};
 use shopflow_views::facts::{Fact, ProductChange, ProductFields, Stamp};
+use shopflow_views::vendors::VendorStatus;
 use std::collections::BTreeMap;
 
 impl Project for ProductCreated {
@@ -105,6 +108,47 @@ pub fn view<'s>(facts: Coll<'s, Fact>) -> Catalog<'s> {
     Catalog { products: placed.concat(unplaced), categories }
 }
 
+/// The live products: not deleted, and their vendor not suspended (a vendor
+/// with no Vendor.* event is not suspended).
+pub fn live<'s>(
+    products: Coll<'s, (String, ProductView)>,
+    vendors: Coll<'s, (String, VendorStatus)>,
+) -> Coll<'s, (String, ProductView)> {
+    let suspended = vendors.flat_map(|(vendor, status)| (status == VendorStatus::Suspended).then_some(vendor));
+    products
+        .filter(|(_, view)| !view.deleted)
+        .map(|(id, view)| (view.vendor_id.clone(), (id, view)))
+        .antijoin(suspended)
+        .map(|(_, product)| product)
+}
+
+/// The category tree with, for each category, the live products in it or
+/// below it, under [`TREE_KEY`].
+pub fn tree<'s>(
+    categories: Coll<'s, (String, CategoryView)>,
+    live: Coll<'s, (String, ProductView)>,
+) -> Coll<'s, (String, CategoryTree)> {
+    let counts = live.flat_map(|(_, view)| view.categories).count();
+    let counted = categories.clone().join_map(counts.clone(), |id, view, count| (id.clone(), (view.clone(), *count)));
+    let empty = categories.antijoin(counts.map(|(id, _)| id)).map(|(id, view)| (id, (view, 0)));
+    counted
+        .concat(empty)
+        .map(|(_, node)| ((), node))
+        .reduce(|_, nodes, out| {
+            let items = nodes
+                .iter()
+                .map(|((view, count), _)| CategoryNode {
+                    category_id: view.category_id.clone(),
+                    name: view.name.clone(),
+                    parent_id: view.parent_id.clone(),
+                    product_count: *count as i64,
+                })
+                .collect();
+            out.push((CategoryTree { items }, 1));
+        })
+        .map(|((), tree)| (TREE_KEY.to_string(), tree))
+}
+
 fn apply(view: &mut ProductView, fields: &ProductFields) {
     if let Some(v) = &fields.vendor_id {
         view.vendor_id = v.clone();
@@ -153,6 +197,7 @@ fn fold_product<'a>(
         attributes: BTreeMap::new(),
         images: Vec::new(),
         deleted: false,
+        created_at: first_stamp.time,
     };
     if let ProductChange::Created(fields) = first {
         apply(&mut view, fields);

@@ -48,7 +48,9 @@
 //! - `orders` — order status, history, anomalies; Order.StatusChanged; each
 //!   user's orders; the purchases other families read.
 //! - `inventory` — on hand per warehouse, reserved, available; inventory alerts.
-//! - `catalog` — products and the category tree.
+//! - `catalog` — products, the live ones, and the category tree with counts.
+//! - `vendors` — each vendor's status.
+//! - `search` — listings and the search index (posting lists).
 //! - `carts` — priced cart lines.
 //! - `users` — profiles and notification preferences.
 //! - `reviews` — reviews with `verifiedPurchase`, and ratings.
@@ -69,22 +71,25 @@ pub mod ops;
 pub mod orders;
 pub mod recommend;
 pub mod reviews;
+pub mod search;
 pub mod users;
+pub mod vendors;
 
 use differential_dataflow::VecCollection;
 use ops::{count_distinct, fold_each, sum};
 use serde::Serialize;
 use shopflow_topics::hash::id_hash;
 use shopflow_topics::{Envelope, Event};
-use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily};
+use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily, SearchTermStats};
 use shopflow_views::carts::CartView;
-use shopflow_views::catalog::{CategoryView, ProductView};
+use shopflow_views::catalog::{CategoryTree, CategoryView, ProductView};
 use shopflow_views::derived::Derived;
 use shopflow_views::facts::{Fact, Stamp};
 use shopflow_views::inventory::{InventoryView, LOW_STOCK_THRESHOLD};
 use shopflow_views::orders::OrderView;
 use shopflow_views::recommend::{Purchases, Together, Trending};
 use shopflow_views::reviews::{RatingView, ReviewsView};
+use shopflow_views::search::{Entry, Suggestions, TrendingSearches};
 use shopflow_views::users::UserView;
 use shopflow_views::Family;
 
@@ -120,13 +125,8 @@ read_by_no_view!(
     WalletToppedUp,
     DeliveryPartnerRegistered,
     DeliveryPartnerAvailabilityChanged,
-    VendorApplied,
-    VendorApproved,
-    VendorSuspended,
     PayoutRequested,
     PayoutProcessed,
-    SearchPerformed,
-    SearchResultClicked,
     PromotionCreated,
     PromotionEnded,
     UserCredentialsSet,
@@ -228,6 +228,18 @@ pub struct Views<'s> {
     pub products: Coll<'s, (String, ProductView)>,
     /// Categories by categoryId.
     pub categories: Coll<'s, (String, CategoryView)>,
+    /// The category tree with live product counts, under one key.
+    pub category_tree: Coll<'s, (String, CategoryTree)>,
+    /// Listings of live products by (categoryId or `*`, productId).
+    pub listings: Coll<'s, ((String, String), Entry)>,
+    /// Search posting lists by (term, productId).
+    pub search_terms: Coll<'s, ((String, String), Entry)>,
+    /// The most searched queries per prefix.
+    pub suggestions: Coll<'s, (String, Suggestions)>,
+    /// The most searched queries of the last 24 hours, under one key.
+    pub trending_searches: Coll<'s, (String, TrendingSearches)>,
+    /// `search_terms` by query.
+    pub search_term_stats: Coll<'s, (String, SearchTermStats)>,
     /// Carts by userId (non-empty ones).
     pub carts: Coll<'s, (String, CartView)>,
     /// Users by userId.
@@ -280,9 +292,15 @@ impl<'s> Views<'s> {
         visitor.visit(Family::ViewedTogether, self.viewed_together.clone());
         visitor.visit(Family::Purchases, self.purchases.clone());
         visitor.visit(Family::Trending, self.trending.clone());
+        visitor.visit(Family::CategoryTree, self.category_tree.clone());
+        visitor.visit(Family::Listing, self.listings.clone());
+        visitor.visit(Family::SearchTerm, self.search_terms.clone());
+        visitor.visit(Family::Suggestions, self.suggestions.clone());
+        visitor.visit(Family::TrendingSearches, self.trending_searches.clone());
         visitor.visit(Family::SalesDaily, self.sales_daily.clone());
         visitor.visit(Family::FunnelDaily, self.funnel_daily.clone());
         visitor.visit(Family::ProductStats, self.product_stats.clone());
+        visitor.visit(Family::SearchTerms, self.search_term_stats.clone());
     }
 }
 
@@ -320,12 +338,21 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::
     let facts = dedup(events);
     let orders = orders::view(facts.clone());
     let catalog = catalog::view(facts.clone());
+    let live = catalog::live(catalog.products.clone(), vendors::status(facts.clone()));
+    let category_tree = catalog::tree(catalog.categories.clone(), live.clone());
+    let search = search::view(live, catalog.categories.clone());
     let carts = carts::view(facts.clone(), catalog.products.clone());
     let users = users::view(facts.clone());
     let purchases = orders::purchases(orders.clone());
     let purchased_pairs = purchases.clone().map(|(user, product, _, _)| (user, product)).distinct();
     let reviews = reviews::view(facts.clone(), purchased_pairs.clone());
-    let recommend = recommend::view(facts.clone(), purchases, purchased_pairs, config);
+    let newest = ops::newest_of(facts.clone().flat_map(|fact| match fact {
+        Fact::Clock(time) => Some(time),
+        _ => None,
+    }));
+    let recommend = recommend::view(facts.clone(), purchases, purchased_pairs, newest.clone(), config);
+    let searches = search::searches(facts.clone(), newest);
+    let search_term_stats = analytics::search_terms(facts.clone());
     let inventory = inventory::view(facts.clone(), orders.clone());
     let analytics = analytics::view(facts, orders.clone(), catalog.products.clone(), reviews.ratings.clone());
     let derived =
@@ -336,6 +363,12 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::
         inventory,
         products: catalog.products,
         categories: catalog.categories,
+        category_tree,
+        listings: search.listings,
+        search_terms: search.terms,
+        suggestions: searches.suggestions,
+        trending_searches: searches.trending,
+        search_term_stats,
         carts,
         users,
         ratings: reviews.ratings,

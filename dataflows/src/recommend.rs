@@ -6,7 +6,7 @@
 //! not of the history (`benches/absorb.rs`).
 
 use crate::orders::{Purchase, Recency};
-use crate::{id_hash, sum, Coll, Project};
+use crate::{id_hash, Coll, Project};
 use shopflow_topics::events::ProductViewed;
 use shopflow_topics::EventTime;
 use shopflow_views::facts::{Fact, Stamp};
@@ -34,11 +34,6 @@ impl Default for Config {
     }
 }
 
-/// The minute an event time falls in: trending's unit of bookkeeping.
-pub fn minute(time: EventTime) -> i64 {
-    time.0.div_euclid(60 * 1_000_000_000)
-}
-
 /// The recommendation views.
 pub struct Recommend<'s> {
     /// Bought together, by productId.
@@ -53,12 +48,13 @@ pub struct Recommend<'s> {
     pub trending: Coll<'s, (String, Trending)>,
 }
 
-/// The recommendation views from the facts (views, and every event's time),
-/// the purchased lines and the distinct (user, product) pairs they make.
+/// The recommendation views from the facts (views), the purchased lines, the
+/// distinct (user, product) pairs they make, and the newest event time seen.
 pub fn view<'s>(
     facts: Coll<'s, Fact>,
     purchases: Coll<'s, Purchase>,
     purchased_pairs: Coll<'s, (String, String)>,
+    newest: Coll<'s, EventTime>,
     config: Config,
 ) -> Recommend<'s> {
     let bought_recently =
@@ -76,7 +72,7 @@ pub fn view<'s>(
         let products = products.iter().map(|(p, _)| (*p).clone()).collect();
         out.push((Purchases { user_id: user.clone(), products }, 1));
     });
-    let trending = trending_of(&facts, &purchases);
+    let trending = trending_of(&facts, &purchases, newest);
     Recommend { bought_together, viewed_together, purchases: purchases_by_user, trending }
 }
 
@@ -191,34 +187,13 @@ fn scored(ranked: &Ranked) -> Scored {
     Scored { product_id: ranked.1.clone(), score: -ranked.0 }
 }
 
-/// Shards of trending's two-level top: the top of each shard, then the top of those.
-const TRENDING_SHARDS: u64 = 64;
-
-/// The newest of the times: the latest per millisecond, then per second,
-/// minute and day, then of all days. An epoch re-reads the few groups its
-/// times fall in, each bounded (a thousand milliseconds, sixty seconds...)
-/// whatever the event rate and the length of the history.
-fn newest_of<'s>(times: Coll<'s, EventTime>) -> Coll<'s, EventTime> {
-    const WIDTHS: [i64; 4] = [EventTime::MILLISECOND, EventTime::SECOND, 60 * EventTime::SECOND, EventTime::DAY];
-    fn latest<K>(_: &K, times: &[(&EventTime, isize)], out: &mut Vec<(EventTime, isize)>) {
-        out.push((*times.last().expect("non-empty").0, 1));
-    }
-    let mut newest = times.map(|time| (time.0.div_euclid(WIDTHS[0]), time)).reduce(latest);
-    for width in &WIDTHS[1..] {
-        newest = newest.map(move |(_, time)| (time.0.div_euclid(*width), time)).reduce(latest);
-    }
-    newest.map(|(_, time)| ((), time)).reduce(latest).map(|((), time)| time)
-}
-
-/// Trending over the window before the newest event time. Scores are kept per
-/// (minute, product); a move of the newest time re-reads only the rows of the
-/// minute the window's start falls in, and of minutes entering or leaving it.
-fn trending_of<'s>(facts: &Coll<'s, Fact>, purchases: &Coll<'s, Purchase>) -> Coll<'s, (String, Trending)> {
-    let newest = newest_of(facts.clone().flat_map(|fact| match fact {
-        Fact::Clock(time) => Some(time),
-        _ => None,
-    }));
-    // (product, time, weight) of every view and purchased line.
+/// Trending over the window before the newest event time ([`crate::ops::window_top`]):
+/// views, and [`PURCHASE_WEIGHT`] × purchased units at the order's creation time.
+fn trending_of<'s>(
+    facts: &Coll<'s, Fact>,
+    purchases: &Coll<'s, Purchase>,
+    newest: Coll<'s, EventTime>,
+) -> Coll<'s, (String, Trending)> {
     let activity = facts
         .clone()
         .flat_map(|fact| match fact {
@@ -226,36 +201,10 @@ fn trending_of<'s>(facts: &Coll<'s, Fact>, purchases: &Coll<'s, Purchase>) -> Co
             _ => None,
         })
         .concat(purchases.clone().map(|(_, product, (time, _), units)| (product, time, PURCHASE_WEIGHT * units)));
-    // Whole minutes after the one the window starts in: their sums.
-    let whole = newest.clone().flat_map(|newest| {
-        let start = newest.0 - TRENDING_WINDOW;
-        (minute(EventTime(start)) + 1..=minute(newest)).map(|m| (m, ()))
-    });
-    let per_minute = sum(activity.clone().map(|(product, time, weight)| ((minute(time), product), weight)))
-        .map(|((m, product), weight)| (m, (product, weight)));
-    let inside = per_minute.semijoin(whole.map(|(m, ())| m)).map(|(_, row)| row);
-    // The minute the window starts in: row by row.
-    let edge = newest.clone().map(|newest| {
-        let start = newest.0 - TRENDING_WINDOW;
-        (minute(EventTime(start)), start)
-    });
-    let partial = activity
-        .map(|(product, time, weight)| (minute(time), (product, time, weight)))
-        .join_map(edge, |_, (product, time, weight), start| {
-            (product.clone(), if time.0 > *start { *weight } else { 0 })
-        })
-        .filter(|(_, weight)| *weight != 0);
-    let scores = sum(inside.concat(partial));
-    // Top per shard, then top of the shards' tops.
-    let shards = scores
-        .map(|(product, score)| (id_hash(&product) as u64 % TRENDING_SHARDS, (-score, product)))
-        .reduce(|_, ranked, out| out.extend(best(ranked, TRENDING_TOP).map(|r| (r.clone(), 1))))
-        .map(|(_, ranked)| ((), ranked));
-    shards
-        .reduce(|_, ranked, out| out.push((best(ranked, TRENDING_TOP).map(scored).collect::<Vec<_>>(), 1)))
-        .join_map(newest.map(|newest| ((), newest)), |_, items, newest| {
-            (TRENDING_KEY.to_string(), Trending { items: items.clone(), newest: *newest })
-        })
+    crate::ops::window_top(newest, activity, TRENDING_WINDOW, TRENDING_TOP).map(|(ranked, newest)| {
+        let items = ranked.into_iter().map(|(product_id, score)| Scored { product_id, score }).collect();
+        (TRENDING_KEY.to_string(), Trending { items, newest })
+    })
 }
 
 #[cfg(test)]
@@ -361,13 +310,5 @@ mod tests {
                 assert_eq!(actual, expected);
             }
         });
-    }
-
-    #[test]
-    fn minutes_floor_before_the_epoch_too() {
-        assert_eq!(minute(EventTime(0)), 0);
-        assert_eq!(minute(EventTime(59_999_999_999)), 0);
-        assert_eq!(minute(EventTime(60_000_000_000)), 1);
-        assert_eq!(minute(EventTime(-1)), -1);
     }
 }

@@ -10,14 +10,15 @@ use shopflow_dataflows::recommend::Config;
 use shopflow_ingest::generate::{Generator, GeneratorConfig, Rng};
 use shopflow_topics::events::Role;
 use shopflow_topics::{Envelope, Event, EventTime, OrderStatus};
-use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily};
+use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily, SearchTermStats};
 use shopflow_views::carts::{CartLine, CartView};
-use shopflow_views::catalog::{CategoryView, ProductView};
+use shopflow_views::catalog::{CategoryNode, CategoryTree, CategoryView, ProductView};
 use shopflow_views::facts::{Line, PostalAddress};
 use shopflow_views::inventory::{InventoryView, WarehouseStock};
 use shopflow_views::orders::{Anomaly, HistoryEntry, OrderView, ShipmentStatus, StatusChange};
 use shopflow_views::recommend::{Purchases, Recommendations, Scored, Together, Trending};
 use shopflow_views::reviews::{Moderation, RatingView, ReviewItem, ReviewsView};
+use shopflow_views::search::{evaluate, Entry, Facets, Query, SearchCount, Sort, Suggestions, TrendingSearches};
 use shopflow_views::users::{Preferences, UserView};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -129,6 +130,11 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
     // (user, product, (time, id)) of views by signed-in users; (product, time) of every view.
     let mut user_views: Vec<(String, String, (EventTime, String))> = Vec::new();
     let mut all_views: Vec<(String, EventTime)> = Vec::new();
+    // Per query: (searches, zero-result searches, clicks); (query, time) of each search.
+    let mut search_stats: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+    let mut searched: Vec<(String, EventTime)> = Vec::new();
+    // The latest Vendor.* event of each vendor: suspended?
+    let mut suspended: BTreeMap<String, bool> = BTreeMap::new();
 
     for e in &sorted {
         let day = e.time.0.div_euclid(EventTime::DAY);
@@ -183,6 +189,7 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
                         attributes: p.attributes.clone(),
                         images: p.images.clone(),
                         deleted: false,
+                        created_at: e.time,
                     },
                 );
                 for early in products_waiting.remove(&p.product_id).unwrap_or_default() {
@@ -253,6 +260,30 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
                 let review = reviews.entry(m.product_id.clone()).or_default().entry(m.review_id.clone()).or_default();
                 review.1 = Some(m.action == shopflow_topics::events::ModerationAction::Reject);
             }
+            Event::VendorApplied(v) => {
+                suspended.insert(v.vendor_id.clone(), false);
+            }
+            Event::VendorApproved(v) => {
+                suspended.insert(v.vendor_id.clone(), false);
+            }
+            Event::VendorSuspended(v) => {
+                suspended.insert(v.vendor_id.clone(), true);
+            }
+            Event::SearchPerformed(q) => {
+                let query = q.query.trim().to_lowercase();
+                if !query.is_empty() {
+                    let stats = search_stats.entry(query.clone()).or_default();
+                    stats.0 += 1;
+                    stats.1 += i64::from(q.result_count == 0);
+                    searched.push((query, e.time));
+                }
+            }
+            Event::SearchResultClicked(q) => {
+                let query = q.query.trim().to_lowercase();
+                if !query.is_empty() {
+                    search_stats.entry(query).or_default().2 += 1;
+                }
+            }
             Event::ProductViewed(v) => {
                 *views.entry(v.product_id.clone()).or_default() += 1;
                 all_views.push((v.product_id.clone(), e.time));
@@ -289,6 +320,7 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
             put(&mut out, "users", id, view);
         }
     }
+    put_catalog(&mut out, &products, &categories, &suspended);
     // Purchases: lines of orders in a purchase status, stamped (created, orderId).
     let mut purchases: Vec<(String, String, (EventTime, String), i64)> = Vec::new();
     for (id, view) in &orders {
@@ -391,6 +423,44 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
         }
         scores.retain(|q, _| !products.contains(q));
         put(&mut out, "recommendations", user, &Recommendations { user_id: user.clone(), items: best(scores, 10) });
+    }
+    // What shoppers search: the statistics, the suggestions per prefix (up to 20
+    // characters), the most searched queries of the 24 hours before the newest event.
+    let mut counted: BTreeMap<&str, i64> = BTreeMap::new();
+    for (query, (searches, zero, clicks)) in &search_stats {
+        let stats =
+            SearchTermStats { query: query.clone(), searches: *searches, zero_result_searches: *zero, clicks: *clicks };
+        put(&mut out, "searchTerms", query, &stats);
+        if *searches > 0 {
+            counted.insert(query, *searches);
+        }
+    }
+    let mut by_prefix: BTreeMap<String, Vec<(i64, &str)>> = BTreeMap::new();
+    for (query, searches) in &counted {
+        let chars: Vec<char> = query.chars().collect();
+        for end in 1..=chars.len().min(20) {
+            by_prefix.entry(chars[..end].iter().collect()).or_default().push((-searches, query));
+        }
+    }
+    for (prefix, mut ranked) in by_prefix {
+        ranked.sort();
+        let items = ranked.iter().take(10).map(|(n, q)| SearchCount { query: q.to_string(), searches: -n }).collect();
+        put(&mut out, "suggestions", &prefix, &Suggestions { prefix: prefix.clone(), items });
+    }
+    if let Some(newest) = sorted.iter().map(|e| e.time).max() {
+        let mut recent: BTreeMap<&str, i64> = BTreeMap::new();
+        for (query, time) in &searched {
+            if time.0 > newest.0 - EventTime::DAY && time.0 <= newest.0 {
+                *recent.entry(query).or_default() += 1;
+            }
+        }
+        let mut ranked: Vec<(i64, &str)> = recent.into_iter().map(|(q, n)| (-n, q)).collect();
+        ranked.sort();
+        let items: Vec<SearchCount> =
+            ranked.iter().take(10).map(|(n, q)| SearchCount { query: q.to_string(), searches: -n }).collect();
+        if !items.is_empty() {
+            put(&mut out, "trendingSearches", &"all", &TrendingSearches { items, newest });
+        }
     }
     if let Some(newest) = sorted.iter().map(|e| e.time).max() {
         let start = newest.0 - EventTime::DAY;
@@ -622,6 +692,95 @@ fn apply_to_user(entry: &mut Option<UserView>, e: &Envelope, first: bool) {
     }
 }
 
+// ------------------------------------------------------- catalog and search
+
+/// The live products: not deleted, vendor not suspended by its latest Vendor.* event.
+fn live_products<'a>(
+    products: &'a BTreeMap<String, ProductView>,
+    suspended: &'a BTreeMap<String, bool>,
+) -> impl Iterator<Item = &'a ProductView> + 'a {
+    products.values().filter(|p| !p.deleted && !suspended.get(&p.vendor_id).copied().unwrap_or(false))
+}
+
+/// Words: lower-cased, split on anything not a letter or digit (written here again, on purpose).
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+        } else if !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// A product's terms with the fields they are in (name 1, description 2, category name 4, attribute 8).
+fn product_terms(p: &ProductView, categories: &BTreeMap<String, CategoryView>) -> BTreeMap<String, u8> {
+    let mut terms: BTreeMap<String, u8> = BTreeMap::new();
+    let mut texts: Vec<(String, u8)> = vec![(p.name.clone(), 1), (p.description.clone(), 2)];
+    if let Some(category) = categories.get(&p.category_id) {
+        texts.push((category.name.clone(), 4));
+    }
+    texts.extend(p.attributes.values().map(|v| (v.clone(), 8)));
+    for (text, field) in texts {
+        for word in words(&text) {
+            *terms.entry(word).or_default() |= field;
+        }
+    }
+    terms
+}
+
+fn search_entry(p: &ProductView, fields: u8) -> Entry {
+    Entry {
+        product_id: p.product_id.clone(),
+        fields,
+        name: p.name.clone(),
+        price: p.price,
+        currency: p.currency.clone(),
+        vendor_id: p.vendor_id.clone(),
+        category_id: p.category_id.clone(),
+        created_at: p.created_at,
+    }
+}
+
+/// The category tree with live counts, the listings and the posting lists, by definition.
+fn put_catalog(
+    out: &mut Snapshot,
+    products: &BTreeMap<String, ProductView>,
+    categories: &BTreeMap<String, CategoryView>,
+    suspended: &BTreeMap<String, bool>,
+) {
+    let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+    for p in live_products(products, suspended) {
+        let id = &p.product_id;
+        for category in &p.categories {
+            *counts.entry(category.as_str()).or_default() += 1;
+            put(out, "listing", &(category, id), &search_entry(p, 0));
+        }
+        put(out, "listing", &("*", id), &search_entry(p, 0));
+        for (term, fields) in product_terms(p, categories) {
+            put(out, "searchTerm", &(term, id), &search_entry(p, fields));
+        }
+    }
+    if !categories.is_empty() {
+        let items = categories
+            .values()
+            .map(|c| CategoryNode {
+                category_id: c.category_id.clone(),
+                name: c.name.clone(),
+                parent_id: c.parent_id.clone(),
+                product_count: counts.get(c.category_id.as_str()).copied().unwrap_or(0),
+            })
+            .collect();
+        put(out, "categoryTree", &"all", &CategoryTree { items });
+    }
+}
+
 // ------------------------------------------------------------ histories
 
 /// A random messy history: the generator's workload (duplicates, late
@@ -631,7 +790,67 @@ fn apply_to_user(entry: &mut Option<UserView>, e: &Envelope, first: bool) {
 fn history(seed: u64) -> Vec<Envelope> {
     let rng = Rng::new(seed);
     let (users, products, orders) = (rng.range(3, 25), rng.range(2, 12), rng.range(3, 40));
-    history_sized(seed, users as usize, products as usize, orders as usize)
+    with_catalog_churn(history_sized(seed, users as usize, products as usize, orders as usize), seed)
+}
+
+/// `events` and some more of what moves search: products renamed, described
+/// and moved to other categories, categories moved under other parents,
+/// vendors suspended and approved again, at seeded times among the others.
+fn with_catalog_churn(mut events: Vec<Envelope>, seed: u64) -> Vec<Envelope> {
+    use shopflow_topics::events::{CategoryUpserted, ProductUpdated, VendorApproved, VendorSuspended};
+    let rng = Rng::new(seed ^ 0xC4A7);
+    let mut products = BTreeSet::new();
+    let mut categories = BTreeSet::new();
+    let mut vendors = BTreeSet::new();
+    for e in &events {
+        match &e.event {
+            Event::ProductCreated(p) => {
+                products.insert(p.product_id.clone());
+                vendors.insert(p.vendor_id.clone());
+            }
+            Event::CategoryUpserted(c) => {
+                categories.insert(c.category_id.clone());
+            }
+            _ => {}
+        }
+    }
+    let (products, categories, vendors): (Vec<String>, Vec<String>, Vec<String>) =
+        (products.into_iter().collect(), categories.into_iter().collect(), vendors.into_iter().collect());
+    let times: Vec<EventTime> = events.iter().map(|e| e.time).collect();
+    if times.is_empty() || products.is_empty() || categories.is_empty() {
+        return events;
+    }
+    const WORDS: [&str; 8] = ["red", "lamp", "Oak", "desk", "LED", "steel", "lamp-shade", "Ünïcode"];
+    let words = |n: u64| (0..n).map(|_| *rng.pick(&WORDS)).collect::<Vec<_>>().join(" ");
+    for i in 0..rng.range(2, 12) {
+        let time = *rng.pick(&times);
+        let id = format!("evt-churn-{seed}-{i}");
+        let event: Event = match rng.below(4) {
+            0 | 1 => ProductUpdated {
+                product_id: rng.pick(&products).clone(),
+                name: rng.chance(0.5).then(|| words(2)),
+                description: rng.chance(0.7).then(|| words(4)),
+                category_id: rng.chance(0.4).then(|| rng.pick(&categories).clone()),
+                price: rng.chance(0.3).then(|| rng.range(100, 90_000)),
+                attributes: None,
+                images: None,
+            }
+            .into(),
+            2 => CategoryUpserted {
+                category_id: rng.pick(&categories).clone(),
+                name: words(2),
+                parent_id: rng.chance(0.7).then(|| rng.pick(&categories).clone()),
+            }
+            .into(),
+            _ if vendors.is_empty() => continue,
+            _ if rng.chance(0.5) => {
+                VendorSuspended { vendor_id: rng.pick(&vendors).clone(), reason: "test".into() }.into()
+            }
+            _ => VendorApproved { vendor_id: rng.pick(&vendors).clone(), commission_bps: 1000 }.into(),
+        };
+        events.push(Envelope::new(id, "test", time.plus(rng.range(-5_000, 5_000) * EventTime::SECOND / 1000), event));
+    }
+    events
 }
 
 /// [`history`] with a given size.
@@ -684,13 +903,14 @@ fn random_batches(events: Vec<Envelope>, seed: u64) -> Vec<Vec<Envelope>> {
 #[test]
 fn incremental_equals_batch_for_200_random_histories() {
     let mut checked_rows = 0;
+    let mut checked_queries = 0;
     for seed in 1..=200u64 {
         let events = history(seed);
         // Every other history with a tiny pair cap, so the guard bites.
         let pair_cap = if seed % 2 == 0 { 3 } else { Config::default().pair_cap };
         let expected = batch_with(&events, pair_cap);
         let workers = if seed % 4 == 0 { 2 } else { 1 };
-        let actual = run_with(&random_batches(events, seed), workers, Config { pair_cap });
+        let actual = run_with(&random_batches(events.clone(), seed), workers, Config { pair_cap });
         let diff = differences(&actual, &expected);
         assert!(
             diff.is_empty(),
@@ -699,8 +919,163 @@ fn incremental_equals_batch_for_200_random_histories() {
             diff[..diff.len().min(5)].join("\n")
         );
         checked_rows += actual.len();
+        checked_queries += served_queries_equal_a_naive_search(&actual, &events, seed);
     }
     assert!(checked_rows > 20_000, "histories too small to mean much: {checked_rows} rows");
+    assert!(checked_queries > 3_000, "too few queries found anything: {checked_queries}");
+}
+
+/// The queries of `seed`: every term of the history's catalog alone and in
+/// pairs, every category, prices, a vendor, each sort and a few pages.
+fn queries(snapshot: &Snapshot, seed: u64) -> Vec<Query> {
+    let rng = Rng::new(seed ^ 0x5EA4C4);
+    let mut vocabulary: Vec<String> = snapshot
+        .keys()
+        .filter(|(name, _)| *name == "searchTerm")
+        .map(|(_, key)| serde_json::from_str::<(String, String)>(key).unwrap().0)
+        .collect();
+    vocabulary.dedup();
+    vocabulary.push("nothing-like-this".into());
+    let categories: Vec<String> = snapshot
+        .keys()
+        .filter(|(name, _)| *name == "categories")
+        .map(|(_, key)| serde_json::from_str::<String>(key).unwrap())
+        .collect();
+    let sorts = [Sort::Relevance, Sort::Price, Sort::PriceDesc, Sort::Newest];
+    let mut out = Vec::new();
+    for i in 0..40 {
+        let mut terms = Vec::new();
+        if !vocabulary.is_empty() && i % 5 != 0 {
+            terms.push(rng.pick(&vocabulary).clone());
+            if rng.chance(0.5) {
+                terms.push(rng.pick(&vocabulary).clone());
+            }
+        }
+        out.push(Query {
+            terms,
+            category: (!categories.is_empty() && rng.chance(0.3)).then(|| rng.pick(&categories).clone()),
+            min_price: rng.chance(0.2).then(|| rng.range(0, 5_000)),
+            max_price: rng.chance(0.2).then(|| rng.range(5_000, 50_000)),
+            vendor: rng.chance(0.1).then(|| format!("ven-{:04}", rng.range(1, 4))),
+            sort: *rng.pick(&sorts),
+            page: rng.range(1, 3) as usize,
+            page_size: rng.range(1, 6) as usize,
+        });
+    }
+    out
+}
+
+/// Answers `queries` from the served posting lists ([`evaluate`], as the
+/// API does) and naively from the history's live products; they must agree.
+/// Returns how many queries found something.
+fn served_queries_equal_a_naive_search(snapshot: &Snapshot, events: &[Envelope], seed: u64) -> usize {
+    let lists = |family: &'static str| {
+        let mut lists: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+        for ((name, key), value) in snapshot {
+            if *name == family {
+                let (list, _product): (String, String) = serde_json::from_str(key).unwrap();
+                lists.entry(list).or_default().push(serde_json::from_str(value).unwrap());
+            }
+        }
+        lists
+    };
+    let (terms, listings) = (lists("searchTerm"), lists("listing"));
+    // The naive side: the live products of the (already checked) product views, searched one by one.
+    let products: BTreeMap<String, ProductView> = snapshot
+        .iter()
+        .filter(|((name, _), _)| *name == "products")
+        .map(|(_, value)| {
+            let view: ProductView = serde_json::from_str(value).unwrap();
+            (view.product_id.clone(), view)
+        })
+        .collect();
+    let categories: BTreeMap<String, CategoryView> = snapshot
+        .iter()
+        .filter(|((name, _), _)| *name == "categories")
+        .map(|(_, value)| {
+            let view: CategoryView = serde_json::from_str(value).unwrap();
+            (view.category_id.clone(), view)
+        })
+        .collect();
+    let mut distinct: BTreeMap<&str, &Envelope> = BTreeMap::new();
+    for e in events {
+        distinct.entry(&e.id).or_insert(e);
+    }
+    let mut sorted: Vec<&Envelope> = distinct.into_values().collect();
+    sorted.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+    let mut suspended: BTreeMap<String, bool> = BTreeMap::new();
+    for e in sorted {
+        match &e.event {
+            Event::VendorApplied(v) => suspended.insert(v.vendor_id.clone(), false),
+            Event::VendorApproved(v) => suspended.insert(v.vendor_id.clone(), false),
+            Event::VendorSuspended(v) => suspended.insert(v.vendor_id.clone(), true),
+            _ => None,
+        };
+    }
+    let mut found_something = 0;
+    for query in queries(snapshot, seed) {
+        let term_lists: Vec<Vec<Entry>> = query.terms.iter().filter_map(|t| terms.get(t).cloned()).collect();
+        let listing = match (&query.category, query.terms.is_empty()) {
+            (Some(category), _) => Some(listings.get(category).cloned().unwrap_or_default()),
+            (None, true) => Some(listings.get("*").cloned().unwrap_or_default()),
+            (None, false) => None,
+        };
+        let served = evaluate(&term_lists, listing.as_deref(), &query);
+
+        // Naively: every live product, checked against every condition.
+        let mut hits: Vec<(ProductView, u32)> = Vec::new();
+        for p in live_products(&products, &suspended) {
+            let held = product_terms(p, &categories);
+            let Some(relevance) = query.terms.iter().try_fold(0u32, |sum, t| held.get(t).map(|f| sum + f.count_ones()))
+            else {
+                continue;
+            };
+            let in_category = query.category.as_ref().is_none_or(|c| p.categories.contains(c));
+            let priced = query.min_price.is_none_or(|m| p.price >= m) && query.max_price.is_none_or(|m| p.price <= m);
+            if in_category && priced && query.vendor.as_ref().is_none_or(|v| &p.vendor_id == v) {
+                hits.push((p.clone(), relevance));
+            }
+        }
+        let mut facets = Facets::default();
+        for (p, _) in &hits {
+            *facets.category.entry(p.category_id.clone()).or_default() += 1;
+            *facets.vendor.entry(p.vendor_id.clone()).or_default() += 1;
+            let band = if p.price < 1_000 {
+                "under-10"
+            } else if p.price < 5_000 {
+                "10-50"
+            } else if p.price < 10_000 {
+                "50-100"
+            } else if p.price < 50_000 {
+                "100-500"
+            } else {
+                "500-and-more"
+            };
+            *facets.price_band.entry(band.to_string()).or_default() += 1;
+        }
+        hits.sort_by(|(a, ra), (b, rb)| match query.sort {
+            Sort::Relevance => rb.cmp(ra).then(a.product_id.cmp(&b.product_id)),
+            Sort::Price => (a.price, &a.product_id).cmp(&(b.price, &b.product_id)),
+            Sort::PriceDesc => b.price.cmp(&a.price).then(a.product_id.cmp(&b.product_id)),
+            Sort::Newest => b.created_at.cmp(&a.created_at).then(a.product_id.cmp(&b.product_id)),
+        });
+        let page: Vec<String> = hits
+            .iter()
+            .skip((query.page - 1) * query.page_size)
+            .take(query.page_size)
+            .map(|(p, _)| p.product_id.clone())
+            .collect();
+        let served_page: Vec<String> = served.items.iter().map(|e| e.product_id.clone()).collect();
+        assert_eq!(
+            (served.total, &served_page, &served.facets),
+            (hits.len(), &page, &facets),
+            "seed {seed}: {query:?}"
+        );
+        if !hits.is_empty() {
+            found_something += 1;
+        }
+    }
+    found_something
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! pipeline publishes it, the API serves it; progress until interrupted.
 
 use super::pipeline::{stop_on_signals, PipelineArgs, StoreArgs};
-use super::serve::{run_pipeline_and_api, AuthArgs, LimitArgs, ServeArgs, WriteArgs};
+use super::serve::{run_pipeline_and_api, AuthArgs, HttpArgs, LimitArgs, ServeArgs, WriteArgs};
 use super::{KafkaArgs, WorkerArgs};
 use crate::pipeline::Counters;
 use anyhow::Context;
@@ -34,9 +34,8 @@ pub struct DemoArgs {
     duration: Option<u64>,
     #[command(flatten)]
     workers: WorkerArgs,
-    /// Address of the API.
-    #[arg(long, env = "SHOPFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
-    http_addr: String,
+    #[command(flatten)]
+    http: HttpArgs,
     #[command(flatten)]
     auth: AuthArgs,
     #[command(flatten)]
@@ -83,7 +82,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         stores: args.stores.clone(),
     };
     let serve = ServeArgs {
-        http_addr: args.http_addr.clone(),
+        http: args.http.clone(),
         max_staleness_secs: 60,
         auth: args.auth.clone(),
         writes: WriteArgs {
@@ -135,7 +134,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
     };
 
     let admin = auth.mint("admin", Role::Admin, None, 15 * 60);
-    let base = format!("http://{}", args.http_addr);
+    let base = format!("http://{}", args.http.http_addr);
     println!("shopflow demo: API on {base}");
     println!("admin token (15 minutes): {admin}");
     println!("try:");

@@ -111,9 +111,8 @@ impl LimitArgs {
 /// Arguments of `shopflow serve`.
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "SHOPFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
-    pub http_addr: String,
+    #[command(flatten)]
+    pub http: HttpArgs,
     /// `/ready` fails when the published state is older than this many seconds.
     #[arg(long, default_value_t = 60)]
     pub max_staleness_secs: u64,
@@ -129,14 +128,24 @@ pub struct ServeArgs {
     pub stores: StoreArgs,
 }
 
+/// Where the API listens and what it calls itself.
+#[derive(Args, Clone, Debug)]
+pub struct HttpArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SHOPFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: String,
+    /// The public address of the storefront's pages, for the sitemap and JSON-LD (default: the request's Host).
+    #[arg(long, env = "SHOPFLOW_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
 /// Arguments of `shopflow run`.
 #[derive(Args, Clone, Debug)]
 pub struct RunArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
-    /// Address to listen on.
-    #[arg(long, env = "SHOPFLOW_HTTP_ADDR", default_value = "127.0.0.1:8080")]
-    pub http_addr: String,
+    #[command(flatten)]
+    pub http: HttpArgs,
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]
@@ -178,14 +187,15 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         auth: args.auth.auth()?,
         ready_checks: vec![("kafka", kafka_check)],
         max_staleness: Duration::from_secs(args.max_staleness_secs),
+        public_url: args.http.public_url.clone(),
     }))
 }
 
 async fn serve(args: ServeArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
     let state = state(&args).await?;
-    let listener = tokio::net::TcpListener::bind(&args.http_addr)
+    let listener = tokio::net::TcpListener::bind(&args.http.http_addr)
         .await
-        .with_context(|| format!("listening on {}", args.http_addr))?;
+        .with_context(|| format!("listening on {}", args.http.http_addr))?;
     tracing::info!(addr = %listener.local_addr()?, "API listening");
     let app = shopflow_api::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
@@ -215,7 +225,7 @@ pub fn run_all(args: RunArgs) -> anyhow::Result<()> {
     let done = Arc::new(AtomicBool::new(false));
     report_progress(counters.clone(), done.clone());
     let serve_args = ServeArgs {
-        http_addr: args.http_addr.clone(),
+        http: args.http.clone(),
         max_staleness_secs: 60,
         auth: args.auth.clone(),
         writes: args.writes.clone(),

@@ -61,6 +61,7 @@ impl Api {
             metrics: Default::default(),
             breakers: Default::default(),
             payment_secret: Some(PAYMENT_SECRET.to_string()),
+            public_url: Some("https://shop.example".to_string()),
         });
         Api { state, runtime }
     }
@@ -94,6 +95,21 @@ impl Api {
         let headers = response.headers().clone();
         let bytes = self.runtime.block_on(axum::body::to_bytes(response.into_body(), 1 << 24)).unwrap();
         Answer { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+
+    /// `GET path` with `headers`: (status, content type, the body as text).
+    pub fn get_text(&self, path: &str, headers: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let mut request = Request::builder().method("GET").uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response =
+            self.runtime.block_on(app(self.state.clone()).oneshot(request.body(Body::empty()).unwrap())).unwrap();
+        let status = response.status();
+        let content_type =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let bytes = self.runtime.block_on(axum::body::to_bytes(response.into_body(), 1 << 24)).unwrap();
+        (status, content_type, String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// `GET path`: (status, body).

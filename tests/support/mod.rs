@@ -83,7 +83,8 @@ impl Space {
         format!("{}.{contract}", self.name)
     }
 
-    /// The current generation's objects in Redis: `family:key` → JSON, and the generation.
+    /// The current generation's objects in Redis: `family:key` → JSON (a
+    /// hashed family's member: `family:list[member]`), and the generation.
     pub fn redis_objects(&self) -> (String, std::collections::BTreeMap<String, String>) {
         let client = redis::Client::open(redis_url()).unwrap();
         let mut connection = client.get_connection().unwrap();
@@ -94,6 +95,15 @@ impl Space {
         let mut objects = std::collections::BTreeMap::new();
         for key in keys {
             if key.ends_with(":meta") {
+                continue;
+            }
+            let kind: String = redis::cmd("TYPE").arg(&key).query(&mut connection).unwrap();
+            if kind == "hash" {
+                // A list of a hashed family (listings, posting lists): one entry per member.
+                let members: Vec<(String, String)> = redis::cmd("HGETALL").arg(&key).query(&mut connection).unwrap();
+                for (member, value) in members {
+                    objects.insert(format!("{}[{member}]", &key[prefix.len()..]), value);
+                }
                 continue;
             }
             let value: String = redis::cmd("GET").arg(&key).query(&mut connection).unwrap();
@@ -128,9 +138,12 @@ impl Space {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let mut out = std::collections::BTreeMap::new();
-            for (name, relation) in
-                [("sales", Relation::Sales), ("funnel", Relation::Funnel), ("products", Relation::Products)]
-            {
+            for (name, relation) in [
+                ("sales", Relation::Sales),
+                ("funnel", Relation::Funnel),
+                ("products", Relation::Products),
+                ("search", Relation::Search),
+            ] {
                 let mut rows: Vec<String> =
                     reader.rows(relation, None, None, 10_000).await.unwrap().iter().map(|r| r.to_string()).collect();
                 rows.sort();

@@ -35,6 +35,21 @@ pub struct FunnelDaily {
     pub buyers: i64,
 }
 
+/// `search_terms`: per query (normalized), how often it was searched, found
+/// nothing, and led to a click.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchTermStats {
+    /// The query.
+    pub query: String,
+    /// Search.Performed events.
+    pub searches: i64,
+    /// Of those, with `resultCount` 0.
+    pub zero_result_searches: i64,
+    /// Search.ResultClicked events.
+    pub clicks: i64,
+}
+
 /// `product_stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

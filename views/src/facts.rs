@@ -245,6 +245,17 @@ pub enum ReviewChange {
     },
 }
 
+/// A change to a vendor (Vendor.Applied, Vendor.Approved, Vendor.Suspended).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum VendorChange {
+    /// Vendor.Applied.
+    Applied,
+    /// Vendor.Approved.
+    Approved,
+    /// Vendor.Suspended.
+    Suspended,
+}
+
 /// What the dataflows consume.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Fact {
@@ -264,6 +275,12 @@ pub enum Fact {
     View(Stamp, Option<String>, String),
     /// A change to the reviews of product `0`.
     Review(String, Stamp, ReviewChange),
+    /// A change to vendor `0`.
+    Vendor(String, Stamp, VendorChange),
+    /// Search.Performed: (stamp, query normalized, resultCount).
+    Search(Stamp, String, i64),
+    /// Search.ResultClicked: the query normalized.
+    SearchClick(String),
     /// The time of an event, any event: the views that look at "the newest
     /// event time seen" (trending) follow these.
     Clock(EventTime),

@@ -33,6 +33,18 @@ pub enum Family {
     Purchases,
     /// Trending products, under one key (`all`).
     Trending,
+    /// The category tree with product counts, under one key (`all`).
+    CategoryTree,
+    /// A category's listing of live products, by (categoryId or `*`, productId): a hash per category.
+    Listing,
+    /// A term's posting list, by (term, productId): a hash per term.
+    SearchTerm,
+    /// The most searched queries with a prefix, by prefix.
+    Suggestions,
+    /// The most searched queries of the last 24 hours, under one key (`all`).
+    TrendingSearches,
+    /// `search_terms`, by query.
+    SearchTerms,
     /// `sales_daily`, by day|categoryId|vendorId.
     SalesDaily,
     /// `funnel_daily`, by day.
@@ -43,7 +55,7 @@ pub enum Family {
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 16] = [
+    pub const ALL: [Family; 22] = [
         Family::Order,
         Family::UserOrders,
         Family::Inventory,
@@ -57,9 +69,15 @@ impl Family {
         Family::ViewedTogether,
         Family::Purchases,
         Family::Trending,
+        Family::CategoryTree,
+        Family::Listing,
+        Family::SearchTerm,
+        Family::Suggestions,
+        Family::TrendingSearches,
         Family::SalesDaily,
         Family::FunnelDaily,
         Family::ProductStats,
+        Family::SearchTerms,
     ];
 
     /// Its name in keys and logs.
@@ -78,14 +96,28 @@ impl Family {
             Family::ViewedTogether => "viewed-together",
             Family::Purchases => "purchases",
             Family::Trending => "trending",
+            Family::CategoryTree => "category-tree",
+            Family::Listing => "listing",
+            Family::SearchTerm => "search-term",
+            Family::Suggestions => "suggestions",
+            Family::TrendingSearches => "trending-searches",
+            Family::SearchTerms => "search-terms",
             Family::SalesDaily => "sales-daily",
             Family::FunnelDaily => "funnel-daily",
             Family::ProductStats => "product-stats",
         }
     }
 
+    /// Whether the family is published as one hash per list, a field per
+    /// member: its keys are (list, member) pairs, rendered as a JSON array, so
+    /// a member's change writes one field, however long the list.
+    pub fn hashed(self) -> bool {
+        matches!(self, Family::Listing | Family::SearchTerm)
+    }
+
     /// The families of the analytics relations, which ClickHouse serves.
-    pub const ANALYTICS: [Family; 3] = [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats];
+    pub const ANALYTICS: [Family; 4] =
+        [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats, Family::SearchTerms];
 
     /// Whether Redis serves it (the [`Family::ANALYTICS`] live in ClickHouse).
     pub fn served_from_redis(self) -> bool {
@@ -97,6 +129,12 @@ impl Family {
 /// is a plain string (`ord-1`), as JSON when compound (`[19000,"cat-1","ven-1"]`).
 pub fn render<K: Serialize, V: Serialize>(key: &K, value: &V) -> (String, String) {
     (render_key(key), serde_json::to_string(value).expect("views serialise"))
+}
+
+/// The (list, member) of a [`Family::hashed`] family's rendered key; `None`
+/// when the key is not such a pair.
+pub fn split_member(key: &str) -> Option<(String, String)> {
+    serde_json::from_str(key).ok()
 }
 
 /// A view's key as stored (see [`render`]).
@@ -118,6 +156,13 @@ mod tests {
         assert_eq!(render_key(&(19000, "cat-1", "ven-1")), r#"[19000,"cat-1","ven-1"]"#);
         assert_eq!(render_key(&"a\"b"), r#""a\"b""#);
         assert_eq!(render(&7, &vec!["x"]), ("7".to_string(), r#"["x"]"#.to_string()));
+    }
+
+    #[test]
+    fn a_hashed_familys_key_splits_into_list_and_member() {
+        let key = render_key(&("lamp", "prd-1"));
+        assert_eq!(split_member(&key), Some(("lamp".to_string(), "prd-1".to_string())));
+        assert_eq!(split_member("prd-1"), None);
     }
 
     #[test]

@@ -27,6 +27,9 @@
 //!   `recommend`, `analytics` — one module per family: its view structs and
 //!   the definitions readers share ([`orders::transition`],
 //!   [`recommend::for_user`], [`reviews::rating_mean`]).
+//! - `search` — the terms a product is found by, the posting lists the
+//!   pipeline publishes and how a query is answered from them ([`search::evaluate`]).
+//! - `vendors` — a vendor's status.
 //! - `derived` — the events the views imply (Order.StatusChanged, inventory alerts).
 //! - `family` — [`family::Family`], the published kinds of objects, and the
 //!   rendering of keys and values.
@@ -43,6 +46,8 @@ pub mod inventory;
 pub mod orders;
 pub mod recommend;
 pub mod reviews;
+pub mod search;
 pub mod users;
+pub mod vendors;
 
 pub use family::Family;

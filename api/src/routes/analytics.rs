@@ -16,7 +16,11 @@ use shopflow_sinks::clickhouse::Relation;
 pub fn routes() -> Vec<Route> {
     let doc = Doc {
         query: &[("from", "first day, YYYY-MM-DD"), ("to", "last day"), ("limit", "rows, 1-10000")],
-        ..read_doc("/api/v1/admin/analytics/{relation}", "sales, funnel or products from ClickHouse", Access::Admin)
+        ..read_doc(
+            "/api/v1/admin/analytics/{relation}",
+            "sales, funnel, products or search (search_terms) from ClickHouse",
+            Access::Admin,
+        )
     };
     vec![(doc, get(relation))]
 }

@@ -3,27 +3,52 @@
 
 use super::{answer, check_id, read, read_as, read_doc, Route};
 use crate::error::AppError;
-use crate::openapi::Access;
+use crate::openapi::{Access, Doc};
 use crate::write::table::{route, Spec, Verb, Who};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query as QueryString, State};
 use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
 use shopflow_topics::events::{
     CategoryUpserted, InventoryAdjusted, ProductCreated, ProductDeleted, ProductUpdated, StockReceived,
 };
-use shopflow_views::catalog::ProductView;
+use shopflow_views::catalog::{CategoryNode, CategoryTree, ProductView, TREE_KEY};
 use shopflow_views::inventory::InventoryView;
 use shopflow_views::reviews::{rating_mean, RatingView};
+use shopflow_views::search::{self, evaluate, Entry, Query, Sort, ALL};
 use shopflow_views::Family;
+use std::collections::{BTreeMap, HashMap};
 
 /// The routes of this family.
 pub fn routes() -> Vec<Route> {
     use Verb::{Delete, Post, Put};
     use Who::Admin;
     vec![
+        (
+            Doc {
+                query: LIST_QUERY,
+                ..read_doc("/api/v1/products", "live products: listing, search, facets", Access::Anyone)
+            },
+            get(products),
+        ),
         (read_doc("/api/v1/products/{id}", "a product with available stock and rating", Access::Anyone), get(product)),
+        (read_doc("/api/v1/categories", "the category tree with live product counts", Access::Anyone), get(categories)),
+        (
+            Doc {
+                query: &[
+                    ("page", "1-based, default 1"),
+                    ("pageSize", "1-100, default 20"),
+                    ("sort", "price, -price, newest (default), relevance"),
+                ],
+                ..read_doc(
+                    "/api/v1/categories/{id}/products",
+                    "a category's live products, descendants included",
+                    Access::Anyone,
+                )
+            },
+            get(category_products),
+        ),
         (read_doc("/api/v1/inventory/{id}", "stock of a product", Access::Anyone), get(inventory)),
         route(
             Spec::new(Post, "/api/v1/admin/products", ProductCreated::TYPE_NAME, Admin).generated("productId", "prd"),
@@ -50,8 +75,222 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// A product with its `available` stock and rating `{count, mean}`; deleted products answer 404.
-pub async fn product(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
+/// The query parameters of `GET /products`.
+const LIST_QUERY: &[(&str, &str)] = &[
+    ("q", "words every result holds (name, description, category name, attribute values)"),
+    ("category", "a categoryId: it and its descendants"),
+    ("minPrice", "minor units, inclusive"),
+    ("maxPrice", "minor units, inclusive"),
+    ("vendor", "a vendorId"),
+    ("sort", "relevance (default with q), price, -price, newest (default without q)"),
+    ("page", "1-based, default 1"),
+    ("pageSize", "1-100, default 20"),
+];
+
+/// Most words a query may have.
+pub const MAX_QUERY_TERMS: usize = 10;
+
+/// A listed product, as `GET /products` answers it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listed<'a> {
+    product_id: &'a str,
+    name: &'a str,
+    price: i64,
+    currency: &'a str,
+    vendor_id: &'a str,
+    category_id: &'a str,
+    created_at: shopflow_topics::EventTime,
+}
+
+impl<'a> From<&'a Entry> for Listed<'a> {
+    fn from(e: &'a Entry) -> Listed<'a> {
+        Listed {
+            product_id: &e.product_id,
+            name: &e.name,
+            price: e.price,
+            currency: &e.currency,
+            vendor_id: &e.vendor_id,
+            category_id: &e.category_id,
+            created_at: e.created_at,
+        }
+    }
+}
+
+/// Reads the query string of a listing; a 400 names every bad parameter.
+fn parse_query(params: &HashMap<String, String>, category: Option<String>) -> Result<Query, AppError> {
+    let mut bad: Vec<(String, String)> = Vec::new();
+    let mut number = |name: &str, min: i64, max: i64| -> Option<i64> {
+        let text = params.get(name)?;
+        match text.parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                bad.push((name.to_string(), format!("an integer {min}..{max}")));
+                None
+            }
+        }
+    };
+    let min_price = number("minPrice", 0, i64::MAX);
+    let max_price = number("maxPrice", 0, i64::MAX);
+    let page = number("page", 1, 1_000_000).unwrap_or(1) as usize;
+    let page_size = number("pageSize", 1, 100).unwrap_or(20) as usize;
+    let mut terms: Vec<String> = Vec::new();
+    for term in search::terms(params.get("q").map_or("", String::as_str)) {
+        if !terms.contains(&term) {
+            terms.push(term);
+        }
+    }
+    if terms.len() > MAX_QUERY_TERMS {
+        bad.push(("q".to_string(), format!("at most {MAX_QUERY_TERMS} words")));
+    }
+    let sort = match params.get("sort") {
+        None if terms.is_empty() => Sort::Newest,
+        None => Sort::Relevance,
+        Some(text) => Sort::parse(text).unwrap_or_else(|| {
+            bad.push(("sort".to_string(), "relevance, price, -price or newest".to_string()));
+            Sort::Relevance
+        }),
+    };
+    let category = category.or_else(|| params.get("category").cloned());
+    for (field, id) in [("category", &category), ("vendor", &params.get("vendor").cloned())] {
+        if let Some(id) = id {
+            if !shopflow_topics::fields::is_valid_id(id) {
+                bad.push((field.to_string(), "ids are 1-64 characters of [A-Za-z0-9._:-]".to_string()));
+            }
+        }
+    }
+    if let (Some(min), Some(max)) = (min_price, max_price) {
+        if min > max {
+            bad.push(("minPrice".to_string(), "at most maxPrice".to_string()));
+        }
+    }
+    if !bad.is_empty() {
+        return Err(AppError::invalid_fields(bad));
+    }
+    Ok(Query { terms, category, min_price, max_price, vendor: params.get("vendor").cloned(), sort, page, page_size })
+}
+
+/// Answers a listing or search from one read of the lists it needs.
+async fn listing(state: &AppState, query: Query) -> Result<Json<Value>, AppError> {
+    let mut lists: Vec<(Family, &str)> = query.terms.iter().map(|term| (Family::SearchTerm, term.as_str())).collect();
+    let listed = match (&query.category, query.terms.is_empty()) {
+        (Some(category), _) => Some(category.as_str()),
+        (None, true) => Some(ALL),
+        (None, false) => None,
+    };
+    if let Some(list) = listed {
+        lists.push((Family::Listing, list));
+    }
+    let served = state
+        .breakers
+        .redis
+        .call(state.stores.views.read_lists(&lists))
+        .await?
+        .ok_or_else(|| AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?"))?;
+    let parse = |members: Vec<String>| -> Result<Vec<Entry>, AppError> {
+        members.iter().map(|json| serde_json::from_str(json).map_err(|e| AppError::store("redis", e))).collect()
+    };
+    let mut parts = served.lists.into_iter();
+    let mut term_lists: Vec<Vec<Entry>> = Vec::new();
+    for _ in &query.terms {
+        let entries = parse(parts.next().unwrap_or_default())?;
+        if !entries.is_empty() {
+            term_lists.push(entries);
+        }
+    }
+    let listing = match listed {
+        Some(_) => Some(parse(parts.next().unwrap_or_default())?),
+        None => None,
+    };
+    let found = evaluate(&term_lists, listing.as_deref(), &query);
+    let items: Vec<Listed> = found.items.iter().map(Listed::from).collect();
+    Ok(Json(json!({"items": items, "facets": found.facets, "total": found.total, "asOf": served.as_of})))
+}
+
+/// `GET /products?...`: live products, by category, words, price, vendor; sorted and paged, with facets.
+pub async fn products(
+    State(state): State<AppState>,
+    QueryString(params): QueryString<HashMap<String, String>>,
+) -> Result<Json<Value>, AppError> {
+    let query = parse_query(&params, None)?;
+    listing(&state, query).await
+}
+
+/// `GET /categories/{id}/products?page=&pageSize=&sort=`: a category's live products.
+pub async fn category_products(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    QueryString(mut params): QueryString<HashMap<String, String>>,
+) -> Result<Json<Value>, AppError> {
+    check_id("id", &id)?;
+    params.remove("q");
+    let query = parse_query(&params, Some(id))?;
+    listing(&state, query).await
+}
+
+/// One category with its children, as `GET /categories` answers it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Branch<'a> {
+    category_id: &'a str,
+    name: &'a str,
+    product_count: i64,
+    children: Vec<Branch<'a>>,
+}
+
+/// The tree of `nodes`: roots are the categories without a known parent;
+/// a category under a cycle of parents is shown once, as a root.
+fn branches(nodes: &[CategoryNode]) -> Vec<Branch<'_>> {
+    let known: BTreeMap<&str, &CategoryNode> = nodes.iter().map(|n| (n.category_id.as_str(), n)).collect();
+    let mut children: BTreeMap<&str, Vec<&CategoryNode>> = BTreeMap::new();
+    for node in nodes {
+        if let Some(parent) = node.parent_id.as_deref().filter(|p| known.contains_key(p)) {
+            children.entry(parent).or_default().push(node);
+        }
+    }
+    fn grow<'a>(
+        node: &'a CategoryNode,
+        children: &BTreeMap<&str, Vec<&'a CategoryNode>>,
+        placed: &mut std::collections::BTreeSet<&'a str>,
+    ) -> Branch<'a> {
+        placed.insert(&node.category_id);
+        let mut grown = Vec::new();
+        for child in children.get(node.category_id.as_str()).into_iter().flatten() {
+            if !placed.contains(child.category_id.as_str()) {
+                grown.push(grow(child, children, placed));
+            }
+        }
+        Branch { category_id: &node.category_id, name: &node.name, product_count: node.product_count, children: grown }
+    }
+    let mut placed = std::collections::BTreeSet::new();
+    let mut roots = Vec::new();
+    for node in nodes.iter().filter(|n| n.parent_id.as_deref().is_none_or(|p| !known.contains_key(p))) {
+        roots.push(grow(node, &children, &mut placed));
+    }
+    // What a cycle of parents left unplaced.
+    for node in nodes {
+        if !placed.contains(node.category_id.as_str()) {
+            roots.push(grow(node, &children, &mut placed));
+        }
+    }
+    roots
+}
+
+/// `GET /categories`: the tree, roots first, each with its live product count (descendants included).
+pub async fn categories(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let (as_of, mut trees) = read_as::<CategoryTree>(&state, Family::CategoryTree, &[TREE_KEY]).await?;
+    let tree = trees.pop().flatten().unwrap_or(CategoryTree { items: Vec::new() });
+    Ok(Json(json!({"items": branches(&tree.items), "asOf": as_of})))
+}
+
+/// A product with its `available` stock and rating `{count, mean}`; deleted
+/// products answer 404. To `Accept: application/ld+json`, schema.org
+/// Product JSON-LD (`seo`).
+pub async fn product(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, AppError> {
     check_id("id", &id)?;
     let objects = [(Family::Product, id.as_str()), (Family::Inventory, &id), (Family::Rating, &id)];
     let (as_of, mut values) = read(&state, &objects).await?;
@@ -60,10 +299,15 @@ pub async fn product(State(state): State<AppState>, Path(id): Path<String>) -> R
     let inventory = values.pop().flatten().map(serde_json::from_value::<InventoryView>).transpose().map_err(corrupt)?;
     let product = values.pop().flatten().map(serde_json::from_value::<ProductView>).transpose().map_err(corrupt)?;
     let product = super::live_product(product)?;
+    let available = inventory.map_or(0, |i| i.available);
+    if super::seo::wants_json_ld(&headers) {
+        let rating = rating.as_ref().map(|r| (r.count, r.mean()));
+        return Ok(super::seo::json_ld(&product, available, rating));
+    }
     let mut body = answer(&product, as_of)?;
-    body["available"] = Value::from(inventory.map_or(0, |i| i.available));
+    body["available"] = Value::from(available);
     body["rating"] = rating_of(rating.as_ref().map(|r| (r.count, r.sum)));
-    Ok(Json(body))
+    Ok(axum::response::IntoResponse::into_response(Json(body)))
 }
 
 /// Stock of a product: on hand per warehouse, reserved, available.

@@ -7,6 +7,8 @@
 //! - `catalog` — products, inventory; the admin's catalog and stock writes.
 //! - `reviews` — a product's reviews; posting and moderating them.
 //! - `recommend` — bought/viewed together, trending, a shopper's recommendations.
+//! - `search` — suggestions and trending searches.
+//! - `seo` — the sitemap, and products as schema.org JSON-LD.
 //! - `carts` — the caller's cart and its writes.
 //! - `orders` — orders, checkout, cancel, return.
 //! - `payments` — payment initiation, the provider's callback, wallet top-ups, refunds.
@@ -23,6 +25,8 @@ pub mod payments;
 pub mod promotions;
 pub mod recommend;
 pub mod reviews;
+pub mod search;
+pub mod seo;
 pub mod session;
 pub mod shipping;
 pub mod status;
@@ -48,6 +52,7 @@ pub fn all() -> Vec<Route> {
         catalog::routes(),
         reviews::routes(),
         recommend::routes(),
+        search::routes(),
         carts::routes(),
         orders::routes(),
         payments::routes(),
@@ -56,6 +61,7 @@ pub fn all() -> Vec<Route> {
         shipping::routes(),
         clickstream::routes(),
         analytics::routes(),
+        seo::routes(),
     ]
     .into_iter()
     .flatten()
@@ -104,7 +110,7 @@ pub async fn read_as<T: DeserializeOwned>(
 }
 
 /// Reads objects of the current generation, each as a `T`, in one step.
-async fn read_objects<T: DeserializeOwned>(
+pub async fn read_objects<T: DeserializeOwned>(
     state: &AppState,
     objects: &[(Family, &str)],
 ) -> Result<(i64, Vec<Option<T>>), AppError> {

@@ -99,7 +99,7 @@ impl AnalyticsTable {
 }
 
 /// The analytics relations, one per analytics family ([`Family::ANALYTICS`]).
-pub const ANALYTICS: [AnalyticsTable; 3] = [
+pub const ANALYTICS: [AnalyticsTable; 4] = [
     AnalyticsTable {
         family: Family::SalesDaily,
         relation: "sales_daily",
@@ -134,6 +134,16 @@ pub const ANALYTICS: [AnalyticsTable; 3] = [
         // The mean of the read model (`shopflow_views::reviews::rating_mean`): two decimals, NULL without ratings.
         computed: &[("if(ratingCount > 0, round(ratingSum / ratingCount, 2), NULL)", "ratingMean")],
         order_by: "revenue DESC, productId",
+    },
+    AnalyticsTable {
+        family: Family::SearchTerms,
+        relation: "search_terms",
+        route: "search",
+        key: &[column("query", "String")],
+        values: &[column("searches", "Int64"), column("zeroResultSearches", "Int64"), column("clicks", "Int64")],
+        computed: &[],
+        // The queries the catalog fails first.
+        order_by: "zeroResultSearches DESC, searches DESC, query",
     },
 ];
 
@@ -199,7 +209,10 @@ mod tests {
              ORDER BY (generation, day)"
         ));
         assert!(ddl.contains("CREATE VIEW IF NOT EXISTS db.funnel_daily AS SELECT day, viewers, carters, buyers FROM"));
-        assert_eq!(relations().collect::<Vec<_>>(), ["events", "sales_daily", "funnel_daily", "product_stats"]);
+        assert_eq!(
+            relations().collect::<Vec<_>>(),
+            ["events", "sales_daily", "funnel_daily", "product_stats", "search_terms"]
+        );
         assert!(AnalyticsTable::of(Family::SalesDaily).unwrap().has_day());
         assert!(!AnalyticsTable::of(Family::ProductStats).unwrap().has_day());
     }

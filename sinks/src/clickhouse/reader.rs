@@ -13,12 +13,16 @@ pub enum Relation {
     Funnel,
     /// `product_stats`.
     Products,
+    /// `search_terms`.
+    Search,
 }
 
 impl Relation {
     /// By the API's name (`sales`, `funnel`, `products`).
     pub fn from_route(name: &str) -> Option<Relation> {
-        [Relation::Sales, Relation::Funnel, Relation::Products].into_iter().find(|r| r.spec().route == name)
+        [Relation::Sales, Relation::Funnel, Relation::Products, Relation::Search]
+            .into_iter()
+            .find(|r| r.spec().route == name)
     }
 
     /// Its table spec.
@@ -27,6 +31,7 @@ impl Relation {
             Relation::Sales => Family::SalesDaily,
             Relation::Funnel => Family::FunnelDaily,
             Relation::Products => Family::ProductStats,
+            Relation::Search => Family::SearchTerms,
         };
         ddl::AnalyticsTable::of(family).expect("every relation is an analytics table")
     }

@@ -43,6 +43,19 @@ end
 return reply
 ";
 
+/// KEYS[1] = `{ns}:current`; ARGV[1] = namespace; ARGV[2..] = suffixes of hashes.
+/// Returns {generation, asOf, {values of hash 1...}, ...}, or {} before any generation.
+const READ_LISTS: &str = r"
+local generation = redis.call('GET', KEYS[1])
+if not generation then return {} end
+local prefix = ARGV[1] .. ':' .. generation .. ':'
+local reply = {generation, redis.call('HGET', prefix .. 'meta', 'asOf') or '0'}
+for i = 2, #ARGV do
+  reply[#reply + 1] = redis.call('HVALS', prefix .. ARGV[i])
+end
+return reply
+";
+
 /// KEYS[1] = `{ns}:current`; ARGV[1] = namespace. Returns {generation, asOf, upper, offsets}.
 const STATUS: &str = r"
 local generation = redis.call('GET', KEYS[1])
@@ -93,7 +106,19 @@ pub struct RedisReader {
     keys: Keys,
     read: redis::Script,
     read_following: redis::Script,
+    read_lists: redis::Script,
     status: redis::Script,
+}
+
+/// Lists read from the current generation: the members of hashed families' lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServedLists {
+    /// The generation they came from.
+    pub generation: String,
+    /// Its published `asOf`.
+    pub as_of: i64,
+    /// Per requested list, its members' values (JSON), in no particular order; empty when absent.
+    pub lists: Vec<Vec<String>>,
 }
 
 impl RedisReader {
@@ -106,6 +131,7 @@ impl RedisReader {
             keys: Keys::new(namespace),
             read: redis::Script::new(READ),
             read_following: redis::Script::new(READ_FOLLOWING),
+            read_lists: redis::Script::new(READ_LISTS),
             status: redis::Script::new(STATUS),
         })
     }
@@ -142,6 +168,34 @@ impl RedisReader {
         }
         let mut connection = self.connection.clone();
         served(invocation.invoke_async(&mut connection).await?)
+    }
+
+    /// Reads whole lists of [`Family::hashed`] families, in one step of one
+    /// generation; `None` before any generation is current.
+    pub async fn read_lists(&self, lists: &[(Family, &str)]) -> Result<Option<ServedLists>, SinkError> {
+        let mut invocation = self.read_lists.key(self.keys.current());
+        invocation.arg(self.keys.namespace());
+        for (family, list) in lists {
+            invocation.arg(Keys::object_suffix(*family, list));
+        }
+        let mut connection = self.connection.clone();
+        let reply: Vec<redis::Value> = invocation.invoke_async(&mut connection).await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        let corrupt = |detail: String| SinkError::Corrupt { what: "list read", detail };
+        let mut parts = reply.into_iter();
+        let text = |value: Option<redis::Value>| -> Result<String, SinkError> {
+            let value = value.ok_or_else(|| corrupt("short reply".to_string()))?;
+            redis::from_redis_value(value).map_err(|e| corrupt(e.to_string()))
+        };
+        let generation = text(parts.next())?;
+        let as_of_text = text(parts.next())?;
+        let as_of = as_of_text.parse().map_err(|_| corrupt(as_of_text.clone()))?;
+        let lists = parts
+            .map(|value| redis::from_redis_value::<Vec<String>>(value).map_err(|e| corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(ServedLists { generation, as_of, lists }))
     }
 
     /// Reads one object.

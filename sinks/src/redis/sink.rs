@@ -3,6 +3,7 @@
 use super::Keys;
 use crate::{Publication, SinkError};
 use redis::aio::MultiplexedConnection;
+use shopflow_views::family::split_member;
 
 /// Raises the namespace's `asOf` to at least the given wall-clock
 /// milliseconds, never lowering it, and stamps the generation's meta with it.
@@ -56,6 +57,18 @@ impl RedisSink {
         pipe.atomic();
         for ((family, key), value) in &publication.changes {
             if !family.served_from_redis() {
+                continue;
+            }
+            if family.hashed() {
+                // A member of a list: one field of the list's hash.
+                let Some((list, member)) = split_member(key) else {
+                    return Err(SinkError::Corrupt { what: "list member key", detail: key.clone() });
+                };
+                let redis_key = self.keys.object(&self.generation, *family, &list);
+                match value {
+                    Some(json) => pipe.hset(redis_key, member, json).ignore(),
+                    None => pipe.hdel(redis_key, member).ignore(),
+                };
                 continue;
             }
             let redis_key = self.keys.object(&self.generation, *family, key);
