@@ -295,6 +295,7 @@ pub fn prefixes(query: &str) -> impl Iterator<Item = &str> + '_ {
         .skip(1)
         .map(|(i, _)| i)
         .chain(std::iter::once(query.len()))
+        .filter(|&end| end > 0)
         .take(SUGGESTION_PREFIX_CHARS)
         .map(move |end| &query[..end])
 }
