@@ -1,11 +1,15 @@
 //! The workload generator: a seeded, deterministic marketplace.
 //!
-//! It simulates a shop — categories, vendors, products and stock first, then
-//! shopper sessions (views, searches, clicks, cart changes, checkouts) with
-//! each order's later life (payment, perhaps a failure and a retry,
-//! cancellation, shipment, delivery, return, refund, review) scheduled at
-//! future event times, plus the back office (price changes, restocks,
-//! adjustments, payouts, suspensions, promotions ending). Product popularity is
+//! It simulates a shop — a category tree several levels deep, vendors,
+//! products named and described from their aisle's vocabulary
+//! (the `catalog` module) and stock first, then the shop's past (so
+//! even a short run holds every source event type), then shopper sessions
+//! (views, searches with the catalog's words and their exact result counts,
+//! clicks, cart changes, checkouts) with each order's later life (payment,
+//! perhaps a failure and a retry, cancellation, shipment, delivery, return,
+//! refund, review) scheduled at future event times, plus the back office
+//! (catalog edits, category renames and moves, restocks, adjustments, payouts,
+//! suspensions and reinstatements, promotions). Product popularity is
 //! Zipf-like.
 //!
 //! Everything comes from one [`Rng`] seeded by `--seed` and from ordered
@@ -15,10 +19,12 @@
 //! disagrees with `time`), and malformed records (which must end in the
 //! dead-letter topic).
 
+mod catalog;
 mod rng;
 
 pub use rng::{Rng, Zipf};
 
+use catalog::{category_id, WordIndex, AISLES, BRANDS, CLOSINGS, COLORS, NOT_SOLD, SIZES, STYLES};
 use serde::Serialize;
 use shopflow_topics::events::*;
 use shopflow_topics::{Envelope, EventTime, Topic};
@@ -110,40 +116,32 @@ const WAREHOUSES: [&str; 3] = ["wh-east", "wh-west", "wh-central"];
 const CITIES: [&str; 8] =
     ["Springfield", "Riverton", "Lakeside", "Fairview", "Georgetown", "Madison", "Clinton", "Salem"];
 const CARRIERS: [&str; 4] = ["UPS", "FedEx", "DHL", "USPS"];
-const ADJECTIVES: [&str; 16] = [
-    "Classic", "Urban", "Trail", "Cozy", "Smart", "Vintage", "Compact", "Deluxe", "Eco", "Rugged", "Silk", "Nordic",
-    "Turbo", "Mini", "Pro", "Wireless",
-];
-const NOUNS: [&str; 20] = [
-    "Runner",
-    "Backpack",
-    "Lamp",
-    "Kettle",
-    "Headphones",
-    "Jacket",
-    "Mug",
-    "Blender",
-    "Watch",
-    "Desk",
-    "Chair",
-    "Speaker",
-    "Scarf",
-    "Boots",
-    "Camera",
-    "Tent",
-    "Bottle",
-    "Keyboard",
-    "Pillow",
-    "Skillet",
-];
-const COLORS: [&str; 6] = ["black", "white", "red", "blue", "green", "grey"];
-const ROOT_CATEGORIES: [&str; 4] = ["Apparel", "Home", "Electronics", "Outdoors"];
-const SUB_CATEGORIES: [&str; 4] = ["Essentials", "Premium", "Accessories", "Sale"];
+
+struct CategoryState {
+    id: String,
+    /// Its name now.
+    name: String,
+    /// Its name as the tree was first drawn (renames come and go).
+    first_name: &'static str,
+    parent: Option<usize>,
+    /// Its parent as the tree was first drawn (moves come and go).
+    first_parent: Option<usize>,
+    root: usize,
+}
 
 struct ProductState {
     id: String,
     vendor: usize,
+    aisle: usize,
+    category: usize,
+    brand: &'static str,
+    style: &'static str,
+    noun: &'static str,
+    color: &'static str,
+    material: &'static str,
+    size: Option<&'static str>,
     name: String,
+    description: String,
     price: i64,
     warehouses: Vec<usize>,
     deleted: bool,
@@ -151,7 +149,9 @@ struct ProductState {
 
 struct VendorState {
     id: String,
-    suspended: bool,
+    commission_bps: i64,
+    /// Approved and not suspended since.
+    selling: bool,
 }
 
 struct UserState {
@@ -179,7 +179,11 @@ pub struct Generator {
     users: Vec<UserState>,
     vendors: Vec<VendorState>,
     products: Vec<ProductState>,
-    categories: Vec<(String, String)>,
+    categories: Vec<CategoryState>,
+    /// The leaf category of each aisle.
+    aisle_categories: Vec<usize>,
+    /// The words of every product, for the result counts of searches.
+    words: WordIndex,
     partners: Vec<(String, bool)>,
     promos: Vec<PromoState>,
     counters: BTreeMap<&'static str, u64>,
@@ -196,6 +200,19 @@ pub struct Generator {
     orders_created: usize,
     set_up: bool,
     finished: bool,
+}
+
+/// A Product.Updated that changes nothing yet (and names no product yet).
+fn unchanged() -> ProductUpdated {
+    ProductUpdated {
+        product_id: String::new(),
+        name: None,
+        description: None,
+        category_id: None,
+        price: None,
+        attributes: None,
+        images: None,
+    }
 }
 
 /// An envelope in the schedule (ordered by the heap's key only).
@@ -238,6 +255,8 @@ impl Generator {
             vendors: Vec::new(),
             products: Vec::new(),
             categories: Vec::new(),
+            aisle_categories: Vec::new(),
+            words: WordIndex::default(),
             partners: Vec::new(),
             promos: Vec::new(),
             counters: BTreeMap::new(),
@@ -389,36 +408,11 @@ impl Generator {
     }
 
     fn set_up(&mut self) {
-        for (r, root) in ROOT_CATEGORIES.iter().enumerate() {
-            let root_id = format!("cat-{}", root.to_lowercase());
-            self.now(CategoryUpserted { category_id: root_id.clone(), name: root.to_string(), parent_id: None });
-            for sub in SUB_CATEGORIES {
-                let id = format!("cat-{}-{}", root.to_lowercase(), sub.to_lowercase());
-                self.now(CategoryUpserted {
-                    category_id: id.clone(),
-                    name: format!("{root} {sub}"),
-                    parent_id: Some(root_id.clone()),
-                });
-                self.categories.push((id, ROOT_CATEGORIES[r].to_string()));
-            }
-        }
+        self.draw_category_tree();
         let vendor_count = (self.config.products / 20).clamp(2, 500);
         for _ in 0..vendor_count {
-            let user_id = self.next_id("usr", 6);
-            let vendor_id = self.next_id("ven", 4);
-            let name = format!("{} {} Store", self.rng.pick(&ADJECTIVES), self.rng.pick(&NOUNS));
-            self.now(UserRegistered {
-                user_id: user_id.clone(),
-                email: format!("{user_id}@vendors.example.com"),
-                name: name.clone(),
-                role: Role::Vendor,
-                address: None,
-                phone: None,
-            });
-            self.now(VendorApplied { vendor_id: vendor_id.clone(), user_id, store_name: name });
-            let commission_bps = self.rng.range(5, 20) * 100;
-            self.now(VendorApproved { vendor_id: vendor_id.clone(), commission_bps });
-            self.vendors.push(VendorState { id: vendor_id, suspended: false });
+            let v = self.apply_vendor();
+            self.approve_vendor(v);
         }
         for _ in 0..self.config.products.max(1) {
             self.create_product();
@@ -429,7 +423,7 @@ impl Generator {
             let capacity = self.rng.range(20, 200);
             self.now(DeliveryPartnerRegistered {
                 partner_id: partner_id.clone(),
-                name: format!("{} Couriers", self.rng.pick(&ADJECTIVES)),
+                name: format!("{} Couriers", self.rng.pick(&STYLES)),
                 service_areas: areas,
                 capacity,
             });
@@ -455,39 +449,218 @@ impl Generator {
             min_subtotal: 3_000,
             starts_at: self.config.start,
             ends_at: self.config.start.plus(30 * DAY),
-            category_id: Some(self.categories[0].0.clone()),
+            category_id: Some(self.categories[self.aisle_categories[0]].id.clone()),
         });
         for _ in 0..self.config.users.max(1) {
             self.register_user();
         }
+        self.history();
+    }
+
+    /// The category tree of [`AISLES`]: every prefix of an aisle's path is a
+    /// category, its parent the prefix one shorter.
+    fn draw_category_tree(&mut self) {
+        let mut by_id: BTreeMap<String, usize> = BTreeMap::new();
+        for aisle in &AISLES {
+            let mut parent: Option<usize> = None;
+            for depth in 1..=aisle.path.len() {
+                let id = category_id(&aisle.path[..depth]);
+                let c = match by_id.get(&id) {
+                    Some(&c) => c,
+                    None => {
+                        let name = aisle.path[depth - 1];
+                        let parent_id = parent.map(|p| self.categories[p].id.clone());
+                        self.now(CategoryUpserted { category_id: id.clone(), name: name.to_string(), parent_id });
+                        let c = self.categories.len();
+                        let root = parent.map_or(c, |p| self.categories[p].root);
+                        self.categories.push(CategoryState {
+                            id: id.clone(),
+                            name: name.to_string(),
+                            first_name: name,
+                            parent,
+                            first_parent: parent,
+                            root,
+                        });
+                        by_id.insert(id, c);
+                        c
+                    }
+                };
+                parent = Some(c);
+            }
+            self.aisle_categories.push(parent.expect("an aisle has a path"));
+        }
+    }
+
+    /// A vendor applies (its account first); it sells once approved.
+    fn apply_vendor(&mut self) -> usize {
+        let user_id = self.next_id("usr", 6);
+        let vendor_id = self.next_id("ven", 4);
+        let name = format!("{} {} Co", self.rng.pick(&STYLES), self.rng.pick(&AISLES).nouns[0]);
+        self.now(UserRegistered {
+            user_id: user_id.clone(),
+            email: format!("{user_id}@vendors.example.com"),
+            name: name.clone(),
+            role: Role::Vendor,
+            address: None,
+            phone: None,
+        });
+        self.now(VendorApplied { vendor_id: vendor_id.clone(), user_id, store_name: name });
+        let commission_bps = self.rng.range(5, 20) * 100;
+        self.vendors.push(VendorState { id: vendor_id, commission_bps, selling: false });
+        self.vendors.len() - 1
+    }
+
+    /// Approves a vendor (again, after a suspension).
+    fn approve_vendor(&mut self, v: usize) {
+        self.vendors[v].selling = true;
+        let (vendor_id, commission_bps) = (self.vendors[v].id.clone(), self.vendors[v].commission_bps);
+        self.now(VendorApproved { vendor_id, commission_bps });
+    }
+
+    /// Suspends a selling vendor, if at least two others still sell.
+    fn suspend_vendor(&mut self, v: usize, reason: &str) {
+        let selling = self.vendors.iter().filter(|v| v.selling).count();
+        if !self.vendors[v].selling || selling < 3 {
+            return;
+        }
+        self.vendors[v].selling = false;
+        let vendor_id = self.vendors[v].id.clone();
+        self.now(VendorSuspended { vendor_id, reason: reason.to_string() });
+    }
+
+    /// The shop's past before the simulated window, so that even a short run
+    /// holds every kind of source event: a vendor suspended and reinstated,
+    /// one suspended still, an application pending, a promotion that ended, a
+    /// discontinued product, a closed account, a courier that paused.
+    fn history(&mut self) {
+        self.suspend_vendor(0, "late shipments");
+        self.approve_vendor(0);
+        let last = self.vendors.len() - 1;
+        self.suspend_vendor(last, "policy violation");
+        self.apply_vendor();
+        let code = "SUMMER15".to_string();
+        self.now(PromotionCreated {
+            code: code.clone(),
+            percent_off: Some(15),
+            amount_off: None,
+            min_subtotal: 0,
+            starts_at: self.config.start.plus(-90 * DAY),
+            ends_at: self.config.start.plus(-30 * DAY),
+            category_id: None,
+        });
+        self.now(PromotionEnded { code });
+        if self.products.len() > 10 {
+            self.delete_product(self.products.len() - 1);
+        }
+        if self.users.len() > 10 {
+            self.delete_user(self.users.len() - 1);
+        }
+        for available in [false, true] {
+            let partner_id = self.partners[0].0.clone();
+            self.now(DeliveryPartnerAvailabilityChanged { partner_id, available });
+        }
+    }
+
+    /// A vendor that sells, if any does.
+    fn selling_vendor(&mut self) -> Option<usize> {
+        for _ in 0..8 {
+            let v = self.rng.below(self.vendors.len() as u64) as usize;
+            if self.vendors[v].selling {
+                return Some(v);
+            }
+        }
+        self.vendors.iter().position(|v| v.selling)
+    }
+
+    /// A product's description: its style, material and two features.
+    fn describe(&mut self, aisle: usize, style: &str, noun: &str, material: &str) -> String {
+        let features = AISLES[aisle].features;
+        let first = self.rng.below(features.len() as u64) as usize;
+        let second = (first + 1 + self.rng.below(features.len() as u64 - 1) as usize) % features.len();
+        let closing = self.rng.pick(&CLOSINGS);
+        format!(
+            "{style} {} in {material} with {} and {}. {closing}",
+            noun.to_lowercase(),
+            features[first],
+            features[second]
+        )
+    }
+
+    fn attributes(&self, p: usize) -> BTreeMap<String, String> {
+        let product = &self.products[p];
+        let root = &self.categories[self.categories[product.category].root].name;
+        let mut attributes = BTreeMap::new();
+        attributes.insert("brand".to_string(), product.brand.to_string());
+        attributes.insert("color".to_string(), product.color.to_string());
+        attributes.insert("material".to_string(), product.material.to_string());
+        attributes.insert("department".to_string(), root.to_lowercase());
+        if let Some(size) = product.size {
+            attributes.insert("size".to_string(), size.to_string());
+        }
+        attributes
+    }
+
+    /// Files a product's words (name, description, category name, attribute values).
+    fn index_product(&mut self, p: usize) {
+        let product = &self.products[p];
+        let mut texts = vec![product.name.clone(), product.description.clone()];
+        texts.push(self.categories[product.category].name.clone());
+        texts.extend(self.attributes(p).into_values());
+        self.words.set(p, texts.iter().map(String::as_str));
+    }
+
+    /// Whether shoppers can find and buy the product.
+    fn is_live(&self, p: usize) -> bool {
+        !self.products[p].deleted && self.vendors[self.products[p].vendor].selling
     }
 
     fn create_product(&mut self) {
+        let Some(vendor) = self.selling_vendor() else { return };
         let product_id = self.next_id("prd", 5);
-        let vendor = self.rng.below(self.vendors.len() as u64) as usize;
-        let (category, root) = self.rng.pick(&self.categories).clone();
-        let name = format!("{} {}", self.rng.pick(&ADJECTIVES), self.rng.pick(&NOUNS));
+        let a = self.rng.below(AISLES.len() as u64) as usize;
+        let aisle = &AISLES[a];
+        let (brand, style) = (*self.rng.pick(&BRANDS), *self.rng.pick(&STYLES));
+        let (noun, material) = (*self.rng.pick(aisle.nouns), *self.rng.pick(aisle.materials));
+        let color = *self.rng.pick(&COLORS);
+        let size = (aisle.path[0] == "Apparel").then(|| *self.rng.pick(&SIZES));
+        let name = format!("{brand} {style} {noun}");
+        let description = self.describe(a, style, noun, material);
         // Log-uniform prices from $2 to $500.
         let price = (200.0 * 250f64.powf(self.rng.unit())).round() as i64;
-        let mut attributes = BTreeMap::new();
-        attributes.insert("color".to_string(), self.rng.pick(&COLORS).to_string());
-        attributes.insert("department".to_string(), root.to_lowercase());
-        let images = vec![format!("https://img.example.com/{product_id}/1.jpg")];
+        let category = self.aisle_categories[a];
+        self.products.push(ProductState {
+            id: product_id.clone(),
+            vendor,
+            aisle: a,
+            category,
+            brand,
+            style,
+            noun,
+            color,
+            material,
+            size,
+            name: name.clone(),
+            description: description.clone(),
+            price,
+            warehouses: Vec::new(),
+            deleted: false,
+        });
+        let p = self.products.len() - 1;
+        self.index_product(p);
         self.now(ProductCreated {
             product_id: product_id.clone(),
             vendor_id: self.vendors[vendor].id.clone(),
-            name: name.clone(),
-            description: format!("{name}: built to last, loved by {} shoppers.", root.to_lowercase()),
-            category_id: category.clone(),
+            name,
+            description,
+            category_id: self.categories[category].id.clone(),
             price,
             currency: "USD".to_string(),
-            attributes,
-            images,
+            attributes: self.attributes(p),
+            images: vec![format!("https://img.example.com/{product_id}/1.jpg")],
         });
-        let mut warehouses = Vec::new();
         for (w, warehouse) in WAREHOUSES.iter().enumerate() {
-            if warehouses.is_empty() || self.rng.chance(0.4) {
-                warehouses.push(w);
+            if self.products[p].warehouses.is_empty() || self.rng.chance(0.4) {
+                self.products[p].warehouses.push(w);
                 let quantity = self.rng.range(5, 300);
                 self.now(StockReceived {
                     product_id: product_id.clone(),
@@ -496,7 +669,24 @@ impl Generator {
                 });
             }
         }
-        self.products.push(ProductState { id: product_id, vendor, name, price, warehouses, deleted: false });
+    }
+
+    fn delete_product(&mut self, p: usize) {
+        if self.products[p].deleted {
+            return;
+        }
+        self.products[p].deleted = true;
+        let product_id = self.products[p].id.clone();
+        self.now(ProductDeleted { product_id });
+    }
+
+    fn delete_user(&mut self, u: usize) {
+        if self.users[u].deleted {
+            return;
+        }
+        self.users[u].deleted = true;
+        let user_id = self.users[u].id.clone();
+        self.now(UserDeleted { user_id });
     }
 
     fn register_user(&mut self) {
@@ -528,12 +718,47 @@ impl Generator {
     fn sellable_product(&mut self) -> Option<usize> {
         for _ in 0..4 {
             let p = self.product_popularity.sample(&self.rng).min(self.products.len() - 1);
-            let product = &self.products[p];
-            if !product.deleted && !self.vendors[product.vendor].suspended {
+            if self.is_live(p) {
                 return Some(p);
             }
         }
         None
+    }
+
+    /// What a shopper types, from the words of a product they have in mind
+    /// (a noun, with a colour, feature, brand or style; a brand; a category),
+    /// sometimes misspelt, sometimes for something the shop does not sell.
+    fn search_query(&mut self, seen: Option<usize>) -> String {
+        let Some(p) = seen else { return self.rng.pick(&NOT_SOLD).to_string() };
+        let product = &self.products[p];
+        let noun = product.noun.to_lowercase();
+        let aisle = &AISLES[product.aisle];
+        let query = match self.rng.below(100) {
+            0..=29 => noun,
+            30..=44 => {
+                let color = if self.rng.chance(0.6) { product.color } else { self.rng.pick(&COLORS) };
+                format!("{color} {noun}")
+            }
+            45..=54 => format!("{} {noun}", self.rng.pick(aisle.features)),
+            55..=62 => format!("{} {noun}", product.brand.to_lowercase()),
+            63..=69 => product.brand.to_lowercase(),
+            70..=79 => self.categories[product.category].name.to_lowercase(),
+            80..=87 => format!("{} {noun}", product.style.to_lowercase()),
+            88..=93 => {
+                // A letter dropped from the longest word.
+                let word = noun.split(' ').max_by_key(|w| w.len()).unwrap_or(&noun).to_string();
+                let at = 1 + self.rng.below(word.len().saturating_sub(2).max(1) as u64) as usize;
+                let typo = format!("{}{}", &word[..at.min(word.len())], &word[(at + 1).min(word.len())..]);
+                noun.replace(&word, &typo)
+            }
+            _ => self.rng.pick(&NOT_SOLD).to_string(),
+        };
+        if self.rng.chance(0.15) {
+            // Some type a capital first letter; the views normalise it away.
+            let mut chars = query.chars();
+            return chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
+        }
+        query
     }
 
     fn session(&mut self) {
@@ -553,28 +778,17 @@ impl Generator {
             }
         }
         if self.rng.chance(0.4) {
-            let zero = self.rng.chance(0.06);
-            let (query, result_count, clicked) = if zero {
-                (
-                    format!("{} {}", self.rng.pick(&["hoverboard", "unobtainium", "jetpack"]), self.rng.range(1, 9)),
-                    0,
-                    None,
-                )
-            } else {
-                let p = self.sellable_product();
-                let word = match p {
-                    Some(p) => self.products[p].name.split(' ').nth(1).unwrap_or("gift").to_lowercase(),
-                    None => "gift".to_string(),
-                };
-                (word, self.rng.range(1, 40), p)
-            };
+            let seen = self.sellable_product();
+            let query = self.search_query(seen);
+            let result_count = self.words.count(&query, |p| self.is_live(p));
             self.now(SearchPerformed {
                 user_id: who.clone(),
                 session_id: session_id.clone(),
                 query: query.clone(),
                 result_count,
             });
-            if let Some(p) = clicked.filter(|_| self.rng.chance(0.5)) {
+            let found = seen.filter(|&p| result_count > 0 && self.words.matches(p, &query));
+            if let Some(p) = found.filter(|_| self.rng.chance(0.5)) {
                 let product_id = self.products[p].id.clone();
                 let position = self.rng.range(1, result_count.min(10));
                 self.now(SearchResultClicked {
@@ -632,7 +846,7 @@ impl Generator {
         let cart = std::mem::take(&mut self.users[u].cart);
         let items: Vec<OrderItem> = cart
             .iter()
-            .filter(|(p, _)| !self.products[**p].deleted && !self.vendors[self.products[**p].vendor].suspended)
+            .filter(|(p, _)| self.is_live(**p))
             .map(|(p, quantity)| OrderItem {
                 product_id: self.products[*p].id.clone(),
                 vendor_id: self.vendors[self.products[*p].vendor].id.clone(),
@@ -842,30 +1056,51 @@ impl Generator {
 
     /// The back office: one occasional change to catalog, stock, users or vendors.
     fn back_office(&mut self) {
+        let popular = self.product_popularity.sample(&self.rng).min(self.products.len() - 1);
         match self.rng.below(100) {
-            0..=24 => {
-                let p = self.product_popularity.sample(&self.rng).min(self.products.len() - 1);
-                let price = (self.products[p].price as f64 * (0.8 + 0.4 * self.rng.unit())).round().max(1.0) as i64;
-                self.products[p].price = price;
-                let product_id = self.products[p].id.clone();
-                self.now(ProductUpdated {
-                    product_id,
-                    name: None,
-                    description: None,
-                    category_id: None,
-                    price: Some(price),
-                    attributes: None,
-                    images: None,
-                });
+            0..=19 => {
+                let old = self.products[popular].price as f64;
+                let price = (old * (0.8 + 0.4 * self.rng.unit())).round().max(1.0) as i64;
+                self.products[popular].price = price;
+                self.update_product(popular, ProductUpdated { price: Some(price), ..unchanged() });
             }
-            25..=49 => {
-                let p = self.product_popularity.sample(&self.rng).min(self.products.len() - 1);
-                let w = *self.rng.pick(&self.products[p].warehouses);
+            20..=27 => {
+                let product = &self.products[popular];
+                let (aisle, style, noun, material) = (product.aisle, product.style, product.noun, product.material);
+                let description = self.describe(aisle, style, noun, material);
+                self.products[popular].description = description.clone();
+                self.update_product(popular, ProductUpdated { description: Some(description), ..unchanged() });
+            }
+            28..=29 => {
+                let style = *self.rng.pick(&STYLES);
+                let product = &mut self.products[popular];
+                product.style = style;
+                product.name = format!("{} {style} {}", product.brand, product.noun);
+                let name = product.name.clone();
+                self.update_product(popular, ProductUpdated { name: Some(name), ..unchanged() });
+            }
+            30..=31 => {
+                self.products[popular].color = *self.rng.pick(&COLORS);
+                let attributes = self.attributes(popular);
+                self.update_product(popular, ProductUpdated { attributes: Some(attributes), ..unchanged() });
+            }
+            32 => {
+                // Filed under another leaf of the same root.
+                let root = self.categories[self.products[popular].category].root;
+                let leaves: Vec<usize> =
+                    self.aisle_categories.iter().copied().filter(|&c| self.categories[c].root == root).collect();
+                let category = *self.rng.pick(&leaves);
+                self.products[popular].category = category;
+                let category_id = Some(self.categories[category].id.clone());
+                self.update_product(popular, ProductUpdated { category_id, ..unchanged() });
+            }
+            33..=52 => {
+                let w = *self.rng.pick(&self.products[popular].warehouses);
                 let quantity = self.rng.range(10, 200);
-                let product_id = self.products[p].id.clone();
+                let product_id = self.products[popular].id.clone();
                 self.now(StockReceived { product_id, warehouse_id: WAREHOUSES[w].to_string(), quantity });
             }
-            50..=61 => {
+            53..=62 => {
                 let p = self.rng.below(self.products.len() as u64) as usize;
                 let w = *self.rng.pick(&self.products[p].warehouses);
                 let delta = *self.rng.pick(&[-3, -2, -1, 1, 2]);
@@ -873,7 +1108,7 @@ impl Generator {
                 let product_id = self.products[p].id.clone();
                 self.now(InventoryAdjusted { product_id, warehouse_id: WAREHOUSES[w].to_string(), delta, reason });
             }
-            62..=71 => {
+            63..=70 => {
                 let u = self.rng.below(self.users.len() as u64) as usize;
                 if !self.users[u].deleted {
                     let user_id = self.users[u].id.clone();
@@ -881,9 +1116,9 @@ impl Generator {
                     self.now(UserProfileUpdated { user_id, name: None, email: None, address: None, phone });
                 }
             }
-            72..=83 => {
+            71..=80 => {
                 let v = self.rng.below(self.vendors.len() as u64) as usize;
-                if !self.vendors[v].suspended {
+                if self.vendors[v].selling {
                     let vendor_id = self.vendors[v].id.clone();
                     let payout_id = self.next_id("po", 6);
                     let amount = self.rng.range(10, 500) * 100;
@@ -892,54 +1127,94 @@ impl Generator {
                     self.later(base, self.rng.range(1, 3) * DAY, PayoutProcessed { vendor_id, payout_id, amount });
                 }
             }
-            84..=89 => {
+            81..=85 => {
                 let i = self.rng.below(self.partners.len() as u64) as usize;
                 self.partners[i].1 = !self.partners[i].1;
                 let (partner_id, available) = self.partners[i].clone();
                 self.now(DeliveryPartnerAvailabilityChanged { partner_id, available });
             }
-            90..=93 => {
-                let (category_id, root) = self.rng.pick(&self.categories).clone();
-                let parent_id = Some(format!("cat-{}", root.to_lowercase()));
-                let name = format!("{root} {}", self.rng.pick(&["Picks", "Favourites", "Deals", "New"]));
-                self.now(CategoryUpserted { category_id, name, parent_id });
-            }
-            94 => {
+            86..=88 => self.redraw_category(),
+            89 if self.products.len() > 10 => {
                 let p = self.rng.below(self.products.len() as u64) as usize;
-                if !self.products[p].deleted && self.products.len() > 10 {
-                    self.products[p].deleted = true;
-                    let product_id = self.products[p].id.clone();
-                    self.now(ProductDeleted { product_id });
-                }
+                self.delete_product(p);
             }
-            95 => {
+            90..=91 => self.create_product(),
+            92 => {
                 let v = self.rng.below(self.vendors.len() as u64) as usize;
-                let active = self.vendors.iter().filter(|v| !v.suspended).count();
-                if !self.vendors[v].suspended && active > 2 {
-                    self.vendors[v].suspended = true;
-                    let vendor_id = self.vendors[v].id.clone();
-                    self.now(VendorSuspended { vendor_id, reason: "policy violation".to_string() });
+                self.suspend_vendor(v, "policy violation");
+            }
+            93 => {
+                // A suspended vendor made good (a pending application is not suspended).
+                let suspended: Vec<usize> =
+                    (0..self.vendors.len()).filter(|&v| !self.vendors[v].selling && self.has_products(v)).collect();
+                if !suspended.is_empty() {
+                    let v = *self.rng.pick(&suspended);
+                    self.approve_vendor(v);
                 }
             }
-            96 => {
+            94 if self.users.iter().filter(|u| !u.deleted).count() > 10 => {
                 let u = self.rng.below(self.users.len() as u64) as usize;
-                let alive = self.users.iter().filter(|u| !u.deleted).count();
-                if !self.users[u].deleted && alive > 10 {
-                    self.users[u].deleted = true;
-                    let user_id = self.users[u].id.clone();
-                    self.now(UserDeleted { user_id });
-                }
+                self.delete_user(u);
             }
-            97 => {
-                let i = self.rng.below(self.promos.len() as u64) as usize;
-                if !self.promos[i].ended {
-                    self.promos[i].ended = true;
-                    let code = self.promos[i].code.clone();
-                    self.now(PromotionEnded { code });
-                }
-            }
+            95 => self.next_promotion(),
             _ => self.register_user(),
         }
+    }
+
+    /// Sends a product update and files the product's words again.
+    fn update_product(&mut self, p: usize, update: ProductUpdated) {
+        self.index_product(p);
+        self.now(ProductUpdated { product_id: self.products[p].id.clone(), ..update });
+    }
+
+    fn has_products(&self, v: usize) -> bool {
+        self.products.iter().any(|p| p.vendor == v)
+    }
+
+    /// A category renamed for a season (and back), or moved up to its root
+    /// (and back): the tree changes shape, the products it holds keep it.
+    fn redraw_category(&mut self) {
+        let c = self.rng.below(self.categories.len() as u64) as usize;
+        let category = &self.categories[c];
+        let root = category.root;
+        let moved = if category.parent == category.first_parent { Some(root) } else { category.first_parent };
+        if self.rng.chance(0.5) && category.parent.is_some() && moved != category.parent {
+            self.categories[c].parent = moved;
+        } else {
+            let first = category.first_name;
+            self.categories[c].name = if category.name == first { format!("{first} Deals") } else { first.to_string() };
+            for p in 0..self.products.len() {
+                if self.products[p].category == c {
+                    self.index_product(p);
+                }
+            }
+        }
+        let category = &self.categories[c];
+        let parent_id = category.parent.map(|p| self.categories[p].id.clone());
+        self.now(CategoryUpserted { category_id: category.id.clone(), name: category.name.clone(), parent_id });
+    }
+
+    /// The oldest running promotion ends and a week-long flash sale starts.
+    fn next_promotion(&mut self) {
+        if let Some(i) = self.promos.iter().position(|p| !p.ended) {
+            self.promos[i].ended = true;
+            let code = self.promos[i].code.clone();
+            self.now(PromotionEnded { code });
+        }
+        let n = self.promos.len();
+        let code = format!("FLASH{n:03}");
+        let (percent_off, min_subtotal) = (self.rng.range(1, 6) * 5, self.rng.range(0, 5) * 1_000);
+        let starts_at = self.clock;
+        self.now(PromotionCreated {
+            code: code.clone(),
+            percent_off: Some(percent_off),
+            amount_off: None,
+            min_subtotal,
+            starts_at,
+            ends_at: starts_at.plus(7 * DAY),
+            category_id: None,
+        });
+        self.promos.push(PromoState { code, percent_off, min_subtotal, ended: false });
     }
 
     /// Moves every scheduled event whose time has come into the output.
