@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+pub mod answers;
 pub mod auth;
 pub mod breaker;
 mod consistency;
@@ -98,6 +99,8 @@ pub struct Services {
     pub payment_secret: Option<String>,
     /// The public address of the storefront's pages (sitemap, JSON-LD); the request's Host without one.
     pub public_url: Option<String>,
+    /// Listing and search answers, kept while their lists are unchanged.
+    pub answers: answers::Answers,
 }
 
 /// The descriptions of every route.

@@ -7,7 +7,7 @@
 use crate::write::{WriteError, Written};
 use shopflow_ingest::Offsets;
 use shopflow_sinks::clickhouse::{ClickHouseReader, Relation};
-use shopflow_sinks::redis::{Claim, GenerationStatus, Hold, RedisReader, Requests, Served, ServedLists};
+use shopflow_sinks::redis::{Claim, GenerationStatus, Hold, ListVersions, RedisReader, Requests, Served, ServedLists};
 use shopflow_sinks::SinkError;
 use shopflow_topics::Envelope;
 use shopflow_views::Family;
@@ -33,6 +33,8 @@ pub trait Views: Send + Sync {
     ) -> Call<'a, Option<Served>>;
     /// Whole lists of hashed families (listings, posting lists), in one read.
     fn read_lists<'a>(&'a self, lists: &'a [(Family, &'a str)]) -> Call<'a, Option<ServedLists>>;
+    /// The versions `read_lists` would read, without the members.
+    fn list_versions<'a>(&'a self, lists: &'a [(Family, &'a str)]) -> Call<'a, Option<ListVersions>>;
     /// What the current generation covers.
     fn status(&self) -> Call<'_, Option<GenerationStatus>>;
     /// Whether the store answers.
@@ -184,6 +186,10 @@ impl Views for RedisReader {
         Box::pin(RedisReader::read_lists(self, lists))
     }
 
+    fn list_versions<'a>(&'a self, lists: &'a [(Family, &'a str)]) -> Call<'a, Option<ListVersions>> {
+        Box::pin(RedisReader::list_versions(self, lists))
+    }
+
     fn status(&self) -> Call<'_, Option<GenerationStatus>> {
         Box::pin(RedisReader::status(self))
     }
@@ -268,6 +274,10 @@ impl Views for Offline {
     }
 
     fn read_lists<'a>(&'a self, _: &'a [(Family, &'a str)]) -> Call<'a, Option<ServedLists>> {
+        not_connected("redis")
+    }
+
+    fn list_versions<'a>(&'a self, _: &'a [(Family, &'a str)]) -> Call<'a, Option<ListVersions>> {
         not_connected("redis")
     }
 

@@ -24,6 +24,7 @@ fn state() -> AppState {
         breakers: Default::default(),
         payment_secret: None,
         public_url: None,
+        answers: Default::default(),
     })
 }
 

@@ -188,6 +188,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         ready_checks: vec![("kafka", kafka_check)],
         max_staleness: Duration::from_secs(args.max_staleness_secs),
         public_url: args.http.public_url.clone(),
+        answers: Default::default(),
     }))
 }
 

@@ -62,6 +62,7 @@ impl Api {
             breakers: Default::default(),
             payment_secret: Some(PAYMENT_SECRET.to_string()),
             public_url: Some("https://shop.example".to_string()),
+            answers: Default::default(),
         });
         Api { state, runtime }
     }

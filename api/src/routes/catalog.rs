@@ -2,6 +2,7 @@
 //! /inventory/{id}`) and as admins write it (products, categories, stock).
 
 use super::{answer, check_id, read, read_as, read_doc, Route};
+use crate::answers::Answers;
 use crate::error::AppError;
 use crate::openapi::{Access, Doc};
 use crate::write::table::{route, Spec, Verb, Who};
@@ -16,9 +17,10 @@ use shopflow_topics::events::{
 use shopflow_views::catalog::{CategoryNode, CategoryTree, ProductView, TREE_KEY};
 use shopflow_views::inventory::InventoryView;
 use shopflow_views::reviews::{rating_mean, RatingView};
-use shopflow_views::search::{self, evaluate, Entry, Query, Sort, ALL};
+use shopflow_views::search::{self, evaluate, Entry, Found, Query, Sort, ALL};
 use shopflow_views::Family;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// The routes of this family.
 pub fn routes() -> Vec<Route> {
@@ -181,12 +183,13 @@ async fn listing(state: &AppState, query: Query) -> Result<Json<Value>, AppError
     if let Some(list) = listed {
         lists.push((Family::Listing, list));
     }
-    let served = state
-        .breakers
-        .redis
-        .call(state.stores.views.read_lists(&lists))
-        .await?
-        .ok_or_else(|| AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?"))?;
+    let not_ready = || AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?");
+    let versions = state.breakers.redis.call(state.stores.views.list_versions(&lists)).await?.ok_or_else(not_ready)?;
+    let kept = Answers::key(&versions.generation, &versions.versions, &query);
+    if let Some(found) = state.answers.get(&kept) {
+        return Ok(answer_json(&found, versions.as_of));
+    }
+    let served = state.breakers.redis.call(state.stores.views.read_lists(&lists)).await?.ok_or_else(not_ready)?;
     let parse = |members: Vec<String>| -> Result<Vec<Entry>, AppError> {
         members.iter().map(|json| serde_json::from_str(json).map_err(|e| AppError::store("redis", e))).collect()
     };
@@ -202,9 +205,15 @@ async fn listing(state: &AppState, query: Query) -> Result<Json<Value>, AppError
         Some(_) => Some(parse(parts.next().unwrap_or_default())?),
         None => None,
     };
-    let found = evaluate(&term_lists, listing.as_deref(), &query);
+    let found = Arc::new(evaluate(&term_lists, listing.as_deref(), &query));
+    state.answers.put(Answers::key(&served.generation, &served.versions, &query), found.clone());
+    Ok(answer_json(&found, served.as_of))
+}
+
+/// The body of a listing or search answer.
+fn answer_json(found: &Found, as_of: i64) -> Json<Value> {
     let items: Vec<Listed> = found.items.iter().map(Listed::from).collect();
-    Ok(Json(json!({"items": items, "facets": found.facets, "total": found.total, "asOf": served.as_of})))
+    Json(json!({"items": items, "facets": found.facets, "total": found.total, "asOf": as_of}))
 }
 
 /// `GET /products?...`: live products, by category, words, price, vendor; sorted and paged, with facets.

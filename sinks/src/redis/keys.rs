@@ -3,6 +3,9 @@
 //! - `{ns}:current` — the generation readers use.
 //! - `{ns}:asof` — the highest `asOf` ever published (keeps it monotonic).
 //! - `{ns}:{generation}:meta` — hash: `asOf`, `upper`, `offsets` (JSON).
+//! - `{ns}:{generation}:listver` — hash: for each list of a hashed family
+//!   ([`Family::hashed`], field [`Keys::object_suffix`]), how many
+//!   publications have changed it: equal versions, equal members.
 //! - `{ns}:{generation}:{family}:{key}` — one object as JSON. The read and
 //!   hold scripts resolve the generation inside Redis and compose this same
 //!   shape from the namespace and [`Keys::object_suffix`].
@@ -45,6 +48,11 @@ impl Keys {
     /// The hash describing a generation's published state.
     pub fn meta(&self, generation: &str) -> String {
         format!("{}:{generation}:meta", self.namespace)
+    }
+
+    /// The hash of list versions of a generation.
+    pub fn list_versions(&self, generation: &str) -> String {
+        format!("{}:{generation}:listver", self.namespace)
     }
 
     /// The generation a [`Keys::meta`] key describes; `None` for any other key.

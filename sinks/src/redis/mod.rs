@@ -12,6 +12,6 @@ mod requests;
 mod sink;
 
 pub use keys::Keys;
-pub use reader::{GenerationStatus, RedisReader, Served, ServedLists};
+pub use reader::{GenerationStatus, ListVersions, RedisReader, Served, ServedLists};
 pub use requests::{Claim, Hold, Requests};
 pub use sink::RedisSink;

@@ -44,16 +44,33 @@ return reply
 ";
 
 /// KEYS[1] = `{ns}:current`; ARGV[1] = namespace; ARGV[2..] = suffixes of hashes.
-/// Returns {generation, asOf, {values of hash 1...}, ...}, or {} before any generation.
+/// Returns {generation, asOf, {version per hash}, {values of hash 1...}, ...},
+/// or {} before any generation.
 const READ_LISTS: &str = r"
 local generation = redis.call('GET', KEYS[1])
 if not generation then return {} end
 local prefix = ARGV[1] .. ':' .. generation .. ':'
-local reply = {generation, redis.call('HGET', prefix .. 'meta', 'asOf') or '0'}
+local versions = {}
+if #ARGV > 1 then versions = redis.call('HMGET', prefix .. 'listver', unpack(ARGV, 2)) end
+for i = 1, #versions do versions[i] = versions[i] or '0' end
+local reply = {generation, redis.call('HGET', prefix .. 'meta', 'asOf') or '0', versions}
 for i = 2, #ARGV do
   reply[#reply + 1] = redis.call('HVALS', prefix .. ARGV[i])
 end
 return reply
+";
+
+/// KEYS[1] = `{ns}:current`; ARGV[1] = namespace, ARGV[2..] = list suffixes.
+/// Returns {generation, asOf, {version per list}}: what [`READ_LISTS`] would
+/// read, without the members.
+const LIST_VERSIONS: &str = r"
+local generation = redis.call('GET', KEYS[1])
+if not generation then return {} end
+local prefix = ARGV[1] .. ':' .. generation .. ':'
+local versions = {}
+if #ARGV > 1 then versions = redis.call('HMGET', prefix .. 'listver', unpack(ARGV, 2)) end
+for i = 1, #versions do versions[i] = versions[i] or '0' end
+return {generation, redis.call('HGET', prefix .. 'meta', 'asOf') or '0', versions}
 ";
 
 /// KEYS[1] = `{ns}:current`; ARGV[1] = namespace. Returns {generation, asOf, upper, offsets}.
@@ -64,6 +81,10 @@ local meta = ARGV[1] .. ':' .. generation .. ':meta'
 local values = redis.call('HMGET', meta, 'asOf', 'upper', 'offsets')
 return {generation, values[1] or '0', values[2] or '0', values[3] or '{}'}
 ";
+
+fn list_corrupt(detail: String) -> SinkError {
+    SinkError::Corrupt { what: "list read", detail }
+}
 
 /// Objects read from the current generation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,6 +128,7 @@ pub struct RedisReader {
     read: redis::Script,
     read_following: redis::Script,
     read_lists: redis::Script,
+    list_versions: redis::Script,
     status: redis::Script,
 }
 
@@ -117,8 +139,22 @@ pub struct ServedLists {
     pub generation: String,
     /// Its published `asOf`.
     pub as_of: i64,
+    /// Per requested list, its version ([`ListVersions`]).
+    pub versions: Vec<u64>,
     /// Per requested list, its members' values (JSON), in no particular order; empty when absent.
     pub lists: Vec<Vec<String>>,
+}
+
+/// The versions of lists in the current generation: a list with the same
+/// version in the same generation has the same members (0: never written).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListVersions {
+    /// The generation.
+    pub generation: String,
+    /// Its published `asOf`.
+    pub as_of: i64,
+    /// Per requested list, its version.
+    pub versions: Vec<u64>,
 }
 
 impl RedisReader {
@@ -132,6 +168,7 @@ impl RedisReader {
             read: redis::Script::new(READ),
             read_following: redis::Script::new(READ_FOLLOWING),
             read_lists: redis::Script::new(READ_LISTS),
+            list_versions: redis::Script::new(LIST_VERSIONS),
             status: redis::Script::new(STATUS),
         })
     }
@@ -170,10 +207,33 @@ impl RedisReader {
         served(invocation.invoke_async(&mut connection).await?)
     }
 
-    /// Reads whole lists of [`Family::hashed`] families, in one step of one
-    /// generation; `None` before any generation is current.
+    /// Reads whole lists of [`Family::hashed`] families, with their
+    /// versions, in one step of one generation; `None` before any generation
+    /// is current.
     pub async fn read_lists(&self, lists: &[(Family, &str)]) -> Result<Option<ServedLists>, SinkError> {
-        let mut invocation = self.read_lists.key(self.keys.current());
+        let reply = self.lists_call(&self.read_lists, lists).await?;
+        let Some((generation, as_of, versions, rest)) = reply else { return Ok(None) };
+        let lists = rest
+            .map(|value| redis::from_redis_value::<Vec<String>>(value).map_err(|e| list_corrupt(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(ServedLists { generation, as_of, versions, lists }))
+    }
+
+    /// The versions [`RedisReader::read_lists`] would read, without the
+    /// members: one cheap step to tell whether an answer computed from the
+    /// lists before still holds.
+    pub async fn list_versions(&self, lists: &[(Family, &str)]) -> Result<Option<ListVersions>, SinkError> {
+        let reply = self.lists_call(&self.list_versions, lists).await?;
+        Ok(reply.map(|(generation, as_of, versions, _)| ListVersions { generation, as_of, versions }))
+    }
+
+    /// Runs a list script: the generation, `asOf`, the versions, and what follows.
+    async fn lists_call(
+        &self,
+        script: &redis::Script,
+        lists: &[(Family, &str)],
+    ) -> Result<Option<(String, i64, Vec<u64>, std::vec::IntoIter<redis::Value>)>, SinkError> {
+        let mut invocation = script.key(self.keys.current());
         invocation.arg(self.keys.namespace());
         for (family, list) in lists {
             invocation.arg(Keys::object_suffix(*family, list));
@@ -183,19 +243,25 @@ impl RedisReader {
         if reply.is_empty() {
             return Ok(None);
         }
-        let corrupt = |detail: String| SinkError::Corrupt { what: "list read", detail };
         let mut parts = reply.into_iter();
-        let text = |value: Option<redis::Value>| -> Result<String, SinkError> {
-            let value = value.ok_or_else(|| corrupt("short reply".to_string()))?;
-            redis::from_redis_value(value).map_err(|e| corrupt(e.to_string()))
+        let mut text = || -> Result<String, SinkError> {
+            let value = parts.next().ok_or_else(|| list_corrupt("short reply".to_string()))?;
+            redis::from_redis_value(value).map_err(|e| list_corrupt(e.to_string()))
         };
-        let generation = text(parts.next())?;
-        let as_of_text = text(parts.next())?;
-        let as_of = as_of_text.parse().map_err(|_| corrupt(as_of_text.clone()))?;
-        let lists = parts
-            .map(|value| redis::from_redis_value::<Vec<String>>(value).map_err(|e| corrupt(e.to_string())))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(ServedLists { generation, as_of, lists }))
+        let generation = text()?;
+        let as_of_text = text()?;
+        let as_of = as_of_text.parse().map_err(|_| list_corrupt(as_of_text.clone()))?;
+        let versions: Vec<String> = parts
+            .next()
+            .map(redis::from_redis_value)
+            .transpose()
+            .map_err(|e| list_corrupt(e.to_string()))?
+            .unwrap_or_default();
+        let versions = versions
+            .iter()
+            .map(|v| v.parse().map_err(|_| list_corrupt(format!("version {v:?}"))))
+            .collect::<Result<Vec<u64>, _>>()?;
+        Ok(Some((generation, as_of, versions, parts)))
     }
 
     /// Reads one object.

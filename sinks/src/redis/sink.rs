@@ -55,6 +55,7 @@ impl RedisSink {
         let now_ms = chrono::Utc::now().timestamp_millis();
         let mut pipe = redis::pipe();
         pipe.atomic();
+        let mut changed_lists = std::collections::BTreeSet::new();
         for ((family, key), value) in &publication.changes {
             if !family.served_from_redis() {
                 continue;
@@ -69,6 +70,7 @@ impl RedisSink {
                     Some(json) => pipe.hset(redis_key, member, json).ignore(),
                     None => pipe.hdel(redis_key, member).ignore(),
                 };
+                changed_lists.insert(Keys::object_suffix(*family, &list));
                 continue;
             }
             let redis_key = self.keys.object(&self.generation, *family, key);
@@ -76,6 +78,10 @@ impl RedisSink {
                 Some(json) => pipe.set(redis_key, json).ignore(),
                 None => pipe.del(redis_key).ignore(),
             };
+        }
+        let versions = self.keys.list_versions(&self.generation);
+        for list in changed_lists {
+            pipe.hincr(&versions, list, 1).ignore();
         }
         let meta = self.keys.meta(&self.generation);
         let offsets = serde_json::to_string(&publication.offsets).expect("offsets serialise");

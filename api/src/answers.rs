@@ -1,0 +1,92 @@
+//! Answers to listings and searches, kept while the lists they came from are
+//! unchanged.
+//!
+//! An answer ([`Found`]) is a function of the lists it was computed from
+//! (posting lists and a listing) and the query. The pipeline counts every
+//! publication that changes a list (`{ns}:{generation}:listver` in Redis), so
+//! an answer computed from lists at versions *v* is the answer for as long as
+//! one small read finds those lists still at *v* in the same generation. A
+//! replica answers a repeated query with that one read instead of reading and
+//! intersecting the lists again; readers still never see lists of different
+//! epochs, because the versions and `asOf` are read in one step. The cache is
+//! per process, bounded, and emptied when full: it holds nothing a replica
+//! could not compute again, so the API stays stateless.
+
+use shopflow_views::search::{Found, Query};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// How many answers a process keeps before it starts over.
+pub const CAPACITY: usize = 4_096;
+
+/// The answers of one process.
+#[derive(Clone, Default)]
+pub struct Answers {
+    kept: Arc<Mutex<HashMap<String, Arc<Found>>>>,
+}
+
+impl Answers {
+    /// The key of `query` answered from lists at `versions` of `generation`.
+    pub fn key(generation: &str, versions: &[u64], query: &Query) -> String {
+        format!("{generation}|{versions:?}|{query:?}")
+    }
+
+    /// The answer kept under `key`.
+    pub fn get(&self, key: &str) -> Option<Arc<Found>> {
+        self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(key).cloned()
+    }
+
+    /// Keeps an answer under `key`.
+    pub fn put(&self, key: String, found: Arc<Found>) {
+        let mut kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if kept.len() >= CAPACITY {
+            kept.clear();
+        }
+        kept.insert(key, found);
+    }
+
+    /// How many answers are kept.
+    pub fn len(&self) -> usize {
+        self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shopflow_views::search::Sort;
+
+    fn query(terms: &[&str], page: usize) -> Query {
+        Query {
+            terms: terms.iter().map(|t| t.to_string()).collect(),
+            category: None,
+            min_price: None,
+            max_price: None,
+            vendor: None,
+            sort: Sort::Relevance,
+            page,
+            page_size: 20,
+        }
+    }
+
+    #[test]
+    fn an_answer_is_found_only_for_the_same_generation_versions_and_query_and_the_cache_stays_bounded() {
+        let answers = Answers::default();
+        let found = Arc::new(Found { total: 3, ..Found::default() });
+        answers.put(Answers::key("g1", &[1, 4], &query(&["red", "lamp"], 1)), found.clone());
+        assert_eq!(answers.get(&Answers::key("g1", &[1, 4], &query(&["red", "lamp"], 1))), Some(found));
+        assert_eq!(answers.get(&Answers::key("g1", &[1, 5], &query(&["red", "lamp"], 1))), None);
+        assert_eq!(answers.get(&Answers::key("g2", &[1, 4], &query(&["red", "lamp"], 1))), None);
+        assert_eq!(answers.get(&Answers::key("g1", &[1, 4], &query(&["red", "lamp"], 2))), None);
+        assert_eq!(answers.get(&Answers::key("g1", &[14], &query(&["red", "lamp"], 1))), None);
+        for page in 0..CAPACITY + 10 {
+            answers.put(Answers::key("g1", &[1], &query(&["lamp"], page)), Arc::new(Found::default()));
+        }
+        assert!(answers.len() <= CAPACITY && !answers.is_empty());
+    }
+}
