@@ -18,11 +18,12 @@
 //! `BENCH_PRODUCTS` (default 20000),
 //! `BENCH_ROUNDS` (default 5), `BENCH_WARMUP` (unmeasured rounds first, default 20).
 
-use differential_dataflow::input::InputSession;
+mod common;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use shopflow_dataflows::{build, facts_of};
+use common::Views;
+use shopflow_dataflows::facts_of;
 use shopflow_ingest::generate::{Rng, Zipf};
 use shopflow_topics::events::{Address, OrderCancelled, OrderCreated, OrderItem, PaymentCompleted};
 use shopflow_topics::{Envelope, EventTime};
@@ -122,12 +123,7 @@ fn main() {
     let warmup: usize = knob("BENCH_WARMUP", "20").parse().expect("BENCH_WARMUP");
 
     timely::execute_directly(move |worker| {
-        let mut input: InputSession<u64, (String, Vec<Fact>), isize> = InputSession::new();
-        let probe = worker.dataflow::<u64, _, _>(|scope| {
-            let views = build(input.to_collection(scope));
-            let (probe, _) = views.settled().probe();
-            probe
-        });
+        let mut views = Views::new(worker);
         let mut orders = Orders {
             rng: Rng::new(42),
             popularity: Zipf::new(products, 1.0),
@@ -139,20 +135,14 @@ fn main() {
             start: EventTime::parse("2026-01-01T00:00:00Z").expect("time"),
         };
         // Absorbs `count` new orders: the time taken and the pairs they made.
-        let mut settle = |input: &mut InputSession<u64, (String, Vec<Fact>), isize>, count: u64| {
+        let mut settle = |views: &mut Views, count: u64| {
             orders.pairs = 0;
             for _ in 0..count {
                 for event in orders.next_events() {
-                    input.insert(event);
+                    views.input.insert(event);
                 }
             }
-            let started = Instant::now();
-            input.advance_to(input.time() + 1);
-            input.flush();
-            while probe.less_than(input.time()) {
-                worker.step();
-            }
-            (started.elapsed(), orders.pairs)
+            (views.settle(worker), orders.pairs)
         };
         let base = match users_per_order {
             Some(ratio) => format!("users growing with the history ({ratio} per order)"),
@@ -169,15 +159,15 @@ fn main() {
             let warm_from = checkpoint.saturating_sub(1_000 * warmup as u64).max(loaded);
             while loaded < warm_from {
                 let chunk = (warm_from - loaded).min(50_000);
-                settle(&mut input, chunk);
+                settle(&mut views, chunk);
                 loaded += chunk;
             }
             while loaded < checkpoint {
-                settle(&mut input, 1_000);
+                settle(&mut views, 1_000);
                 loaded += 1_000;
             }
             eprintln!("loaded {loaded} orders in {:.0?}", load_started.elapsed());
-            let measured: Vec<(Duration, u64)> = (0..rounds).map(|_| settle(&mut input, 1_000)).collect();
+            let measured: Vec<(Duration, u64)> = (0..rounds).map(|_| settle(&mut views, 1_000)).collect();
             loaded += 1_000 * rounds as u64;
             let mut times: Vec<Duration> = measured.iter().map(|(time, _)| *time).collect();
             times.sort();

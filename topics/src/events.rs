@@ -307,6 +307,21 @@ data_struct! {
     }
 }
 
+impl ProductUpdated {
+    /// An update of `product_id` that changes nothing yet: set the fields that change.
+    pub fn of(product_id: impl Into<String>) -> ProductUpdated {
+        ProductUpdated {
+            product_id: product_id.into(),
+            name: None,
+            description: None,
+            category_id: None,
+            price: None,
+            attributes: None,
+            images: None,
+        }
+    }
+}
+
 data_struct! {
     /// Product.Deleted: hides the product; its stock figures stay.
     ProductDeleted key(o, s) = &s.product_id; {

@@ -1,4 +1,5 @@
-//! `GET /admin/analytics/{sales,funnel,products}`: the ClickHouse relations, by day range.
+//! `GET /admin/analytics/{sales,funnel,products,search}`: the ClickHouse relations, by day range (`search`: the
+//! queries the catalog fails first, by zero-result searches).
 
 use super::{read_doc, Route};
 use crate::auth::Caller;

@@ -202,19 +202,6 @@ pub struct Generator {
     finished: bool,
 }
 
-/// A Product.Updated that changes nothing yet (and names no product yet).
-fn unchanged() -> ProductUpdated {
-    ProductUpdated {
-        product_id: String::new(),
-        name: None,
-        description: None,
-        category_id: None,
-        price: None,
-        attributes: None,
-        images: None,
-    }
-}
-
 /// An envelope in the schedule (ordered by the heap's key only).
 struct ScheduledEnvelope(Envelope);
 
@@ -1062,14 +1049,20 @@ impl Generator {
                 let old = self.products[popular].price as f64;
                 let price = (old * (0.8 + 0.4 * self.rng.unit())).round().max(1.0) as i64;
                 self.products[popular].price = price;
-                self.update_product(popular, ProductUpdated { price: Some(price), ..unchanged() });
+                self.update_product(
+                    popular,
+                    ProductUpdated { price: Some(price), ..ProductUpdated::of(String::new()) },
+                );
             }
             20..=27 => {
                 let product = &self.products[popular];
                 let (aisle, style, noun, material) = (product.aisle, product.style, product.noun, product.material);
                 let description = self.describe(aisle, style, noun, material);
                 self.products[popular].description = description.clone();
-                self.update_product(popular, ProductUpdated { description: Some(description), ..unchanged() });
+                self.update_product(
+                    popular,
+                    ProductUpdated { description: Some(description), ..ProductUpdated::of(String::new()) },
+                );
             }
             28..=29 => {
                 let style = *self.rng.pick(&STYLES);
@@ -1077,12 +1070,15 @@ impl Generator {
                 product.style = style;
                 product.name = format!("{} {style} {}", product.brand, product.noun);
                 let name = product.name.clone();
-                self.update_product(popular, ProductUpdated { name: Some(name), ..unchanged() });
+                self.update_product(popular, ProductUpdated { name: Some(name), ..ProductUpdated::of(String::new()) });
             }
             30..=31 => {
                 self.products[popular].color = *self.rng.pick(&COLORS);
                 let attributes = self.attributes(popular);
-                self.update_product(popular, ProductUpdated { attributes: Some(attributes), ..unchanged() });
+                self.update_product(
+                    popular,
+                    ProductUpdated { attributes: Some(attributes), ..ProductUpdated::of(String::new()) },
+                );
             }
             32 => {
                 // Filed under another leaf of the same root.
@@ -1092,7 +1088,7 @@ impl Generator {
                 let category = *self.rng.pick(&leaves);
                 self.products[popular].category = category;
                 let category_id = Some(self.categories[category].id.clone());
-                self.update_product(popular, ProductUpdated { category_id, ..unchanged() });
+                self.update_product(popular, ProductUpdated { category_id, ..ProductUpdated::of(String::new()) });
             }
             33..=52 => {
                 let w = *self.rng.pick(&self.products[popular].warehouses);
