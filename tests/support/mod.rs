@@ -94,7 +94,9 @@ impl Space {
         let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query(&mut connection).unwrap();
         let mut objects = std::collections::BTreeMap::new();
         for key in keys {
-            if key.ends_with(":meta") {
+            // Bookkeeping of publications, not views: the list versions count
+            // publications, which differ with batching by design.
+            if key.ends_with(":meta") || key.ends_with(":listver") {
                 continue;
             }
             let kind: String = redis::cmd("TYPE").arg(&key).query(&mut connection).unwrap();
