@@ -13,7 +13,7 @@ use shopflow_views::catalog::{CategoryView, ProductView};
 use shopflow_views::facts::{Fact, Stamp};
 use shopflow_views::search::{
     self, normalize, prefixes, Entry, SearchCount, Suggestions, TrendingSearches, ALL, ATTRIBUTE, CATEGORY,
-    DESCRIPTION, NAME, SUGGESTIONS_TOP, TRENDING_SEARCHES_KEY, TRENDING_SEARCHES_TOP,
+    DESCRIPTION, NAME, SUGGESTIONS_TOP, SUGGESTION_PREFIX_CHARS, TRENDING_SEARCHES_KEY, TRENDING_SEARCHES_TOP,
 };
 use std::collections::BTreeMap;
 
@@ -115,6 +115,52 @@ pub struct Searches<'s> {
     pub trending: Coll<'s, (String, TrendingSearches)>,
 }
 
+/// The most searched queries of each prefix, a level at a time from the
+/// longest prefixes kept ([`SUGGESTION_PREFIX_CHARS`] characters) to single
+/// characters: a prefix's top is the top of the queries it is the longest
+/// kept prefix of and of its one-character-longer prefixes' tops (the top of
+/// a union is the top of its parts' tops). A count that changes outside a
+/// prefix's top then moves nothing above it, and no reduce reads more than a
+/// query plus its children's tops — where one reduce per prefix over every
+/// query under it re-read hundreds of queries for each one-letter prefix at
+/// every epoch.
+fn suggestions<'s>(counts: Coll<'s, (String, isize)>) -> Coll<'s, (String, Suggestions)> {
+    // (level, (longest kept prefix, (−searches, query))).
+    let direct = counts.flat_map(|(query, searches)| {
+        let longest = prefixes(&query).last()?.to_string();
+        Some((longest.chars().count(), (longest, (-(searches as i64), query))))
+    });
+    let mut published: Option<Coll<'s, (String, Suggestions)>> = None;
+    let mut from_longer: Option<Coll<'s, (String, (i64, String))>> = None;
+    for level in (1..=SUGGESTION_PREFIX_CHARS).rev() {
+        let here = direct.clone().filter(move |(l, _)| *l == level).map(|(_, row)| row);
+        let candidates = match from_longer.take() {
+            Some(longer) => here.concat(longer),
+            None => here,
+        };
+        // Values reach a reduce sorted: most searched first, then by query.
+        let tops = candidates.reduce(|_, ranked, out| {
+            let top: Vec<(i64, String)> = ranked.iter().take(SUGGESTIONS_TOP).map(|(r, _)| (*r).clone()).collect();
+            out.push((top, 1));
+        });
+        from_longer = Some(tops.clone().flat_map(|(prefix, top)| {
+            let mut parent = prefix;
+            parent.pop();
+            let parent = (!parent.is_empty()).then_some(parent);
+            parent.into_iter().flat_map(move |parent| top.clone().into_iter().map(move |r| (parent.clone(), r)))
+        }));
+        let view = tops.map(|(prefix, top)| {
+            let items = top.into_iter().map(|(n, query)| SearchCount { query, searches: -n }).collect();
+            (prefix.clone(), Suggestions { prefix, items })
+        });
+        published = Some(match published {
+            Some(before) => before.concat(view),
+            None => view,
+        });
+    }
+    published.expect("at least one level")
+}
+
 /// Suggestions and trending searches from the Search.Performed facts.
 pub fn searches<'s>(facts: Coll<'s, Fact>, newest: Coll<'s, EventTime>) -> Searches<'s> {
     let searched = facts.flat_map(|fact| match fact {
@@ -122,20 +168,7 @@ pub fn searches<'s>(facts: Coll<'s, Fact>, newest: Coll<'s, EventTime>) -> Searc
         _ => None,
     });
     let counts = searched.clone().map(|(query, _)| query).count();
-    let suggestions = counts
-        .flat_map(|(query, searches)| {
-            let searches = searches as i64;
-            prefixes(&query).map(|prefix| (prefix.to_string(), (-searches, query.clone()))).collect::<Vec<_>>()
-        })
-        .reduce(|prefix, ranked, out| {
-            // Values reach a reduce sorted: most searched first, then by query.
-            let items = ranked
-                .iter()
-                .take(SUGGESTIONS_TOP)
-                .map(|((n, query), _)| SearchCount { query: query.clone(), searches: -n })
-                .collect();
-            out.push((Suggestions { prefix: prefix.clone(), items }, 1));
-        });
+    let suggestions = suggestions(counts);
     let activity = searched.map(|(query, time)| (query, time, 1));
     let trending =
         crate::ops::window_top(newest, activity, EventTime::DAY, TRENDING_SEARCHES_TOP).map(|(ranked, newest)| {
