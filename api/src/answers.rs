@@ -11,6 +11,12 @@
 //! epochs, because the versions and `asOf` are read in one step. The cache is
 //! per process, bounded, and emptied when full: it holds nothing a replica
 //! could not compute again, so the API stays stateless.
+//!
+//! A miss reads whole lists, which for a common word of a large catalog is
+//! megabytes: at most [`MISSES_IN_FLIGHT`] misses of a process read at once
+//! (the others wait, then look again: the same query may have been answered
+//! meanwhile), so a burst of new queries queues in the API instead of piling
+//! large reads on Redis until every read times out and the circuit opens.
 
 use shopflow_views::search::{Found, Query};
 use std::collections::HashMap;
@@ -19,10 +25,20 @@ use std::sync::{Arc, Mutex};
 /// How many answers a process keeps before it starts over.
 pub const CAPACITY: usize = 4_096;
 
+/// How many misses of a process read lists at once.
+pub const MISSES_IN_FLIGHT: usize = 2;
+
 /// The answers of one process.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Answers {
     kept: Arc<Mutex<HashMap<String, Arc<Found>>>>,
+    misses: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Answers {
+    fn default() -> Answers {
+        Answers { kept: Arc::default(), misses: Arc::new(tokio::sync::Semaphore::new(MISSES_IN_FLIGHT)) }
+    }
 }
 
 impl Answers {
@@ -43,6 +59,11 @@ impl Answers {
             kept.clear();
         }
         kept.insert(key, found);
+    }
+
+    /// A turn to read lists for a miss: held until dropped.
+    pub async fn miss_turn(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.misses.acquire().await.expect("the semaphore is never closed")
     }
 
     /// How many answers are kept.

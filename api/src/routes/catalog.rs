@@ -189,6 +189,12 @@ async fn listing(state: &AppState, query: Query) -> Result<Json<Value>, AppError
     if let Some(found) = state.answers.get(&kept) {
         return Ok(answer_json(&found, versions.as_of));
     }
+    let _turn = state.answers.miss_turn().await;
+    if let Some(found) = state.answers.get(&kept) {
+        // Answered while this one waited (the lists may have moved on since: the answer and
+        // its versions still belong together, and the versions were current when read).
+        return Ok(answer_json(&found, versions.as_of));
+    }
     let served = state.breakers.redis.call(state.stores.views.read_lists(&lists)).await?.ok_or_else(not_ready)?;
     let parse = |members: Vec<String>| -> Result<Vec<Entry>, AppError> {
         members.iter().map(|json| serde_json::from_str(json).map_err(|e| AppError::store("redis", e))).collect()
