@@ -43,35 +43,44 @@ end
 return reply
 ";
 
-/// KEYS[1] = `{ns}:current`; ARGV[1] = namespace; ARGV[2..] = suffixes of hashes.
-/// Returns {generation, asOf, {version per hash}, {values of hash 1...}, ...},
-/// or {} before any generation.
-const READ_LISTS: &str = r"
+/// The start of both list scripts: resolves the generation (or returns {}
+/// before any) and reads the versions of the lists ARGV[2..] name.
+macro_rules! lists_head {
+    () => {
+        r"
 local generation = redis.call('GET', KEYS[1])
 if not generation then return {} end
 local prefix = ARGV[1] .. ':' .. generation .. ':'
 local versions = {}
 if #ARGV > 1 then versions = redis.call('HMGET', prefix .. 'listver', unpack(ARGV, 2)) end
 for i = 1, #versions do versions[i] = versions[i] or '0' end
+"
+    };
+}
+
+/// KEYS[1] = `{ns}:current`; ARGV[1] = namespace; ARGV[2..] = suffixes of hashes.
+/// Returns {generation, asOf, {version per hash}, {values of hash 1...}, ...},
+/// or {} before any generation.
+const READ_LISTS: &str = concat!(
+    lists_head!(),
+    r"
 local reply = {generation, redis.call('HGET', prefix .. 'meta', 'asOf') or '0', versions}
 for i = 2, #ARGV do
   reply[#reply + 1] = redis.call('HVALS', prefix .. ARGV[i])
 end
 return reply
-";
+"
+);
 
 /// KEYS[1] = `{ns}:current`; ARGV[1] = namespace, ARGV[2..] = list suffixes.
 /// Returns {generation, asOf, {version per list}}: what [`READ_LISTS`] would
 /// read, without the members.
-const LIST_VERSIONS: &str = r"
-local generation = redis.call('GET', KEYS[1])
-if not generation then return {} end
-local prefix = ARGV[1] .. ':' .. generation .. ':'
-local versions = {}
-if #ARGV > 1 then versions = redis.call('HMGET', prefix .. 'listver', unpack(ARGV, 2)) end
-for i = 1, #versions do versions[i] = versions[i] or '0' end
+const LIST_VERSIONS: &str = concat!(
+    lists_head!(),
+    r"
 return {generation, redis.call('HGET', prefix .. 'meta', 'asOf') or '0', versions}
-";
+"
+);
 
 /// KEYS[1] = `{ns}:current`; ARGV[1] = namespace. Returns {generation, asOf, upper, offsets}.
 const STATUS: &str = r"

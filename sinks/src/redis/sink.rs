@@ -70,7 +70,7 @@ impl RedisSink {
                     Some(json) => pipe.hset(redis_key, member, json).ignore(),
                     None => pipe.hdel(redis_key, member).ignore(),
                 };
-                changed_lists.insert(Keys::object_suffix(*family, &list));
+                changed_lists.insert((*family, list));
                 continue;
             }
             let redis_key = self.keys.object(&self.generation, *family, key);
@@ -80,8 +80,8 @@ impl RedisSink {
             };
         }
         let versions = self.keys.list_versions(&self.generation);
-        for list in changed_lists {
-            pipe.hincr(&versions, list, 1).ignore();
+        for (family, list) in changed_lists {
+            pipe.hincr(&versions, Keys::object_suffix(family, &list), 1).ignore();
         }
         let meta = self.keys.meta(&self.generation);
         let offsets = serde_json::to_string(&publication.offsets).expect("offsets serialise");
