@@ -8,7 +8,9 @@
 //! one small read finds those lists still at *v* in the same generation. A
 //! replica answers a repeated query with that one read instead of reading and
 //! intersecting the lists again; readers still never see lists of different
-//! epochs, because the versions and `asOf` are read in one step. The cache is
+//! epochs, because the versions and `asOf` are read in one step. What is kept
+//! is the answer's body already rendered up to its `asOf` ([`Rendered`]): a
+//! repeated query costs a copy, not a serialisation of its facets. The cache is
 //! per process, bounded, and emptied when full: it holds nothing a replica
 //! could not compute again, so the API stays stateless.
 //!
@@ -18,7 +20,8 @@
 //! meanwhile), so a burst of new queries queues in the API instead of piling
 //! large reads on Redis until every read times out and the circuit opens.
 
-use shopflow_views::search::{Found, Query};
+use axum::body::Bytes;
+use shopflow_views::search::Query;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -28,10 +31,25 @@ pub const CAPACITY: usize = 4_096;
 /// How many misses of a process read lists at once.
 pub const MISSES_IN_FLIGHT: usize = 2;
 
+/// An answer's JSON body without its end: `{"items":…,"facets":…,"total":…,"asOf":`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered(pub Bytes);
+
+impl Rendered {
+    /// The whole body, with `as_of` and the closing brace.
+    pub fn with_as_of(&self, as_of: i64) -> Vec<u8> {
+        let mut body = Vec::with_capacity(self.0.len() + 21);
+        body.extend_from_slice(&self.0);
+        body.extend_from_slice(as_of.to_string().as_bytes());
+        body.push(b'}');
+        body
+    }
+}
+
 /// The answers of one process.
 #[derive(Clone)]
 pub struct Answers {
-    kept: Arc<Mutex<HashMap<String, Arc<Found>>>>,
+    kept: Arc<Mutex<HashMap<String, Rendered>>>,
     misses: Arc<tokio::sync::Semaphore>,
 }
 
@@ -48,12 +66,12 @@ impl Answers {
     }
 
     /// The answer kept under `key`.
-    pub fn get(&self, key: &str) -> Option<Arc<Found>> {
+    pub fn get(&self, key: &str) -> Option<Rendered> {
         self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(key).cloned()
     }
 
     /// Keeps an answer under `key`.
-    pub fn put(&self, key: String, found: Arc<Found>) {
+    pub fn put(&self, key: String, found: Rendered) {
         let mut kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if kept.len() >= CAPACITY {
             kept.clear();
@@ -98,7 +116,8 @@ mod tests {
     #[test]
     fn an_answer_is_found_only_for_the_same_generation_versions_and_query_and_the_cache_stays_bounded() {
         let answers = Answers::default();
-        let found = Arc::new(Found { total: 3, ..Found::default() });
+        let found = Rendered(Bytes::from_static(b"{\"total\":3,\"asOf\":"));
+        assert_eq!(found.with_as_of(17), b"{\"total\":3,\"asOf\":17}");
         answers.put(Answers::key("g1", &[1, 4], &query(&["red", "lamp"], 1)), found.clone());
         assert_eq!(answers.get(&Answers::key("g1", &[1, 4], &query(&["red", "lamp"], 1))), Some(found));
         assert_eq!(answers.get(&Answers::key("g1", &[1, 5], &query(&["red", "lamp"], 1))), None);
@@ -106,7 +125,7 @@ mod tests {
         assert_eq!(answers.get(&Answers::key("g1", &[1, 4], &query(&["red", "lamp"], 2))), None);
         assert_eq!(answers.get(&Answers::key("g1", &[14], &query(&["red", "lamp"], 1))), None);
         for page in 0..CAPACITY + 10 {
-            answers.put(Answers::key("g1", &[1], &query(&["lamp"], page)), Arc::new(Found::default()));
+            answers.put(Answers::key("g1", &[1], &query(&["lamp"], page)), Rendered(Bytes::new()));
         }
         assert!(answers.len() <= CAPACITY && !answers.is_empty());
     }

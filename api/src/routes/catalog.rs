@@ -2,12 +2,13 @@
 //! /inventory/{id}`) and as admins write it (products, categories, stock).
 
 use super::{answer, check_id, read, read_as, read_doc, Route};
-use crate::answers::Answers;
+use crate::answers::{Answers, Rendered};
 use crate::error::AppError;
 use crate::openapi::{Access, Doc};
 use crate::write::table::{route, Spec, Verb, Who};
 use crate::AppState;
 use axum::extract::{Path, Query as QueryString, State};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
@@ -20,7 +21,6 @@ use shopflow_views::reviews::{rating_mean, RatingView};
 use shopflow_views::search::{self, evaluate, Entry, Found, Query, Sort, ALL};
 use shopflow_views::Family;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
 /// The routes of this family.
 pub fn routes() -> Vec<Route> {
@@ -173,7 +173,7 @@ fn parse_query(params: &HashMap<String, String>, category: Option<String>) -> Re
 }
 
 /// Answers a listing or search from one read of the lists it needs.
-async fn listing(state: &AppState, query: Query) -> Result<Json<Value>, AppError> {
+async fn listing(state: &AppState, query: Query) -> Result<axum::response::Response, AppError> {
     let mut lists: Vec<(Family, &str)> = query.terms.iter().map(|term| (Family::SearchTerm, term.as_str())).collect();
     let listed = match (&query.category, query.terms.is_empty()) {
         (Some(category), _) => Some(category.as_str()),
@@ -186,14 +186,14 @@ async fn listing(state: &AppState, query: Query) -> Result<Json<Value>, AppError
     let not_ready = || AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?");
     let versions = state.breakers.redis.call(state.stores.views.list_versions(&lists)).await?.ok_or_else(not_ready)?;
     let kept = Answers::key(&versions.generation, &versions.versions, &query);
-    if let Some(found) = state.answers.get(&kept) {
-        return Ok(answer_json(&found, versions.as_of));
+    if let Some(rendered) = state.answers.get(&kept) {
+        return Ok(answer_body(&rendered, versions.as_of));
     }
     let _turn = state.answers.miss_turn().await;
-    if let Some(found) = state.answers.get(&kept) {
+    if let Some(rendered) = state.answers.get(&kept) {
         // Answered while this one waited (the lists may have moved on since: the answer and
         // its versions still belong together, and the versions were current when read).
-        return Ok(answer_json(&found, versions.as_of));
+        return Ok(answer_body(&rendered, versions.as_of));
     }
     let served = state.breakers.redis.call(state.stores.views.read_lists(&lists)).await?.ok_or_else(not_ready)?;
     let parse = |members: Vec<String>| -> Result<Vec<Entry>, AppError> {
@@ -211,22 +211,40 @@ async fn listing(state: &AppState, query: Query) -> Result<Json<Value>, AppError
         Some(_) => Some(parse(parts.next().unwrap_or_default())?),
         None => None,
     };
-    let found = Arc::new(evaluate(&term_lists, listing.as_deref(), &query));
-    state.answers.put(Answers::key(&served.generation, &served.versions, &query), found.clone());
-    Ok(answer_json(&found, served.as_of))
+    let rendered = render(&evaluate(&term_lists, listing.as_deref(), &query))?;
+    state.answers.put(Answers::key(&served.generation, &served.versions, &query), rendered.clone());
+    Ok(answer_body(&rendered, served.as_of))
 }
 
-/// The body of a listing or search answer.
-fn answer_json(found: &Found, as_of: i64) -> Json<Value> {
-    let items: Vec<Listed> = found.items.iter().map(Listed::from).collect();
-    Json(json!({"items": items, "facets": found.facets, "total": found.total, "asOf": as_of}))
+/// The body of a listing or search answer, `{items, facets, total, asOf}`, up to its `asOf`.
+fn render(found: &Found) -> Result<Rendered, AppError> {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        items: Vec<Listed<'a>>,
+        facets: &'a search::Facets,
+        total: usize,
+    }
+    let body =
+        Body { items: found.items.iter().map(Listed::from).collect(), facets: &found.facets, total: found.total };
+    let mut json = serde_json::to_vec(&body).map_err(|e| {
+        AppError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("rendering an answer: {e}"))
+    })?;
+    json.pop(); // the closing brace: `asOf` follows
+    json.extend_from_slice(br#","asOf":"#);
+    Ok(Rendered(json.into()))
+}
+
+/// A listing or search answer with its `asOf`.
+fn answer_body(rendered: &Rendered, as_of: i64) -> axum::response::Response {
+    let json = axum::http::HeaderValue::from_static("application/json");
+    ([(axum::http::header::CONTENT_TYPE, json)], rendered.with_as_of(as_of)).into_response()
 }
 
 /// `GET /products?...`: live products, by category, words, price, vendor; sorted and paged, with facets.
 pub async fn products(
     State(state): State<AppState>,
     QueryString(params): QueryString<HashMap<String, String>>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<axum::response::Response, AppError> {
     let query = parse_query(&params, None)?;
     listing(&state, query).await
 }
@@ -236,7 +254,7 @@ pub async fn category_products(
     State(state): State<AppState>,
     Path(id): Path<String>,
     QueryString(mut params): QueryString<HashMap<String, String>>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<axum::response::Response, AppError> {
     check_id("id", &id)?;
     params.remove("q");
     let query = parse_query(&params, Some(id))?;
@@ -322,7 +340,7 @@ pub async fn product(
     let mut body = answer(&product, as_of)?;
     body["available"] = Value::from(available);
     body["rating"] = rating_of(rating.as_ref().map(|r| (r.count, r.sum)));
-    Ok(axum::response::IntoResponse::into_response(Json(body)))
+    Ok(Json(body).into_response())
 }
 
 /// Stock of a product: on hand per warehouse, reserved, available.
