@@ -213,6 +213,97 @@ pub fn dedup<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Coll<'s, Fact> {
         .as_collection()
 }
 
+/// The kinds of [`Fact`], one per variant: what a family says it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// [`Fact::Order`]
+    Order,
+    /// [`Fact::Stock`]
+    Stock,
+    /// [`Fact::Product`]
+    Product,
+    /// [`Fact::Category`]
+    Category,
+    /// [`Fact::Cart`]
+    Cart,
+    /// [`Fact::User`]
+    User,
+    /// [`Fact::View`]
+    View,
+    /// [`Fact::Review`]
+    Review,
+    /// [`Fact::Vendor`]
+    Vendor,
+    /// [`Fact::Search`]
+    Search,
+    /// [`Fact::SearchClick`]
+    SearchClick,
+    /// [`Fact::Clock`]
+    Clock,
+}
+
+impl Kind {
+    /// How many kinds there are.
+    pub const COUNT: u64 = 12;
+
+    /// The kind of `fact`.
+    pub fn of(fact: &Fact) -> Kind {
+        match fact {
+            Fact::Order(..) => Kind::Order,
+            Fact::Stock(..) => Kind::Stock,
+            Fact::Product(..) => Kind::Product,
+            Fact::Category(..) => Kind::Category,
+            Fact::Cart(..) => Kind::Cart,
+            Fact::User(..) => Kind::User,
+            Fact::View(..) => Kind::View,
+            Fact::Review(..) => Kind::Review,
+            Fact::Vendor(..) => Kind::Vendor,
+            Fact::Search(..) => Kind::Search,
+            Fact::SearchClick(..) => Kind::SearchClick,
+            Fact::Clock(..) => Kind::Clock,
+        }
+    }
+}
+
+/// The facts split by [`Kind`], each kind a stream of its own, so that a
+/// family receives only the kinds it reads. Every reader of a timely stream
+/// gets its own copy of each record: a dozen families each reading the one
+/// stream of all facts would copy every fact a dozen times (their strings
+/// included) only to drop most copies in their first `flat_map`. Split, a
+/// fact is moved once to its kind's stream and copied only for a second
+/// family that reads that kind.
+pub struct Facts<'s> {
+    kinds: Vec<Coll<'s, Fact>>,
+}
+
+impl<'s> Facts<'s> {
+    /// Splits `facts` by kind.
+    pub fn split(facts: Coll<'s, Fact>) -> Facts<'s> {
+        use differential_dataflow::AsCollection;
+        use timely::container::CapacityContainerBuilder;
+        use timely::dataflow::operators::core::Partition;
+
+        let kinds = facts
+            .inner
+            .partition::<CapacityContainerBuilder<Vec<(Fact, Epoch, isize)>>, _, _>(Kind::COUNT, |update| {
+                (Kind::of(&update.0) as u64, update)
+            })
+            .into_iter()
+            .map(|stream| stream.as_collection())
+            .collect();
+        Facts { kinds }
+    }
+
+    /// The facts of `kinds`, in one collection.
+    pub fn of(&self, kinds: &[Kind]) -> Coll<'s, Fact> {
+        kinds
+            .iter()
+            .map(|kind| self.kinds[*kind as usize].clone())
+            .reduce(|a, b| a.concat(b))
+            .expect("a family reads at least one kind of fact")
+    }
+}
+
 // ------------------------------------------------------------ composition
 
 /// Every view the pipeline publishes, each keyed by its id, and the events
@@ -335,26 +426,31 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
 
 /// Builds every view from events keyed by id (each with its facts).
 pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::Config) -> Views<'s> {
-    let facts = dedup(events);
-    let orders = orders::view(facts.clone());
-    let catalog = catalog::view(facts.clone());
-    let live = catalog::live(catalog.products.clone(), vendors::status(facts.clone()));
+    let facts = Facts::split(dedup(events));
+    let orders = orders::view(facts.of(&[Kind::Order]));
+    let catalog = catalog::view(facts.of(&[Kind::Product, Kind::Category]));
+    let live = catalog::live(catalog.products.clone(), vendors::status(facts.of(&[Kind::Vendor])));
     let category_tree = catalog::tree(catalog.categories.clone(), live.clone());
     let search = search::view(live, catalog.categories.clone());
-    let carts = carts::view(facts.clone(), catalog.products.clone());
-    let users = users::view(facts.clone());
+    let carts = carts::view(facts.of(&[Kind::Cart]), catalog.products.clone());
+    let users = users::view(facts.of(&[Kind::User]));
     let purchases = orders::purchases(orders.clone());
     let purchased_pairs = purchases.clone().map(|(user, product, _, _)| (user, product)).distinct();
-    let reviews = reviews::view(facts.clone(), purchased_pairs.clone());
-    let newest = ops::newest_of(facts.clone().flat_map(|fact| match fact {
+    let reviews = reviews::view(facts.of(&[Kind::Review]), purchased_pairs.clone());
+    let newest = ops::newest_of(facts.of(&[Kind::Clock]).flat_map(|fact| match fact {
         Fact::Clock(time) => Some(time),
         _ => None,
     }));
-    let recommend = recommend::view(facts.clone(), purchases, purchased_pairs, newest.clone(), config);
-    let searches = search::searches(facts.clone(), newest);
-    let search_term_stats = analytics::search_terms(facts.clone());
-    let inventory = inventory::view(facts.clone(), orders.clone());
-    let analytics = analytics::view(facts, orders.clone(), catalog.products.clone(), reviews.ratings.clone());
+    let recommend = recommend::view(facts.of(&[Kind::View]), purchases, purchased_pairs, newest.clone(), config);
+    let searches = search::searches(facts.of(&[Kind::Search]), newest);
+    let search_term_stats = analytics::search_terms(facts.of(&[Kind::Search, Kind::SearchClick]));
+    let inventory = inventory::view(facts.of(&[Kind::Stock]), orders.clone());
+    let analytics = analytics::view(
+        facts.of(&[Kind::View, Kind::Cart, Kind::Order]),
+        orders.clone(),
+        catalog.products.clone(),
+        reviews.ratings.clone(),
+    );
     let derived =
         orders::status_changes(orders.clone()).concat(inventory::alerts(inventory.clone(), LOW_STOCK_THRESHOLD));
     Views {
