@@ -788,6 +788,12 @@ fn search_and_listings_answer_exactly_and_follow_vendor_suspension() {
     // Every word must match; case and punctuation do not matter.
     assert_eq!(ids(&api.get("/api/v1/products?q=BRIGHT%20lamp!", None).1), ["prd-s1"]);
     assert_eq!(api.get("/api/v1/products?q=lamp%20nowhere", None).1["total"], 0);
+    // Two words: the entries shown and counted are whole (prices, vendors), whichever list is shorter.
+    let (_, both) = api.get("/api/v1/products?q=calm+lamp+red&sort=-price", None);
+    assert_eq!((ids(&both), both["facets"]["vendor"].clone()), (vec!["prd-s3".to_string()], json!({"ven-a": 1})));
+    let (_, both) = api.get("/api/v1/products?q=lamp+red&sort=price", None);
+    assert_eq!(ids(&both), ["prd-s1", "prd-s3", "prd-s4", "prd-s2"]);
+    assert_eq!(both["facets"]["priceBand"], json!({"10-50": 2, "50-100": 1, "100-500": 1}));
     // A category's listing includes its descendants; filters, sort and pages.
     let (_, listed) = api.get("/api/v1/products?category=cat-home&minPrice=4000&sort=-price", None);
     assert_eq!(ids(&listed), ["prd-s2", "prd-s4", "prd-s3"]);

@@ -200,13 +200,8 @@ async fn listing(state: &AppState, query: Query) -> Result<axum::response::Respo
         members.iter().map(|json| serde_json::from_str(json).map_err(|e| AppError::store("redis", e))).collect()
     };
     let mut parts = served.lists.into_iter();
-    let mut term_lists: Vec<Vec<Entry>> = Vec::new();
-    for _ in &query.terms {
-        let entries = parse(parts.next().unwrap_or_default())?;
-        if !entries.is_empty() {
-            term_lists.push(entries);
-        }
-    }
+    let term_members: Vec<Vec<String>> = query.terms.iter().map(|_| parts.next().unwrap_or_default()).collect();
+    let term_lists = intersected(term_members)?;
     let listing = match listed {
         Some(_) => Some(parse(parts.next().unwrap_or_default())?),
         None => None,
@@ -214,6 +209,64 @@ async fn listing(state: &AppState, query: Query) -> Result<axum::response::Respo
     let rendered = render(&evaluate(&term_lists, listing.as_deref(), &query))?;
     state.answers.put(Answers::key(&served.generation, &served.versions, &query), rendered.clone());
     Ok(answer_body(&rendered, served.as_of))
+}
+
+/// What intersecting needs of a posting list's entry, read without allocating.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Posting<'a> {
+    #[serde(borrow)]
+    product_id: std::borrow::Cow<'a, str>,
+    fields: u8,
+}
+
+/// The posting lists of a query's terms (members as served) cut to the
+/// products every list holds, for [`evaluate`]: the shortest list first and
+/// whole, the others reduced to what `evaluate` reads of a later list (the
+/// product and the fields it matched). A list of a common word in a large
+/// catalog has thousands of entries that a rarer word rules out: they are
+/// scanned for their product id, never built. Lists with no member are left
+/// out, as `evaluate` expects.
+fn intersected(mut members: Vec<Vec<String>>) -> Result<Vec<Vec<Entry>>, AppError> {
+    members.retain(|list| !list.is_empty());
+    members.sort_by_key(Vec::len);
+    let corrupt = |e: serde_json::Error| AppError::store("redis", e);
+    let postings: Vec<Vec<Posting>> = members
+        .iter()
+        .map(|list| list.iter().map(|json| serde_json::from_str(json)).collect::<Result<Vec<_>, _>>())
+        .collect::<Result<_, _>>()
+        .map_err(corrupt)?;
+    let mut kept: std::collections::HashSet<&str> =
+        postings.first().into_iter().flatten().map(|p| p.product_id.as_ref()).collect();
+    for list in postings.iter().skip(1) {
+        let here: std::collections::HashSet<&str> = list.iter().map(|p| p.product_id.as_ref()).collect();
+        kept.retain(|id| here.contains(id));
+    }
+    let mut lists = Vec::with_capacity(members.len());
+    for (i, list) in postings.iter().enumerate() {
+        let mut entries = Vec::new();
+        for (posting, json) in list.iter().zip(&members[i]) {
+            if !kept.contains(posting.product_id.as_ref()) {
+                continue;
+            }
+            entries.push(if i == 0 {
+                serde_json::from_str(json).map_err(corrupt)?
+            } else {
+                Entry {
+                    product_id: posting.product_id.to_string(),
+                    fields: posting.fields,
+                    name: String::new(),
+                    price: 0,
+                    currency: String::new(),
+                    vendor_id: String::new(),
+                    category_id: String::new(),
+                    created_at: shopflow_topics::EventTime(0),
+                }
+            });
+        }
+        lists.push(entries);
+    }
+    Ok(lists)
 }
 
 /// The body of a listing or search answer, `{items, facets, total, asOf}`, up to its `asOf`.
@@ -370,6 +423,36 @@ pub async fn require_live_product(state: &AppState, product: &str, field: &str) 
 
 #[cfg(test)]
 mod tests {
+    use shopflow_views::search::Entry;
+
+    fn member(id: &str, fields: u8, price: i64) -> String {
+        let entry = Entry {
+            product_id: id.to_string(),
+            fields,
+            name: format!("name of {id}"),
+            price,
+            currency: "USD".to_string(),
+            vendor_id: "ven-1".to_string(),
+            category_id: "cat-1".to_string(),
+            created_at: shopflow_topics::EventTime(price),
+        };
+        serde_json::to_string(&entry).unwrap()
+    }
+
+    #[test]
+    fn intersected_lists_put_the_shortest_first_whole_and_keep_only_products_in_every_list() {
+        let long = vec![member("p1", 1, 10), member("p2", 2, 20), member("p3", 4, 30), member("p4", 1, 40)];
+        let short = vec![member("p3", 2, 30), member("p9", 1, 90), member("p1", 3, 10)];
+        let lists = super::intersected(vec![long, Vec::new(), short]).unwrap();
+        assert_eq!(lists.len(), 2, "the empty list is left out");
+        let first: Vec<(&str, u8, i64, &str)> =
+            lists[0].iter().map(|e| (e.product_id.as_str(), e.fields, e.price, e.name.as_str())).collect();
+        assert_eq!(first, [("p3", 2, 30, "name of p3"), ("p1", 3, 10, "name of p1")]);
+        let later: Vec<(&str, u8)> = lists[1].iter().map(|e| (e.product_id.as_str(), e.fields)).collect();
+        assert_eq!(later, [("p1", 1), ("p3", 4)]);
+        assert!(super::intersected(vec![vec!["not json".to_string()]]).is_err());
+    }
+
     #[test]
     fn rating_means_have_two_decimals_and_none_without_reviews() {
         assert_eq!(super::rating_of(Some((3, 13))), serde_json::json!({"count": 3, "mean": 4.33}));
