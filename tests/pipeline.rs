@@ -41,7 +41,16 @@ fn same_views_however_the_pipeline_runs() {
     assert!(one_worker.keys().any(|k| k.starts_with("inventory:")));
     assert!(one_worker.keys().any(|k| k.starts_with("user-orders:")));
     assert_eq!(analytics["events"], vec![valid.len().to_string()], "one audit row per distinct event");
-    assert!(!analytics["sales"].is_empty() && !analytics["funnel"].is_empty() && !analytics["products"].is_empty());
+    assert!([
+        "sales_daily",
+        "funnel_daily",
+        "product_stats",
+        "vendor_balances",
+        "vendor_sales_daily",
+        "promotion_performance"
+    ]
+    .iter()
+    .all(|relation| !analytics[relation].is_empty()));
 
     pipeline(&space, &["--workers", "2"]);
     let (second_generation, two_workers) = space.redis_objects();

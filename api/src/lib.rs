@@ -101,6 +101,35 @@ pub struct Services {
     pub public_url: Option<String>,
     /// Listing and search answers, kept while their lists are unchanged.
     pub answers: answers::Answers,
+    /// What checkout charges for shipping.
+    pub shipping: Shipping,
+}
+
+/// What checkout charges for shipping, in minor units: `fee`, nothing when
+/// the subtotal after discount is at least `free_from`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shipping {
+    /// The fee.
+    pub fee: i64,
+    /// The subtotal after discount from which shipping is free.
+    pub free_from: i64,
+}
+
+impl Default for Shipping {
+    fn default() -> Shipping {
+        Shipping { fee: 499, free_from: 5_000 }
+    }
+}
+
+impl Shipping {
+    /// The shipping of an order whose subtotal after discount is `amount`.
+    pub fn of(&self, amount: i64) -> i64 {
+        if amount >= self.free_from {
+            0
+        } else {
+            self.fee
+        }
+    }
 }
 
 /// The descriptions of every route.

@@ -166,11 +166,19 @@ fn operation(doc: &Doc) -> Value {
     for (code, description) in [
         ("400", "a bad field, parameter or header (every bad field listed)"),
         ("401", "no valid token"),
-        ("403", "the caller's role may not"),
+        ("403", "the caller's role may not, or the vendor is suspended (vendor_suspended)"),
         ("404", "no such object (or another user's)"),
-        ("409", "conflicts with the current state (insufficient_stock, invalid_state, request_in_progress)"),
+        (
+            "409",
+            "conflicts with the current state (insufficient_stock, insufficient_funds, insufficient_balance, \
+             payment_in_progress, invalid_state, request_in_progress)",
+        ),
         ("413", "body too large"),
-        ("422", "idempotency_key_reused, unknown_promotion"),
+        (
+            "422",
+            "idempotency_key_reused; a promoCode that does not apply (unknown_promotion, promotion_ended, \
+             promotion_not_started, promotion_expired, promotion_minimum_not_met)",
+        ),
         ("429", "rate limited (Retry-After)"),
         ("503", "a store is down or behind, or a setting is missing (not_ready, not_caught_up, store_unavailable, circuit_open, webhook_not_configured)"),
     ] {

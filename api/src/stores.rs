@@ -6,8 +6,10 @@
 
 use crate::write::{WriteError, Written};
 use shopflow_ingest::Offsets;
-use shopflow_sinks::clickhouse::{ClickHouseReader, Relation};
-use shopflow_sinks::redis::{Claim, GenerationStatus, Hold, ListVersions, RedisReader, Requests, Served, ServedLists};
+use shopflow_sinks::clickhouse::{ClickHouseReader, Filter, Relation};
+use shopflow_sinks::redis::{
+    Account, Claim, Funds, FundsHold, GenerationStatus, Hold, ListVersions, RedisReader, Requests, Served, ServedLists,
+};
 use shopflow_sinks::SinkError;
 use shopflow_topics::Envelope;
 use shopflow_views::Family;
@@ -60,6 +62,10 @@ pub trait RequestLog: Send + Sync {
     ) -> Call<'a, Hold>;
     /// Releases a checkout's holds.
     fn release<'a>(&'a self, order_id: &'a str, products: &'a [String]) -> Call<'a, ()>;
+    /// Holds money of a wallet or a vendor's balance against the served state.
+    fn hold_funds<'a>(&'a self, hold: FundsHold<'a>) -> Call<'a, Funds>;
+    /// Releases a money hold.
+    fn release_funds<'a>(&'a self, account: Account<'a>, id: &'a str) -> Call<'a, ()>;
     /// Whether `id` of `kind` is used for the first time.
     fn first_use<'a>(&'a self, kind: &'a str, id: &'a str, ttl_seconds: u64) -> Call<'a, bool>;
     /// Takes a token from a rate bucket: `None`, or the milliseconds until one is free.
@@ -68,14 +74,8 @@ pub trait RequestLog: Send + Sync {
 
 /// The analytics relations (ClickHouse).
 pub trait Analytics: Send + Sync {
-    /// Rows of `relation`, optionally between two days, at most `limit`.
-    fn rows<'a>(
-        &'a self,
-        relation: Relation,
-        from: Option<&'a str>,
-        to: Option<&'a str>,
-        limit: u64,
-    ) -> Call<'a, Vec<serde_json::Value>>;
+    /// The rows of `relation` that `filter` selects.
+    fn rows<'a>(&'a self, relation: Relation, filter: Filter<'a>) -> Call<'a, Vec<serde_json::Value>>;
     /// Whether the store answers.
     fn ping(&self) -> Call<'_, ()>;
 }
@@ -226,6 +226,14 @@ impl RequestLog for Requests {
         Box::pin(Requests::release(self, order_id, products))
     }
 
+    fn hold_funds<'a>(&'a self, hold: FundsHold<'a>) -> Call<'a, Funds> {
+        Box::pin(Requests::hold_funds(self, hold))
+    }
+
+    fn release_funds<'a>(&'a self, account: Account<'a>, id: &'a str) -> Call<'a, ()> {
+        Box::pin(Requests::release_funds(self, account, id))
+    }
+
     fn first_use<'a>(&'a self, kind: &'a str, id: &'a str, ttl_seconds: u64) -> Call<'a, bool> {
         Box::pin(Requests::first_use(self, kind, id, ttl_seconds))
     }
@@ -236,14 +244,8 @@ impl RequestLog for Requests {
 }
 
 impl Analytics for ClickHouseReader {
-    fn rows<'a>(
-        &'a self,
-        relation: Relation,
-        from: Option<&'a str>,
-        to: Option<&'a str>,
-        limit: u64,
-    ) -> Call<'a, Vec<serde_json::Value>> {
-        Box::pin(ClickHouseReader::rows(self, relation, from, to, limit))
+    fn rows<'a>(&'a self, relation: Relation, filter: Filter<'a>) -> Call<'a, Vec<serde_json::Value>> {
+        Box::pin(ClickHouseReader::rows(self, relation, filter))
     }
 
     fn ping(&self) -> Call<'_, ()> {
@@ -311,6 +313,14 @@ impl RequestLog for Offline {
         not_connected("redis")
     }
 
+    fn hold_funds<'a>(&'a self, _: FundsHold<'a>) -> Call<'a, Funds> {
+        not_connected("redis")
+    }
+
+    fn release_funds<'a>(&'a self, _: Account<'a>, _: &'a str) -> Call<'a, ()> {
+        not_connected("redis")
+    }
+
     fn first_use<'a>(&'a self, _: &'a str, _: &'a str, _: u64) -> Call<'a, bool> {
         not_connected("redis")
     }
@@ -321,13 +331,7 @@ impl RequestLog for Offline {
 }
 
 impl Analytics for Offline {
-    fn rows<'a>(
-        &'a self,
-        _: Relation,
-        _: Option<&'a str>,
-        _: Option<&'a str>,
-        _: u64,
-    ) -> Call<'a, Vec<serde_json::Value>> {
+    fn rows<'a>(&'a self, _: Relation, _: Filter<'a>) -> Call<'a, Vec<serde_json::Value>> {
         not_connected("clickhouse")
     }
 

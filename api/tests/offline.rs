@@ -25,6 +25,7 @@ fn state() -> AppState {
         payment_secret: None,
         public_url: None,
         answers: Default::default(),
+        shipping: Default::default(),
     })
 }
 

@@ -49,7 +49,10 @@
 //!   user's orders; the purchases other families read.
 //! - `inventory` — on hand per warehouse, reserved, available; inventory alerts.
 //! - `catalog` — products, the live ones, and the category tree with counts.
-//! - `vendors` — each vendor's status.
+//! - `vendors` — each vendor's status, sales, earnings, payouts and balance;
+//!   its share of each order; each user's application; `vendor_sales_daily`.
+//! - `payments` — each payment's status and refunds; each user's wallet.
+//! - `promotions` — promotions and `promotion_performance`.
 //! - `search` — listings and the search index (posting lists).
 //! - `carts` — priced cart lines.
 //! - `users` — profiles and notification preferences.
@@ -69,6 +72,8 @@ pub mod catalog;
 pub mod inventory;
 pub mod ops;
 pub mod orders;
+pub mod payments;
+pub mod promotions;
 pub mod recommend;
 pub mod reviews;
 pub mod search;
@@ -80,17 +85,20 @@ use ops::{count_distinct, fold_each, sum};
 use serde::Serialize;
 use shopflow_topics::hash::id_hash;
 use shopflow_topics::{Envelope, Event};
-use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily, SearchTermStats};
+use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily, SearchTermStats, VendorSalesDaily};
 use shopflow_views::carts::CartView;
 use shopflow_views::catalog::{CategoryTree, CategoryView, ProductView};
 use shopflow_views::derived::Derived;
 use shopflow_views::facts::{Fact, Stamp};
 use shopflow_views::inventory::{InventoryView, LOW_STOCK_THRESHOLD};
 use shopflow_views::orders::OrderView;
+use shopflow_views::payments::{PaymentView, WalletView};
+use shopflow_views::promotions::{PromotionPerformance, PromotionView};
 use shopflow_views::recommend::{Purchases, Together, Trending};
 use shopflow_views::reviews::{RatingView, ReviewsView};
 use shopflow_views::search::{Entry, Suggestions, TrendingSearches};
 use shopflow_views::users::UserView;
+use shopflow_views::vendors::{VendorApplication, VendorBalance, VendorOrder, VendorView};
 use shopflow_views::Family;
 
 /// Logical time: the ingest epoch.
@@ -122,13 +130,8 @@ macro_rules! read_by_no_view {
 }
 
 read_by_no_view!(
-    WalletToppedUp,
     DeliveryPartnerRegistered,
     DeliveryPartnerAvailabilityChanged,
-    PayoutRequested,
-    PayoutProcessed,
-    PromotionCreated,
-    PromotionEnded,
     UserCredentialsSet,
     UserMfaSet,
     UserSuspended,
@@ -240,11 +243,19 @@ pub enum Kind {
     SearchClick,
     /// [`Fact::Clock`]
     Clock,
+    /// [`Fact::Payment`]
+    Payment,
+    /// [`Fact::TopUp`]
+    TopUp,
+    /// [`Fact::Payout`]
+    Payout,
+    /// [`Fact::Promotion`]
+    Promotion,
 }
 
 impl Kind {
     /// How many kinds there are.
-    pub const COUNT: u64 = 12;
+    pub const COUNT: u64 = 16;
 
     /// The kind of `fact`.
     pub fn of(fact: &Fact) -> Kind {
@@ -261,6 +272,10 @@ impl Kind {
             Fact::Search(..) => Kind::Search,
             Fact::SearchClick(..) => Kind::SearchClick,
             Fact::Clock(..) => Kind::Clock,
+            Fact::Payment(..) => Kind::Payment,
+            Fact::TopUp(..) => Kind::TopUp,
+            Fact::Payout(..) => Kind::Payout,
+            Fact::Promotion(..) => Kind::Promotion,
         }
     }
 }
@@ -353,6 +368,24 @@ pub struct Views<'s> {
     pub funnel_daily: Coll<'s, (i64, FunnelDaily)>,
     /// `product_stats` by productId.
     pub product_stats: Coll<'s, (String, ProductStats)>,
+    /// Payments by paymentId.
+    pub payments: Coll<'s, (String, PaymentView)>,
+    /// Wallets by userId.
+    pub wallets: Coll<'s, (String, WalletView)>,
+    /// Vendors by vendorId.
+    pub vendors: Coll<'s, (String, VendorView)>,
+    /// Each user's latest vendor application, by userId.
+    pub vendor_applications: Coll<'s, (String, VendorApplication)>,
+    /// Each vendor's share of each order, by (vendorId, orderId).
+    pub vendor_orders: Coll<'s, ((String, String), VendorOrder)>,
+    /// Promotions by code.
+    pub promotions: Coll<'s, (String, PromotionView)>,
+    /// `vendor_balances` by vendorId.
+    pub vendor_balances: Coll<'s, (String, VendorBalance)>,
+    /// `vendor_sales_daily` by (day, vendorId, productId).
+    pub vendor_sales_daily: Coll<'s, ((i64, String, String), VendorSalesDaily)>,
+    /// `promotion_performance` by code.
+    pub promotion_performance: Coll<'s, (String, PromotionPerformance)>,
     /// Order.StatusChanged and inventory alerts: each appears (diff +1) at
     /// the time the views imply it.
     pub derived: Coll<'s, Derived>,
@@ -392,6 +425,15 @@ impl<'s> Views<'s> {
         visitor.visit(Family::FunnelDaily, self.funnel_daily.clone());
         visitor.visit(Family::ProductStats, self.product_stats.clone());
         visitor.visit(Family::SearchTerms, self.search_term_stats.clone());
+        visitor.visit(Family::Payment, self.payments.clone());
+        visitor.visit(Family::Wallet, self.wallets.clone());
+        visitor.visit(Family::Vendor, self.vendors.clone());
+        visitor.visit(Family::VendorApplication, self.vendor_applications.clone());
+        visitor.visit(Family::VendorOrders, self.vendor_orders.clone());
+        visitor.visit(Family::Promotion, self.promotions.clone());
+        visitor.visit(Family::VendorBalances, self.vendor_balances.clone());
+        visitor.visit(Family::VendorSalesDaily, self.vendor_sales_daily.clone());
+        visitor.visit(Family::PromotionPerformance, self.promotion_performance.clone());
     }
 }
 
@@ -429,7 +471,8 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::
     let facts = Facts::split(dedup(events));
     let orders = orders::view(facts.of(&[Kind::Order]));
     let catalog = catalog::view(facts.of(&[Kind::Product, Kind::Category]));
-    let live = catalog::live(catalog.products.clone(), vendors::status(facts.of(&[Kind::Vendor])));
+    let vendor_profiles = vendors::profiles(facts.of(&[Kind::Vendor]));
+    let live = catalog::live(catalog.products.clone(), vendors::status(vendor_profiles.clone()));
     let category_tree = catalog::tree(catalog.categories.clone(), live.clone());
     let search = search::view(live, catalog.categories.clone());
     let carts = carts::view(facts.of(&[Kind::Cart]), catalog.products.clone());
@@ -451,6 +494,9 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::
         catalog.products.clone(),
         reviews.ratings.clone(),
     );
+    let payments = payments::view(facts.of(&[Kind::Payment, Kind::TopUp]));
+    let vendors = vendors::view(vendor_profiles, facts.of(&[Kind::Payout]), orders.clone());
+    let promotions = promotions::view(facts.of(&[Kind::Promotion]), orders.clone());
     let derived =
         orders::status_changes(orders.clone()).concat(inventory::alerts(inventory.clone(), LOW_STOCK_THRESHOLD));
     Views {
@@ -476,6 +522,15 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::
         sales_daily: analytics.sales_daily,
         funnel_daily: analytics.funnel_daily,
         product_stats: analytics.product_stats,
+        payments: payments.payments,
+        wallets: payments.wallets,
+        vendors: vendors.vendors,
+        vendor_applications: vendors.applications,
+        vendor_orders: vendors.orders,
+        promotions: promotions.promotions,
+        vendor_balances: vendors.balances,
+        vendor_sales_daily: vendors.sales_daily,
+        promotion_performance: promotions.performance,
         derived,
     }
 }

@@ -6,15 +6,15 @@
 
 use crate::{fold_each, Coll, Project};
 use shopflow_topics::events::{
-    OrderCancelled, OrderCreated, OrderReturnRequested, PaymentCompleted, PaymentFailed, PaymentInitiated,
-    PaymentRefunded, ShipmentCreated, ShipmentDelivered, ShipmentStatusUpdated,
+    OrderCancelled, OrderCreated, OrderReturnRequested, ShipmentCreated, ShipmentDelivered, ShipmentStatusUpdated,
 };
 use shopflow_topics::{EventTime, OrderStatus};
 use shopflow_views::derived::Derived;
 use shopflow_views::facts::{Fact, Line, OrderStep, Stamp};
 use shopflow_views::orders::{transition, Anomaly, HistoryEntry, OrderView, ShipmentStatus, StatusChange};
 
-fn step(order_id: &str, stamp: &Stamp, step: OrderStep, out: &mut Vec<Fact>) {
+/// Appends the fact of an order's event.
+pub(crate) fn step(order_id: &str, stamp: &Stamp, step: OrderStep, out: &mut Vec<Fact>) {
     out.push(Fact::Order(order_id.to_string(), stamp.clone(), step));
 }
 
@@ -25,6 +25,8 @@ impl Project for OrderCreated {
             lines: self.items.iter().map(Line::from).collect(),
             total: self.total,
             currency: self.currency.clone(),
+            discount: self.discount,
+            promo_code: self.promo_code.clone(),
         };
         step(&self.order_id, stamp, created, out);
     }
@@ -39,30 +41,6 @@ impl Project for OrderCancelled {
 impl Project for OrderReturnRequested {
     fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
         step(&self.order_id, stamp, OrderStep::ReturnRequested, out);
-    }
-}
-
-impl Project for PaymentInitiated {
-    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
-        step(&self.order_id, stamp, OrderStep::PaymentInitiated { method: self.method }, out);
-    }
-}
-
-impl Project for PaymentCompleted {
-    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
-        step(&self.order_id, stamp, OrderStep::PaymentCompleted, out);
-    }
-}
-
-impl Project for PaymentFailed {
-    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
-        step(&self.order_id, stamp, OrderStep::PaymentFailed, out);
-    }
-}
-
-impl Project for PaymentRefunded {
-    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
-        step(&self.order_id, stamp, OrderStep::PaymentRefunded { amount: self.amount }, out);
     }
 }
 
@@ -136,13 +114,17 @@ pub fn fold_order<'a>(
 ) -> Option<OrderView> {
     // The first Order.Created by (time, id) opens the order; everything else follows in order.
     let (created_stamp, created) = steps.clone().into_iter().find(|(_, s)| matches!(s, OrderStep::Created { .. }))?;
-    let OrderStep::Created { user_id, lines, total, currency } = created else { unreachable!("found a Created") };
+    let OrderStep::Created { user_id, lines, total, currency, discount, promo_code } = created else {
+        unreachable!("found a Created")
+    };
     let mut view = OrderView {
         order_id: order_id.to_string(),
         user_id: user_id.clone(),
         status: OrderStatus::Created,
         shipment_status: None,
         total: *total,
+        discount: *discount,
+        promo_code: promo_code.clone(),
         currency: currency.clone(),
         items: lines.clone(),
         history: vec![HistoryEntry { status: OrderStatus::Created, at: created_stamp.time }],
@@ -211,7 +193,14 @@ mod tests {
     }
 
     fn created() -> OrderStep {
-        OrderStep::Created { user_id: "u1".into(), lines: vec![], total: 100, currency: "USD".into() }
+        OrderStep::Created {
+            user_id: "u1".into(),
+            lines: vec![],
+            total: 100,
+            currency: "USD".into(),
+            discount: 0,
+            promo_code: None,
+        }
     }
 
     fn fold(steps: &[(Stamp, OrderStep)]) -> Option<OrderView> {

@@ -248,3 +248,46 @@ fn a_cart_is_repriced_with_its_product_and_emptied_at_checkout() {
         ]
     );
 }
+
+#[test]
+fn a_wallet_moves_with_top_ups_wallet_payments_and_their_refunds_only() {
+    use shopflow_topics::events::{PaymentInitiated, PaymentMethod, PaymentRefunded, WalletToppedUp};
+    let initiated = |payment: &str, method| PaymentInitiated {
+        payment_id: payment.into(),
+        order_id: "ord-1".into(),
+        user_id: "usr-1".into(),
+        amount: 300,
+        currency: "USD".into(),
+        method,
+    };
+    let completed =
+        |payment: &str| PaymentCompleted { payment_id: payment.into(), order_id: "ord-1".into(), amount: 300 };
+    let refunded =
+        |payment: &str, amount| PaymentRefunded { payment_id: payment.into(), order_id: "ord-1".into(), amount };
+    let epochs = vec![
+        vec![event("e-top", 1, WalletToppedUp { user_id: "usr-1".into(), amount: 1_000, currency: "USD".into() })],
+        // The completion before its initiation (in arrival): the method is known once both are in.
+        vec![event("e-done", 3, completed("pay-w"))],
+        vec![event("e-init", 2, initiated("pay-w", PaymentMethod::Wallet))],
+        // A card payment moves no wallet; an over-refund of the wallet payment is not applied.
+        vec![
+            event("e-card", 4, initiated("pay-c", PaymentMethod::Card)),
+            event("e-card-done", 5, completed("pay-c")),
+            event("e-refund", 6, refunded("pay-w", 100)),
+            event("e-over", 7, refunded("pay-w", 250)),
+        ],
+    ];
+    let rows =
+        changes(epochs, |views| views.wallets.clone().map(|(user, wallet)| (user, wallet.balance, wallet.items.len())));
+    let user = || "usr-1".to_string();
+    assert_eq!(
+        rows,
+        vec![
+            ((user(), 1_000, 1), 1, 1),
+            ((user(), 700, 2), 3, 1),
+            ((user(), 1_000, 1), 3, -1),
+            ((user(), 700, 2), 4, -1),
+            ((user(), 800, 3), 4, 1),
+        ]
+    );
+}

@@ -4,6 +4,7 @@
 //! fold over the sorted list of distinct events.
 
 mod common;
+mod money;
 
 use common::{differences, put, run, run_with, Snapshot};
 use shopflow_dataflows::recommend::Config;
@@ -147,6 +148,8 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
                         status: OrderStatus::Created,
                         shipment_status: None,
                         total: c.total,
+                        discount: c.discount,
+                        promo_code: c.promo_code.clone(),
                         currency: c.currency.clone(),
                         items: c.items.iter().map(Line::from).collect(),
                         history: vec![HistoryEntry { status: OrderStatus::Created, at: e.time }],
@@ -603,6 +606,7 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
             put(&mut out, "productStats", product, &row);
         }
     }
+    money::put_money(&sorted, &orders, &mut out);
     out
 }
 
@@ -790,7 +794,8 @@ fn put_catalog(
 fn history(seed: u64) -> Vec<Envelope> {
     let rng = Rng::new(seed);
     let (users, products, orders) = (rng.range(3, 25), rng.range(2, 12), rng.range(3, 40));
-    with_catalog_churn(history_sized(seed, users as usize, products as usize, orders as usize), seed)
+    let events = history_sized(seed, users as usize, products as usize, orders as usize);
+    money::with_money_churn(with_catalog_churn(events, seed), seed)
 }
 
 /// `events` and some more of what moves search: products renamed, described
@@ -904,6 +909,7 @@ fn random_batches(events: Vec<Envelope>, seed: u64) -> Vec<Vec<Envelope>> {
 fn incremental_equals_batch_for_200_random_histories() {
     let mut checked_rows = 0;
     let mut checked_queries = 0;
+    let mut checked_accounts = 0;
     for seed in 1..=200u64 {
         let events = history(seed);
         // Every other history with a tiny pair cap, so the guard bites.
@@ -920,7 +926,9 @@ fn incremental_equals_batch_for_200_random_histories() {
         );
         checked_rows += actual.len();
         checked_queries += served_queries_equal_a_naive_search(&actual, &events, seed);
+        checked_accounts += money::invariants_hold(&actual, &events);
     }
+    assert!(checked_accounts > 1_000, "too few wallets and vendors: {checked_accounts}");
     assert!(checked_rows > 20_000, "histories too small to mean much: {checked_rows} rows");
     assert!(checked_queries > 3_000, "too few queries found anything: {checked_queries}");
 }
@@ -1113,6 +1121,9 @@ fn histories_exercise_what_they_should() {
     let mut verified = 0;
     let mut lists: BTreeMap<&str, usize> = BTreeMap::new();
     let mut capped = 0;
+    // Money: over-refunds, second completions, applied refunds of wallet payments,
+    // suspended vendors, vendors with earnings and payouts, promotions used.
+    let mut money: BTreeMap<&str, usize> = BTreeMap::new();
     for seed in 1..=40u64 {
         let events = history(seed);
         let ids: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
@@ -1122,6 +1133,27 @@ fn histories_exercise_what_they_should() {
             capped += 1;
         }
         for ((name, _), value) in &snapshot {
+            let mut count = |what: &'static str, yes: bool| *money.entry(what).or_default() += usize::from(yes);
+            match *name {
+                "payments" => {
+                    count("over-refunds", value.contains("over_refund"));
+                    count("second completions", value.contains("already_completed"));
+                    count(
+                        "wallet refunds",
+                        value.contains("\"method\":\"wallet\"") && !value.contains("\"refunds\":[]"),
+                    );
+                }
+                "vendors" => {
+                    count("suspended vendors", value.contains("\"status\":\"Suspended\""));
+                    count(
+                        "earning vendors with payouts",
+                        !value.contains("\"earnings\":0") && !value.contains("\"payouts\":0"),
+                    );
+                    count("vendors with pending payouts", !value.contains("\"pendingPayouts\":0"));
+                }
+                "promotionPerformance" => count("promotions used", true),
+                _ => {}
+            }
             ratings += usize::from(*name == "ratings");
             verified += value.matches("\"verifiedPurchase\":true").count();
             if ["boughtTogether", "viewedTogether", "recommendations", "trending"].contains(name)
@@ -1155,6 +1187,17 @@ fn histories_exercise_what_they_should() {
     }
     assert!(lists.get("trending").copied().unwrap_or(0) > 8, "trending lists: {lists:?}");
     assert!(capped > 5, "histories where the pair cap changes a list: {capped}");
+    for what in [
+        "over-refunds",
+        "second completions",
+        "wallet refunds",
+        "suspended vendors",
+        "earning vendors with payouts",
+        "vendors with pending payouts",
+        "promotions used",
+    ] {
+        assert!(money.get(what).copied().unwrap_or(0) > 5, "{what}: {money:?}");
+    }
 }
 
 #[test]

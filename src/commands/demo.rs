@@ -92,6 +92,8 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
             redis_timeout_ms: 1_000,
             clickhouse_timeout_ms: 10_000,
             payment_webhook_secret: None,
+            shipping_fee: 499,
+            free_shipping_from: 5_000,
         },
         limits: LimitArgs {
             read_burst: 200,

@@ -69,6 +69,12 @@ pub struct WriteArgs {
     /// The secret the payment provider signs `POST /payments/confirm` with (HMAC-SHA256).
     #[arg(long, env = "SHOPFLOW_PAYMENT_WEBHOOK_SECRET", hide_env_values = true)]
     pub payment_webhook_secret: Option<String>,
+    /// What checkout charges for shipping (minor units).
+    #[arg(long, env = "SHOPFLOW_SHIPPING_FEE", default_value_t = 499)]
+    pub shipping_fee: i64,
+    /// Shipping is free from this subtotal after discount (minor units).
+    #[arg(long, env = "SHOPFLOW_FREE_SHIPPING_FROM", default_value_t = 5_000)]
+    pub free_shipping_from: i64,
     /// A Redis call fails with 503 after this (milliseconds).
     #[arg(long, env = "SHOPFLOW_REDIS_TIMEOUT_MS", default_value_t = 1_000)]
     pub redis_timeout_ms: u64,
@@ -188,6 +194,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         ready_checks: vec![("kafka", kafka_check)],
         max_staleness: Duration::from_secs(args.max_staleness_secs),
         public_url: args.http.public_url.clone(),
+        shipping: shopflow_api::Shipping { fee: args.writes.shipping_fee, free_from: args.writes.free_shipping_from },
         answers: Default::default(),
     }))
 }

@@ -63,6 +63,7 @@ impl Api {
             payment_secret: Some(PAYMENT_SECRET.to_string()),
             public_url: Some("https://shop.example".to_string()),
             answers: Default::default(),
+            shipping: Default::default(),
         });
         Api { state, runtime }
     }

@@ -4,8 +4,13 @@
 
 pub mod api;
 
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::ClientConfig;
+use serde_json::Value;
+use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// The broker the tests use: `SHOPFLOW_BROKERS`, as `scripts/services start` prints it.
 pub fn brokers() -> String {
@@ -135,19 +140,16 @@ impl Space {
 
     /// The analytics relations in ClickHouse, each as sorted JSON rows.
     pub fn clickhouse_relations(&self) -> std::collections::BTreeMap<&'static str, Vec<String>> {
-        use shopflow_sinks::clickhouse::{ClickHouseReader, Relation};
+        use shopflow_sinks::clickhouse::{ClickHouseReader, Filter, Relation};
         let reader = ClickHouseReader::new(&clickhouse_url(), &self.name);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let mut out = std::collections::BTreeMap::new();
-            for (name, relation) in [
-                ("sales", Relation::Sales),
-                ("funnel", Relation::Funnel),
-                ("products", Relation::Products),
-                ("search", Relation::Search),
-            ] {
+            for relation in Relation::ALL {
+                let name = relation.table();
+                let all = Filter { from: None, to: None, equals: None, limit: 100_000 };
                 let mut rows: Vec<String> =
-                    reader.rows(relation, None, None, 10_000).await.unwrap().iter().map(|r| r.to_string()).collect();
+                    reader.rows(relation, all).await.unwrap().iter().map(|r| r.to_string()).collect();
                 rows.sort();
                 out.insert(name, rows);
             }
@@ -176,4 +178,90 @@ pub fn wait_until(what: &str, seconds: u64, mut condition: impl FnMut() -> bool)
         assert!(std::time::Instant::now() < deadline, "timed out after {seconds}s waiting for {what}");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+// ------------------------------------------------- processes and HTTP
+
+/// A child process killed when the test ends, however it ends.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Topics of a fresh space and its pipeline running in the background.
+pub fn live_space(test: &str) -> (Space, Running) {
+    let space = Space::new(test);
+    space.run_ok(&["topics", "create", "--partitions", "3"]);
+    let pipeline = space
+        .shopflow()
+        .args(["pipeline", "--workers", "1", "--max-epoch-records", "500"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (space, Running(pipeline))
+}
+
+/// The number of records on a topic of the space (sum of its partitions' end offsets).
+pub fn records_on(space: &Space, contract: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
+    let topic = space.topic(contract);
+    (0..3).map(|p| consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).unwrap().1).sum()
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.1 request over a fresh connection: (status, body, the X-Request-Id answered).
+pub fn http(port: u16, method: &str, path: &str, token: &str, body: &Value) -> (u16, String, String) {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = body.to_string();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let request_id = head
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().strip_prefix("x-request-id: ").map(str::to_string))
+        .unwrap_or_default();
+    (status, body.to_string(), request_id)
+}
+
+/// Two `shopflow serve` processes of `space` on free ports, listening: their
+/// ports, their log files (JSON lines) and the processes.
+pub fn serve_twice(space: &Space) -> ([u16; 2], Vec<PathBuf>, Vec<Running>) {
+    let ports = [free_port(), free_port()];
+    let logs: Vec<PathBuf> = ports.iter().map(|port| temp_path(&format!("serve-{port}.log"))).collect();
+    let servers: Vec<Running> = ports
+        .iter()
+        .zip(&logs)
+        .map(|(port, log)| {
+            let child = space
+                .shopflow()
+                .args(["serve", "--http-addr", &format!("127.0.0.1:{port}")])
+                .env("SHOPFLOW_LOG", "info")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(log).unwrap())
+                .spawn()
+                .unwrap();
+            Running(child)
+        })
+        .collect();
+    for port in ports {
+        wait_until("the API process to listen", 60, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    }
+    (ports, logs, servers)
 }

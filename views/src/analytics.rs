@@ -69,3 +69,21 @@ pub struct ProductStats {
     /// Σ of their ratings (`ratingMean` = `ratingSum / ratingCount`).
     pub rating_sum: i64,
 }
+
+/// `vendor_sales_daily`: purchases by the order's Order.Created day (UTC), vendor and product.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VendorSalesDaily {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// The vendor of the order line.
+    pub vendor_id: String,
+    /// The product.
+    pub product_id: String,
+    /// Distinct orders.
+    pub orders: i64,
+    /// Σ quantity.
+    pub units: i64,
+    /// Σ quantity × unitPrice.
+    pub revenue: i64,
+}

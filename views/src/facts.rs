@@ -55,6 +55,10 @@ pub enum OrderStep {
         total: i64,
         /// Its currency.
         currency: String,
+        /// The discount priced in.
+        discount: i64,
+        /// The promotion code used, if any.
+        promo_code: Option<String>,
     },
     /// Order.Cancelled.
     Cancelled,
@@ -249,11 +253,113 @@ pub enum ReviewChange {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum VendorChange {
     /// Vendor.Applied.
-    Applied,
+    Applied {
+        /// The applicant.
+        user_id: String,
+        /// The store's name.
+        store_name: String,
+    },
     /// Vendor.Approved.
-    Approved,
+    Approved {
+        /// Platform commission in basis points.
+        commission_bps: i64,
+    },
     /// Vendor.Suspended.
     Suspended,
+}
+
+/// A Payment.* event, keyed by paymentId.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PaymentChange {
+    /// Payment.Initiated.
+    Initiated {
+        /// The order.
+        order_id: String,
+        /// The payer.
+        user_id: String,
+        /// Minor units asked.
+        amount: i64,
+        /// How.
+        method: PaymentMethod,
+    },
+    /// Payment.Completed.
+    Completed {
+        /// The order.
+        order_id: String,
+        /// Minor units paid.
+        amount: i64,
+    },
+    /// Payment.Failed.
+    Failed {
+        /// The order.
+        order_id: String,
+    },
+    /// Payment.Refunded.
+    Refunded {
+        /// The order.
+        order_id: String,
+        /// Minor units returned.
+        amount: i64,
+    },
+}
+
+impl PaymentChange {
+    /// The order the event names.
+    pub fn order_id(&self) -> &str {
+        match self {
+            PaymentChange::Initiated { order_id, .. }
+            | PaymentChange::Completed { order_id, .. }
+            | PaymentChange::Failed { order_id }
+            | PaymentChange::Refunded { order_id, .. } => order_id,
+        }
+    }
+
+    /// The CloudEvents type it came from.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            PaymentChange::Initiated { .. } => "Payment.Initiated",
+            PaymentChange::Completed { .. } => "Payment.Completed",
+            PaymentChange::Failed { .. } => "Payment.Failed",
+            PaymentChange::Refunded { .. } => "Payment.Refunded",
+        }
+    }
+}
+
+/// A Payout.* event of a vendor.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PayoutChange {
+    /// The payout.
+    pub payout_id: String,
+    /// Minor units.
+    pub amount: i64,
+    /// Payout.Processed (else Payout.Requested).
+    pub processed: bool,
+}
+
+/// The terms of a Promotion.Created.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PromotionTerms {
+    /// Percent off.
+    pub percent_off: Option<i64>,
+    /// Minor units off.
+    pub amount_off: Option<i64>,
+    /// Eligible subtotal needed.
+    pub min_subtotal: i64,
+    /// Start.
+    pub starts_at: EventTime,
+    /// End (exclusive).
+    pub ends_at: EventTime,
+    /// Category limiting the eligible lines.
+    pub category_id: Option<String>,
+}
+
+/// A Promotion.* event, keyed by code.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PromotionChange {
+    /// Promotion.Created.
+    Created(PromotionTerms),
+    /// Promotion.Ended.
+    Ended,
 }
 
 /// What the dataflows consume.
@@ -281,6 +387,14 @@ pub enum Fact {
     Search(Stamp, String, i64),
     /// Search.ResultClicked: the query normalized.
     SearchClick(String),
+    /// A Payment.* event of payment `0`.
+    Payment(String, Stamp, PaymentChange),
+    /// Wallet.ToppedUp: (user, stamp, amount).
+    TopUp(String, Stamp, i64),
+    /// A Payout.* event of vendor `0`.
+    Payout(String, Stamp, PayoutChange),
+    /// A Promotion.* event of code `0`.
+    Promotion(String, Stamp, PromotionChange),
     /// The time of an event, any event: the views that look at "the newest
     /// event time seen" (trending) follow these.
     Clock(EventTime),

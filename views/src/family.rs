@@ -51,11 +51,29 @@ pub enum Family {
     FunnelDaily,
     /// `product_stats`, by productId.
     ProductStats,
+    /// A payment, by paymentId.
+    Payment,
+    /// A user's wallet, by userId.
+    Wallet,
+    /// A vendor with its money and payouts, by vendorId.
+    Vendor,
+    /// A user's vendor application, by userId.
+    VendorApplication,
+    /// A vendor's share of each order, by (vendorId, orderId): a hash per vendor.
+    VendorOrders,
+    /// A promotion, by code.
+    Promotion,
+    /// `vendor_balances`, by vendorId.
+    VendorBalances,
+    /// `vendor_sales_daily`, by day|vendorId|productId.
+    VendorSalesDaily,
+    /// `promotion_performance`, by code.
+    PromotionPerformance,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 22] = [
+    pub const ALL: [Family; 31] = [
         Family::Order,
         Family::UserOrders,
         Family::Inventory,
@@ -78,6 +96,15 @@ impl Family {
         Family::FunnelDaily,
         Family::ProductStats,
         Family::SearchTerms,
+        Family::Payment,
+        Family::Wallet,
+        Family::Vendor,
+        Family::VendorApplication,
+        Family::VendorOrders,
+        Family::Promotion,
+        Family::VendorBalances,
+        Family::VendorSalesDaily,
+        Family::PromotionPerformance,
     ];
 
     /// Its name in keys and logs.
@@ -105,6 +132,15 @@ impl Family {
             Family::SalesDaily => "sales-daily",
             Family::FunnelDaily => "funnel-daily",
             Family::ProductStats => "product-stats",
+            Family::Payment => "payment",
+            Family::Wallet => "wallet",
+            Family::Vendor => "vendor",
+            Family::VendorApplication => "vendor-application",
+            Family::VendorOrders => "vendor-orders",
+            Family::Promotion => "promotion",
+            Family::VendorBalances => "vendor-balances",
+            Family::VendorSalesDaily => "vendor-sales-daily",
+            Family::PromotionPerformance => "promotion-performance",
         }
     }
 
@@ -112,12 +148,19 @@ impl Family {
     /// member: its keys are (list, member) pairs, rendered as a JSON array, so
     /// a member's change writes one field, however long the list.
     pub fn hashed(self) -> bool {
-        matches!(self, Family::Listing | Family::SearchTerm)
+        matches!(self, Family::Listing | Family::SearchTerm | Family::VendorOrders)
     }
 
     /// The families of the analytics relations, which ClickHouse serves.
-    pub const ANALYTICS: [Family; 4] =
-        [Family::SalesDaily, Family::FunnelDaily, Family::ProductStats, Family::SearchTerms];
+    pub const ANALYTICS: [Family; 7] = [
+        Family::SalesDaily,
+        Family::FunnelDaily,
+        Family::ProductStats,
+        Family::SearchTerms,
+        Family::VendorBalances,
+        Family::VendorSalesDaily,
+        Family::PromotionPerformance,
+    ];
 
     /// Whether Redis serves it (the [`Family::ANALYTICS`] live in ClickHouse).
     pub fn served_from_redis(self) -> bool {

@@ -29,7 +29,9 @@
 //!   [`recommend::for_user`], [`reviews::rating_mean`]).
 //! - `search` — the terms a product is found by, the posting lists the
 //!   pipeline publishes and how a query is answered from them ([`search::evaluate`]).
-//! - `vendors` — a vendor's status.
+//! - `vendors` — a vendor's status, money and orders.
+//! - `payments` — payments and wallets.
+//! - `promotions` — promotions, how a discount is priced, and their performance.
 //! - `derived` — the events the views imply (Order.StatusChanged, inventory alerts).
 //! - `family` — [`family::Family`], the published kinds of objects, and the
 //!   rendering of keys and values.
@@ -44,6 +46,8 @@ pub mod facts;
 pub mod family;
 pub mod inventory;
 pub mod orders;
+pub mod payments;
+pub mod promotions;
 pub mod recommend;
 pub mod reviews;
 pub mod search;

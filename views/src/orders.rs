@@ -81,6 +81,12 @@ pub struct OrderView {
     pub shipment_status: Option<ShipmentStatus>,
     /// What the shopper pays.
     pub total: i64,
+    /// The discount priced in.
+    #[serde(default)]
+    pub discount: i64,
+    /// The promotion code used.
+    #[serde(default)]
+    pub promo_code: Option<String>,
     /// Currency.
     pub currency: String,
     /// The lines.

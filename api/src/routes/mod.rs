@@ -90,7 +90,7 @@ pub async fn not_found() -> AppError {
 }
 
 /// 503 before anything is published.
-fn not_ready() -> AppError {
+pub(crate) fn not_ready() -> AppError {
     AppError::unavailable("not_ready", "no state is published yet; is the pipeline running?")
 }
 

@@ -20,9 +20,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use shopflow_sinks::redis::Hold;
 use shopflow_topics::events::{CartCheckedOut, OrderCancelled, OrderCreated, OrderReturnRequested};
+use shopflow_topics::EventTime;
 use shopflow_views::catalog::ProductView;
 use shopflow_views::facts::OrderStep;
 use shopflow_views::orders::OrderView;
+use shopflow_views::promotions::{Ineligible, PromotionView};
 use shopflow_views::Family;
 
 /// Most lines one order may have.
@@ -142,9 +144,12 @@ pub fn allows(order: &OrderView, step: &OrderStep, what: &str) -> Result<(), App
 }
 
 /// `POST /orders` `{items: [{productId, quantity}], shippingAddress, promoCode?}`:
-/// priced from the served catalog, refused with 409 `insufficient_stock` when a line
-/// exceeds what is available after other checkouts' holds; writes Order.Created and
-/// Cart.CheckedOut. Answers also `orderId`, `total`, `currency`.
+/// priced from the served catalog and promotions ([`PromotionView::price`]; 422 for a
+/// code that is unknown, inactive or whose minimum the lines do not reach), shipping
+/// per [`crate::Shipping`]; refused with 409 `insufficient_stock` when a line exceeds
+/// what is available after other checkouts' holds; writes Order.Created and
+/// Cart.CheckedOut. Answers also `orderId`, `subtotal`, `discount`, `shipping`,
+/// `total`, `currency`.
 pub async fn checkout(
     State(state): State<AppState>,
     caller: Caller,
@@ -173,20 +178,12 @@ pub async fn checkout(
     form.check(address.is_some(), "shippingAddress", "required: {street, city, state?, zipcode, country}");
     let promo = form.take(form.obj().opt_str("promoCode")).flatten();
     form.finish()?;
-    if let Some(code) = promo {
-        // Promotions are not among the served views, so a code cannot be checked or applied.
-        return Err(AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_promotion",
-            format!("promotion {code:?} is not known"),
-        ));
-    }
-
     // Price every line from one generation of the served catalog.
     let keys: Vec<&str> = lines.iter().map(|(p, _)| p.as_str()).collect();
     let (_, products) = read_as::<ProductView>(&state, Family::Product, &keys).await?;
     let mut bad = Vec::new();
     let mut items = Vec::new();
+    let mut priced: Vec<ProductView> = Vec::new();
     let mut currency: Option<String> = None;
     for (i, ((product_id, quantity), product)) in lines.iter().zip(products).enumerate() {
         let Some(product) = product.filter(|p| !p.deleted) else {
@@ -202,12 +199,19 @@ pub async fn checkout(
             "quantity": quantity,
             "unitPrice": product.price,
         }));
+        priced.push(product);
     }
     if !bad.is_empty() {
         return Err(AppError::invalid_fields(bad));
     }
     let subtotal: i64 =
         items.iter().map(|i| i["quantity"].as_i64().unwrap_or(0) * i["unitPrice"].as_i64().unwrap_or(0)).sum();
+    let discount = match &promo {
+        Some(code) => price_promotion(&state, code, &lines, &priced).await?,
+        None => 0,
+    };
+    let shipping = state.shipping.of(subtotal - discount);
+    let total = subtotal - discount + shipping;
     let currency = currency.unwrap_or_else(|| "USD".to_string());
     let user = caller.0.sub.clone();
 
@@ -218,10 +222,11 @@ pub async fn checkout(
             "userId": user,
             "items": items,
             "subtotal": subtotal,
-            "discount": 0,
-            "shipping": 0,
-            "total": subtotal,
+            "discount": discount,
+            "shipping": shipping,
+            "total": total,
             "currency": currency,
+            "promoCode": promo,
             "shippingAddress": body["shippingAddress"],
         });
         let outcome = async {
@@ -245,7 +250,13 @@ pub async fn checkout(
             let events =
                 [envelope(&ticket.event_id, created), envelope(&second_id(&ticket.event_id, "chk"), checked_out)];
             match state.breakers.kafka.call(state.stores.events.send(&events)).await {
-                Ok(written) => Ok((written, json!({"orderId": order_id, "total": subtotal, "currency": currency}))),
+                Ok(written) => Ok((
+                    written,
+                    json!({
+                        "orderId": order_id, "subtotal": subtotal, "discount": discount,
+                        "shipping": shipping, "total": total, "currency": currency,
+                    }),
+                )),
                 Err(error) => {
                     let products: Vec<String> = lines.iter().map(|(p, _)| p.clone()).collect();
                     if let Err(e) = state.breakers.redis.call(state.stores.requests.release(&order_id, &products)).await
@@ -260,6 +271,45 @@ pub async fn checkout(
         (ticket, outcome)
     })
     .await
+}
+
+/// The discount of promotion `code` on the lines (productId, quantity) of `products`,
+/// as served now; 422 with the reason when it does not apply.
+async fn price_promotion(
+    state: &AppState,
+    code: &str,
+    lines: &[(String, i64)],
+    products: &[ProductView],
+) -> Result<i64, AppError> {
+    let refuse = |code: &'static str, message: String| {
+        let mut error = AppError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message);
+        error.fields = vec![("promoCode".to_string(), error.message.clone())];
+        error
+    };
+    if !shopflow_topics::fields::is_valid_id(code) {
+        return Err(refuse("unknown_promotion", format!("promotion {code:?} is not known")));
+    }
+    let (_, mut promotions) = read_as::<PromotionView>(state, Family::Promotion, &[code]).await?;
+    let Some(promotion) = promotions.pop().flatten() else {
+        return Err(refuse("unknown_promotion", format!("promotion {code:?} is not known")));
+    };
+    let eligible = lines.iter().zip(products).map(|((_, quantity), product)| {
+        let counts = promotion.category_id.as_ref().is_none_or(|c| product.categories.contains(c));
+        (quantity * product.price, counts)
+    });
+    promotion.price(EventTime::now(), eligible).map_err(|why| {
+        let message = match &why {
+            Ineligible::Ended => format!("promotion {code} has ended"),
+            Ineligible::NotStarted => format!("promotion {code} starts at {}", promotion.starts_at),
+            Ineligible::Expired => format!("promotion {code} ended at {}", promotion.ends_at),
+            Ineligible::BelowMinimum(eligible) => format!(
+                "promotion {code} needs an eligible subtotal of {}{}; the order has {eligible}",
+                promotion.min_subtotal,
+                promotion.category_id.as_ref().map(|c| format!(" in category {c}")).unwrap_or_default()
+            ),
+        };
+        refuse(why.code(), message)
+    })
 }
 
 /// `PUT /orders/{id}/cancel` `{reason?}`: Order.Cancelled (own orders; admins any).

@@ -1,37 +1,58 @@
-//! Payments: initiation for an own order, the payment provider's signed
+//! Payments and wallets: a payment of an own order (`GET /payments/{id}`;
+//! another user's answers 404), the caller's wallet and its transactions;
+//! initiation for an own order — a wallet payment settles at once against
+//! the wallet, held atomically in Redis so concurrent payments through any
+//! number of replicas cannot overdraw it — the payment provider's signed
 //! callback, wallet top-ups, refunds (admins).
 
 use super::orders::{allows, own_order};
-use super::{read_as, write_doc, Route};
+use super::{answer, check_id, read_as, read_doc, write_doc, Route};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::form::Form;
 use crate::openapi::{Access, Doc, Input, Output};
 use crate::write::table::{route, Spec, Verb, Who};
-use crate::write::{body_of, event_of, new_id, signed, write_one, SIGNATURE};
+use crate::write::{body_of, envelope, event_of, new_id, second_id, signed, write, write_one, SIGNATURE};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{get, post};
+use axum::Json;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use shopflow_sinks::redis::{Account, Funds, FundsHold};
 use shopflow_topics::events::{
     PaymentCompleted, PaymentFailed, PaymentInitiated, PaymentMethod, PaymentRefunded, WalletToppedUp,
 };
 use shopflow_views::facts::OrderStep;
 use shopflow_views::orders::OrderView;
+use shopflow_views::payments::{PaymentView, WalletView};
 use shopflow_views::Family;
+
+/// Wallet transactions per page, by default and at most.
+const PAGE_SIZE: (usize, usize) = (20, 100);
 
 /// The routes of this family.
 pub fn routes() -> Vec<Route> {
     use Access::Caller as Own;
     vec![
+        (read_doc("/api/v1/payments/{id}", "a payment of one of the caller's orders (admins: any)", Own), get(one)),
+        (read_doc("/api/v1/wallet", "the caller's wallet balance", Own), get(wallet)),
+        (
+            Doc {
+                query: &[("page", "1-based"), ("pageSize", "1-100, default 20")],
+                ..read_doc("/api/v1/wallets/transactions", "the caller's wallet transactions, newest first", Own)
+            },
+            get(transactions),
+        ),
         (
             write_doc(
                 "POST",
                 "/api/v1/payments/initiate",
-                "Payment.Initiated for an own order's total",
+                "Payment.Initiated for an own order's total; with method wallet also Payment.Completed, \
+                 after holding the total against the wallet (409 insufficient_funds)",
                 Own,
                 Input::Fields(&[("orderId", "string", true), ("method", "string", true)]),
             ),
@@ -87,6 +108,9 @@ pub async fn initiate(
     let Some(order_id) = order_id else { return Err(AppError::bad_request("orderId: required")) };
     let (_, order) = own_order(&state, &caller, &order_id).await?;
     allows(&order, &OrderStep::PaymentCompleted, "paid")?;
+    if body.get("method").and_then(Value::as_str) == Some(PaymentMethod::Wallet.as_str()) {
+        return pay_from_wallet(&state, &caller, &headers, &body, order).await;
+    }
     let payment_id = new_id("pay");
     let set = [
         ("paymentId", Value::from(payment_id.as_str())),
@@ -146,4 +170,157 @@ pub async fn top_up(
     form.finish()?;
     let event = event_of(WalletToppedUp::TYPE_NAME, &body, &[("userId", Value::from(caller.0.sub.as_str()))])?;
     write_one(&state, Some(&caller), &headers, "POST /wallets/topup", &body, event, json!({})).await
+}
+
+/// A wallet payment of `order`: holds its total against the payer's wallet
+/// (the served balance less the holds of wallet payments in flight; one
+/// payment of an order at a time), then writes Payment.Initiated and
+/// Payment.Completed together — the wallet is its own provider. The hold
+/// ends when the served state has the completion, or after `hold_ttl`.
+async fn pay_from_wallet(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: &Value,
+    order: OrderView,
+) -> Result<Response, AppError> {
+    let user = order.user_id.clone();
+    write(state, Some(caller), headers, "POST /payments/initiate", body, |ticket| async {
+        let payment_id = second_id(&ticket.event_id, "pay");
+        let outcome = async {
+            let initiated = json!({
+                "paymentId": payment_id, "orderId": order.order_id, "userId": user,
+                "amount": order.total, "currency": order.currency, "method": PaymentMethod::Wallet.as_str(),
+            });
+            let completed = json!({"paymentId": payment_id, "orderId": order.order_id, "amount": order.total});
+            let initiated = event_of(PaymentInitiated::TYPE_NAME, &initiated, &[])?;
+            let completed = event_of(PaymentCompleted::TYPE_NAME, &completed, &[])?;
+            let account = Account::Wallet(&user);
+            hold_funds(state, account, &payment_id, order.total, &order.order_id, |left| {
+                AppError::new(
+                    StatusCode::CONFLICT,
+                    "insufficient_funds",
+                    format!("the wallet has {} to spend; the order's total is {}", left.max(0), order.total),
+                )
+            })
+            .await?;
+            let events = [envelope(&ticket.event_id, initiated), envelope(&second_id(&ticket.event_id, "cmp"), completed)];
+            match state.breakers.kafka.call(state.stores.events.send(&events)).await {
+                Ok(written) => Ok((
+                    written,
+                    json!({"paymentId": payment_id, "orderId": order.order_id, "amount": order.total, "status": "Completed"}),
+                )),
+                Err(error) => {
+                    release_funds(state, account, &payment_id).await;
+                    Err(error)
+                }
+            }
+        }
+        .await;
+        (ticket, outcome)
+    })
+    .await
+}
+
+/// Holds `amount` of `account` for `id` (of `group`, or `""`) until the served
+/// state counts it or `hold_ttl` passes; refuses with `short(spendable left)`,
+/// or 409 `payment_in_progress` while another hold of the group is live.
+pub(crate) async fn hold_funds(
+    state: &AppState,
+    account: Account<'_>,
+    id: &str,
+    amount: i64,
+    group: &str,
+    short: impl FnOnce(i64) -> AppError,
+) -> Result<(), AppError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let expires_at_ms = now + state.hold_ttl.as_millis() as i64;
+    let hold = FundsHold { account, id, amount, group, now_ms: now, expires_at_ms };
+    match state.breakers.redis.call(state.stores.requests.hold_funds(hold)).await? {
+        Funds::Held => Ok(()),
+        Funds::Short { left } => Err(short(left)),
+        Funds::Busy { hold } => Err(AppError::new(
+            StatusCode::CONFLICT,
+            "payment_in_progress",
+            format!("payment {hold} of this order is in flight"),
+        )),
+    }
+}
+
+/// Drops a hold whose write failed (logged when Redis cannot be told: it then lapses).
+pub(crate) async fn release_funds(state: &AppState, account: Account<'_>, id: &str) {
+    if let Err(e) = state.breakers.redis.call(state.stores.requests.release_funds(account, id)).await {
+        tracing::warn!("could not release the hold {id}: {e}");
+    }
+}
+
+/// `GET /payments/{id}`: a payment of one of the caller's orders (admins: any); otherwise 404.
+pub async fn one(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    check_id("id", &id)?;
+    let (as_of, mut payments) = read_as::<PaymentView>(&state, Family::Payment, &[&id]).await?;
+    let payment = payments.pop().flatten().ok_or_else(|| AppError::not_found("payment"))?;
+    if !caller.may_see(payment.user_id.as_deref().unwrap_or_default()) {
+        // The payer named by Payment.Initiated, else the order's shopper.
+        own_order(&state, &caller, &payment.order_id).await.map_err(|_| AppError::not_found("payment"))?;
+    }
+    Ok(Json(answer(&payment, as_of)?))
+}
+
+/// The caller's wallet (an empty one before any transaction).
+async fn own_wallet(state: &AppState, caller: &Caller) -> Result<(i64, WalletView), AppError> {
+    let user = caller.0.sub.as_str();
+    let (as_of, mut wallets) = read_as::<WalletView>(state, Family::Wallet, &[user]).await?;
+    Ok((as_of, wallets.pop().flatten().unwrap_or_else(|| WalletView::new(user, Vec::new()))))
+}
+
+/// `GET /wallet`: `{userId, balance, asOf}`.
+pub async fn wallet(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+    let (as_of, wallet) = own_wallet(&state, &caller).await?;
+    Ok(Json(json!({"userId": wallet.user_id, "balance": wallet.balance, "asOf": as_of})))
+}
+
+/// Query of `GET /wallets/transactions`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageQuery {
+    /// 1-based page.
+    page: Option<String>,
+    /// Items per page.
+    page_size: Option<String>,
+}
+
+/// A positive integer query field within `1..=max`, or `default` when absent.
+pub(crate) fn page_number(field: &str, value: Option<&str>, default: usize, max: usize) -> Result<usize, AppError> {
+    match value {
+        None => Ok(default),
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(AppError::bad_request(format!("{field}: an integer from 1 to {max}"))),
+        },
+    }
+}
+
+/// `GET /wallets/transactions?page=&pageSize=`: `{userId, balance, items, total, page, pageSize, asOf}`.
+pub async fn transactions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<Value>, AppError> {
+    let page = page_number("page", query.page.as_deref(), 1, 1_000_000)?;
+    let size = page_number("pageSize", query.page_size.as_deref(), PAGE_SIZE.0, PAGE_SIZE.1)?;
+    let (as_of, wallet) = own_wallet(&state, &caller).await?;
+    let items: Vec<_> = wallet.items.iter().skip((page - 1) * size).take(size).collect();
+    Ok(Json(json!({
+        "userId": wallet.user_id,
+        "balance": wallet.balance,
+        "items": items,
+        "total": wallet.items.len(),
+        "page": page,
+        "pageSize": size,
+        "asOf": as_of,
+    })))
 }

@@ -60,6 +60,15 @@ pub fn name(family: Family) -> &'static str {
         Family::SalesDaily => "salesDaily",
         Family::FunnelDaily => "funnelDaily",
         Family::ProductStats => "productStats",
+        Family::Payment => "payments",
+        Family::Wallet => "wallets",
+        Family::Vendor => "vendors",
+        Family::VendorApplication => "vendorApplications",
+        Family::VendorOrders => "vendorOrders",
+        Family::Promotion => "promotions",
+        Family::VendorBalances => "vendorBalances",
+        Family::VendorSalesDaily => "vendorSalesDaily",
+        Family::PromotionPerformance => "promotionPerformance",
     }
 }
 

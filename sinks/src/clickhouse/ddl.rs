@@ -3,7 +3,8 @@
 //! its rows (retractions included) and its reads are all made.
 //!
 //! Analysts read the relations of `views.md` (`events`, `sales_daily`,
-//! `funnel_daily`, `product_stats`) with a plain `SELECT`. Each is a view over
+//! `funnel_daily`, `product_stats`, `search_terms`, `vendor_balances`,
+//! `vendor_sales_daily`, `promotion_performance`) with a plain `SELECT`. Each is a view over
 //! a `*_data` table:
 //!
 //! - `events_data` is a ReplacingMergeTree by event id: one row per distinct
@@ -99,7 +100,7 @@ impl AnalyticsTable {
 }
 
 /// The analytics relations, one per analytics family ([`Family::ANALYTICS`]).
-pub const ANALYTICS: [AnalyticsTable; 4] = [
+pub const ANALYTICS: [AnalyticsTable; 7] = [
     AnalyticsTable {
         family: Family::SalesDaily,
         relation: "sales_daily",
@@ -144,6 +145,38 @@ pub const ANALYTICS: [AnalyticsTable; 4] = [
         computed: &[],
         // The queries the catalog fails first.
         order_by: "zeroResultSearches DESC, searches DESC, query",
+    },
+    AnalyticsTable {
+        family: Family::VendorBalances,
+        relation: "vendor_balances",
+        route: "vendors",
+        key: &[column("vendorId", "String")],
+        values: &[
+            column("sales", "Int64"),
+            column("earnings", "Int64"),
+            column("payouts", "Int64"),
+            column("balance", "Int64"),
+        ],
+        computed: &[],
+        order_by: "balance DESC, vendorId",
+    },
+    AnalyticsTable {
+        family: Family::VendorSalesDaily,
+        relation: "vendor_sales_daily",
+        route: "vendor-sales",
+        key: &[column("day", "Date"), column("vendorId", "String"), column("productId", "String")],
+        values: &[column("orders", "Int64"), column("units", "Int64"), column("revenue", "Int64")],
+        computed: &[],
+        order_by: "day, vendorId, productId",
+    },
+    AnalyticsTable {
+        family: Family::PromotionPerformance,
+        relation: "promotion_performance",
+        route: "promotions",
+        key: &[column("code", "String")],
+        values: &[column("orders", "Int64"), column("discount", "Int64"), column("revenue", "Int64")],
+        computed: &[],
+        order_by: "revenue DESC, code",
     },
 ];
 
@@ -211,7 +244,16 @@ mod tests {
         assert!(ddl.contains("CREATE VIEW IF NOT EXISTS db.funnel_daily AS SELECT day, viewers, carters, buyers FROM"));
         assert_eq!(
             relations().collect::<Vec<_>>(),
-            ["events", "sales_daily", "funnel_daily", "product_stats", "search_terms"]
+            [
+                "events",
+                "sales_daily",
+                "funnel_daily",
+                "product_stats",
+                "search_terms",
+                "vendor_balances",
+                "vendor_sales_daily",
+                "promotion_performance"
+            ]
         );
         assert!(AnalyticsTable::of(Family::SalesDaily).unwrap().has_day());
         assert!(!AnalyticsTable::of(Family::ProductStats).unwrap().has_day());

@@ -4,5 +4,5 @@ pub mod ddl;
 mod reader;
 mod sink;
 
-pub use reader::{ClickHouseReader, Relation};
+pub use reader::{ClickHouseReader, Filter, Relation};
 pub use sink::{ClickHouseSink, EventRow};

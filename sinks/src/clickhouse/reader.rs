@@ -15,14 +15,43 @@ pub enum Relation {
     Products,
     /// `search_terms`.
     Search,
+    /// `vendor_balances`.
+    VendorBalances,
+    /// `vendor_sales_daily`.
+    VendorSales,
+    /// `promotion_performance`.
+    Promotions,
+}
+
+/// Which rows of a relation: days (`YYYY-MM-DD`, inclusive, for relations
+/// with a day), one value of a key column, and how many at most.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Filter<'a> {
+    /// First day.
+    pub from: Option<&'a str>,
+    /// Last day.
+    pub to: Option<&'a str>,
+    /// A key column of the relation and the value it must have.
+    pub equals: Option<(&'static str, &'a str)>,
+    /// Rows at most.
+    pub limit: u64,
 }
 
 impl Relation {
-    /// By the API's name (`sales`, `funnel`, `products`).
+    /// Every relation the API serves.
+    pub const ALL: [Relation; 7] = [
+        Relation::Sales,
+        Relation::Funnel,
+        Relation::Products,
+        Relation::Search,
+        Relation::VendorBalances,
+        Relation::VendorSales,
+        Relation::Promotions,
+    ];
+
+    /// By the API's name (`sales`, `funnel`, `products`, `search`, `vendors`, `vendor-sales`, `promotions`).
     pub fn from_route(name: &str) -> Option<Relation> {
-        [Relation::Sales, Relation::Funnel, Relation::Products, Relation::Search]
-            .into_iter()
-            .find(|r| r.spec().route == name)
+        Relation::ALL.into_iter().find(|r| r.spec().route == name)
     }
 
     /// Its table spec.
@@ -32,6 +61,9 @@ impl Relation {
             Relation::Funnel => Family::FunnelDaily,
             Relation::Products => Family::ProductStats,
             Relation::Search => Family::SearchTerms,
+            Relation::VendorBalances => Family::VendorBalances,
+            Relation::VendorSales => Family::VendorSalesDaily,
+            Relation::Promotions => Family::PromotionPerformance,
         };
         ddl::AnalyticsTable::of(family).expect("every relation is an analytics table")
     }
@@ -69,29 +101,32 @@ impl ClickHouseReader {
         ClickHouseReader { client, database: database.to_string() }
     }
 
-    /// Rows of `relation`, optionally between two days (`YYYY-MM-DD`, inclusive), at most `limit`.
-    pub async fn rows(
-        &self,
-        relation: Relation,
-        from: Option<&str>,
-        to: Option<&str>,
-        limit: u64,
-    ) -> Result<Vec<serde_json::Value>, SinkError> {
+    /// The rows of `relation` that `filter` selects; a column `equals` names
+    /// must be one of the relation's key columns.
+    pub async fn rows(&self, relation: Relation, filter: Filter<'_>) -> Result<Vec<serde_json::Value>, SinkError> {
         let mut sql = format!("SELECT * FROM {}.{} WHERE 1", self.database, relation.table());
+        let mut binds: Vec<&str> = Vec::new();
         if relation.has_day() {
-            if from.is_some() {
+            if let Some(from) = filter.from {
                 sql.push_str(" AND day >= toDate(?)");
+                binds.push(from);
             }
-            if to.is_some() {
+            if let Some(to) = filter.to {
                 sql.push_str(" AND day <= toDate(?)");
+                binds.push(to);
             }
         }
-        sql.push_str(&format!(" ORDER BY {} LIMIT {limit}", relation.order_by()));
-        let mut query = self.client.query(&sql);
-        if relation.has_day() {
-            for day in [from, to].into_iter().flatten() {
-                query = query.bind(day);
+        if let Some((column, value)) = filter.equals {
+            if !relation.spec().key.iter().any(|c| c.name == column) {
+                return Err(SinkError::Corrupt { what: "filter column", detail: column.to_string() });
             }
+            sql.push_str(&format!(" AND {column} = ?"));
+            binds.push(value);
+        }
+        sql.push_str(&format!(" ORDER BY {} LIMIT {}", relation.order_by(), filter.limit));
+        let mut query = self.client.query(&sql);
+        for bind in binds {
+            query = query.bind(bind);
         }
         let mut cursor = query.fetch_bytes("JSONEachRow")?;
         let bytes = cursor.collect().await?;

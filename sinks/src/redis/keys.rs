@@ -13,6 +13,7 @@
 //! The API's own, outside every generation (a rebuild does not drop them):
 //! - `{ns}:api:idempotency:{key}` — hash `fingerprint`, `response`.
 //! - `{ns}:api:holds:{productId}` — hash: order suffix → `quantity:expiresAtMs`.
+//! - `{ns}:api:funds:{wallet|vendor}:{id}` — hash: paymentId or payoutId → `amount:expiresAtMs:group`.
 //! - `{ns}:api:rate:{bucket}` — hash `tokens`, `at`.
 //! - `{ns}:api:used:{kind}:{id}` — marks a one-use id (a refresh token's `jti`) as used.
 
@@ -84,6 +85,11 @@ impl Keys {
     /// The holds of checkouts in flight on a product.
     pub fn holds(&self, product: &str) -> String {
         format!("{}{product}", self.holds_prefix())
+    }
+
+    /// The money holds on an account: `kind` is `wallet` (a userId) or `vendor` (a vendorId).
+    pub fn funds(&self, kind: &str, id: &str) -> String {
+        format!("{}:api:funds:{kind}:{id}", self.namespace)
     }
 
     /// A rate-limit bucket.

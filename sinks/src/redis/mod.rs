@@ -13,5 +13,5 @@ mod sink;
 
 pub use keys::Keys;
 pub use reader::{GenerationStatus, ListVersions, RedisReader, Served, ServedLists};
-pub use requests::{Claim, Hold, Requests};
+pub use requests::{Account, Claim, Funds, FundsHold, Hold, Requests};
 pub use sink::RedisSink;

@@ -1,6 +1,7 @@
 //! What the API keeps in Redis besides the served state, shared by every
 //! replica: idempotency records of writes, stock holds of checkouts in
-//! flight, and rate-limit buckets. Each check-and-change is one Lua call, so
+//! flight, money holds of wallet payments and payouts in flight, and
+//! rate-limit buckets. Each check-and-change is one Lua call, so
 //! replicas racing on the same key are serialised by Redis.
 //!
 //! Their keys, outside every generation, are named in [`Keys`].
@@ -61,6 +62,57 @@ end
 return {'held'}
 ";
 
+/// KEYS[1] = `{ns}:current`, KEYS[2] = the account's holds; ARGV[1] = namespace, ARGV[2] = now
+/// (ms), ARGV[3] = expiry (ms), ARGV[4] = the account's object suffix, ARGV[5] = `wallet` or
+/// `vendor`, ARGV[6] = this hold's id, ARGV[7] = amount, ARGV[8] = its group ('' for none),
+/// ARGV[9] = the object suffix prefix of what settles a wallet hold (a payment).
+/// Entries are id → `amount:expiresAtMs:group`. A hold ends when it expires or when the served
+/// state has counted it: a wallet payment that is no longer `Initiated` (its completion is then
+/// in the balance), a payout listed in the vendor's `payoutItems` (then in `pendingPayouts` or
+/// `payouts`). Spendable: a wallet's `balance`, a vendor's `balance − pendingPayouts`; less the
+/// live holds. Returns {'held'}, {'short', spendable-after-holds} or {'busy', hold id} when
+/// another live hold has the same group.
+const FUNDS: &str = r"
+local generation = redis.call('GET', KEYS[1])
+local now = tonumber(ARGV[2])
+local function served(suffix)
+  if not generation then return nil end
+  local json = redis.call('GET', ARGV[1] .. ':' .. generation .. ':' .. suffix)
+  if json then return cjson.decode(json) end
+  return nil
+end
+local account = served(ARGV[4])
+local spendable = 0
+local listed = {}
+if account then
+  spendable = tonumber(account['balance']) or 0
+  if ARGV[5] == 'vendor' then
+    spendable = spendable - (tonumber(account['pendingPayouts']) or 0)
+    for _, payout in ipairs(account['payoutItems'] or {}) do listed[payout['payoutId']] = true end
+  end
+end
+local function counted(id)
+  if ARGV[5] == 'vendor' then return listed[id] == true end
+  local payment = served(ARGV[9] .. id)
+  return payment ~= nil and payment['status'] ~= 'Initiated'
+end
+local entries = redis.call('HGETALL', KEYS[2])
+local held = 0
+for j = 1, #entries, 2 do
+  local amount, expires, group = string.match(entries[j + 1], '^(%d+):(%d+):(.*)$')
+  if (not amount) or tonumber(expires) <= now or counted(entries[j]) then
+    redis.call('HDEL', KEYS[2], entries[j])
+  elseif entries[j] ~= ARGV[6] then
+    if ARGV[8] ~= '' and group == ARGV[8] then return {'busy', entries[j]} end
+    held = held + tonumber(amount)
+  end
+end
+if spendable - held < tonumber(ARGV[7]) then return {'short', tostring(spendable - held)} end
+redis.call('HSET', KEYS[2], ARGV[6], ARGV[7] .. ':' .. ARGV[3] .. ':' .. ARGV[8])
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[3]) - now then redis.call('PEXPIREAT', KEYS[2], ARGV[3]) end
+return {'held'}
+";
+
 /// KEYS[1] = the bucket; ARGV[1] = capacity, ARGV[2] = tokens per second, ARGV[3] = now (ms).
 /// Returns {1, 0} when a token was taken, else {0, ms until one is there}.
 const TAKE: &str = r"
@@ -108,6 +160,72 @@ pub enum Hold {
     },
 }
 
+/// Whose money a [`Requests::hold_funds`] holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Account<'a> {
+    /// A user's wallet; holds are payments (by paymentId), grouped by order.
+    Wallet(&'a str),
+    /// A vendor's balance; holds are payouts (by payoutId).
+    Vendor(&'a str),
+}
+
+impl Account<'_> {
+    fn family(self) -> Family {
+        match self {
+            Account::Wallet(_) => Family::Wallet,
+            Account::Vendor(_) => Family::Vendor,
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            Account::Wallet(id) | Account::Vendor(id) => id,
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Account::Wallet(_) => "wallet",
+            Account::Vendor(_) => "vendor",
+        }
+    }
+}
+
+/// A hold of money to place: `amount` of `account` for `id` (of `group`, or
+/// `""`), from `now_ms` until `expires_at_ms` at the latest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FundsHold<'a> {
+    /// Whose money.
+    pub account: Account<'a>,
+    /// The hold (a paymentId or payoutId).
+    pub id: &'a str,
+    /// Minor units.
+    pub amount: i64,
+    /// Holds of one group exclude each other (`""`: none).
+    pub group: &'a str,
+    /// Now, in ms since the epoch.
+    pub now_ms: i64,
+    /// When it lapses.
+    pub expires_at_ms: i64,
+}
+
+/// The outcome of a hold on an account's money.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Funds {
+    /// The amount is held.
+    Held,
+    /// Only this much is spendable after the other holds (may be ≤ 0).
+    Short {
+        /// Spendable minus the other holds.
+        left: i64,
+    },
+    /// Another hold of the same group (a payment of the same order) is in flight.
+    Busy {
+        /// Its id.
+        hold: String,
+    },
+}
+
 /// The API's own keys in Redis.
 #[derive(Clone)]
 pub struct Requests {
@@ -115,6 +233,7 @@ pub struct Requests {
     keys: Keys,
     claim: redis::Script,
     hold: redis::Script,
+    funds: redis::Script,
     take: redis::Script,
 }
 
@@ -128,6 +247,7 @@ impl Requests {
             keys: Keys::new(namespace),
             claim: redis::Script::new(CLAIM),
             hold: redis::Script::new(HOLD),
+            funds: redis::Script::new(FUNDS),
             take: redis::Script::new(TAKE),
         })
     }
@@ -215,6 +335,41 @@ impl Requests {
             pipe.hdel(self.keys.holds(product), &field).ignore();
         }
         pipe.query_async::<()>(&mut connection).await?;
+        Ok(())
+    }
+
+    /// Places `hold`: `amount` of `account`'s money for `id` until
+    /// `expires_at_ms` or until the served state has counted it — or refuses,
+    /// holding nothing, when the spendable money after the other holds is
+    /// short or another hold of the group is live. Replicas racing on one
+    /// account are serialised by Redis.
+    pub async fn hold_funds(&self, hold: FundsHold<'_>) -> Result<Funds, SinkError> {
+        let FundsHold { account, id, amount, group, now_ms, expires_at_ms } = hold;
+        let mut invocation = self.funds.key(self.keys.current());
+        invocation.key(self.keys.funds(account.kind(), account.id()));
+        invocation.arg(self.keys.namespace()).arg(now_ms).arg(expires_at_ms);
+        invocation.arg(Keys::object_suffix(account.family(), account.id())).arg(account.kind());
+        invocation.arg(id).arg(amount).arg(group).arg(Keys::object_suffix(Family::Payment, ""));
+        let mut connection = self.connection.clone();
+        let reply: Vec<String> = invocation.invoke_async(&mut connection).await?;
+        match (reply.first().map(String::as_str), reply.get(1)) {
+            (Some("held"), _) => Ok(Funds::Held),
+            (Some("short"), Some(left)) => Ok(Funds::Short {
+                left: left.parse().map_err(|_| SinkError::Corrupt { what: "funds", detail: left.clone() })?,
+            }),
+            (Some("busy"), Some(hold)) => Ok(Funds::Busy { hold: hold.clone() }),
+            _ => Err(SinkError::Corrupt { what: "funds reply", detail: reply.join(",") }),
+        }
+    }
+
+    /// Drops the hold `id` on `account` (its event was not written).
+    pub async fn release_funds(&self, account: Account<'_>, id: &str) -> Result<(), SinkError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("HDEL")
+            .arg(self.keys.funds(account.kind(), account.id()))
+            .arg(id)
+            .query_async::<()>(&mut connection)
+            .await?;
         Ok(())
     }
 

@@ -1,0 +1,348 @@
+//! Money end to end, against the real broker, pipeline, Redis and
+//! ClickHouse: a known history gives exact wallets, payments, vendor
+//! balances and promotion figures through the API and ClickHouse; wallet
+//! payments spread over two API processes never overdraw; payouts beyond the
+//! balance, and another user's payment, are refused.
+
+mod support;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use shopflow_api::auth::Role;
+use std::time::Duration;
+use support::api::{Answer, Api};
+use support::{http, live_space, serve_twice, wait_until};
+
+fn address() -> Value {
+    json!({"street": "1 Main St", "city": "Salem", "zipcode": "97301", "country": "US"})
+}
+
+/// Sends a write and expects 202: its answer's body.
+fn accepted(api: &Api, method: &str, path: &str, token: &str, body: Value) -> Value {
+    let answer: Answer = api.send(method, path, Some(token), &[], Some(&body));
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{method} {path}: {}", answer.body);
+    answer.body
+}
+
+/// `GET path` once the served state includes the write that answered `written`.
+fn read_after(api: &Api, path: &str, token: Option<&str>, written: &Value) -> Value {
+    let after = written["consistencyToken"].as_str().unwrap();
+    let separator = if path.contains('?') { '&' } else { '?' };
+    let (status, body) = api.get(&format!("{path}{separator}after={after}"), token);
+    assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+    body
+}
+
+/// The error code of a refused write.
+fn refused(api: &Api, method: &str, path: &str, token: &str, body: Value) -> (StatusCode, String) {
+    let answer = api.send(method, path, Some(token), &[], Some(&body));
+    (answer.status, answer.body["error"]["code"].as_str().unwrap_or_default().to_string())
+}
+
+/// A category and a product of `vendor` at `price` with 100 units, served.
+fn product_of(api: &Api, admin: &str, vendor: &str, price: i64) -> String {
+    accepted(
+        api,
+        "POST",
+        "/api/v1/admin/categories",
+        admin,
+        json!({"categoryId": "cat-1", "name": "Lamps", "parentId": null}),
+    );
+    let product = json!({
+        "vendorId": vendor, "name": "Lamp", "description": "A lamp", "categoryId": "cat-1",
+        "price": price, "currency": "USD", "attributes": {}, "images": []
+    });
+    let created = accepted(api, "POST", "/api/v1/admin/products", admin, product);
+    let product_id = created["productId"].as_str().unwrap().to_string();
+    let stock = json!({"productId": product_id, "warehouseId": "wh-1", "quantity": 100});
+    let received = accepted(api, "POST", "/api/v1/admin/inventory", admin, stock);
+    read_after(api, &format!("/api/v1/inventory/{product_id}"), None, &received);
+    read_after(api, &format!("/api/v1/products/{product_id}"), None, &created);
+    product_id
+}
+
+#[test]
+fn a_known_history_gives_exact_wallets_payments_vendor_balances_and_promotion_figures() {
+    let (space, _pipeline) = live_space("money");
+    let api = Api::new(&space, Duration::from_secs(60));
+    let admin = api.token("adm-1", Role::Admin);
+    let (alice, bob) = (api.token("usr-alice", Role::Shopper), api.token("usr-bob", Role::Shopper));
+
+    // A seller applies, is approved at 15% commission, and sells a lamp at 10.00.
+    let seller = api.token("usr-seller", Role::Shopper);
+    let applied = accepted(&api, "POST", "/api/v1/vendors/apply", &seller, json!({"storeName": "Lamp Co"}));
+    let vendor = applied["vendorId"].as_str().unwrap().to_string();
+    let application = read_after(&api, "/api/v1/vendors/application-status", Some(&seller), &applied);
+    assert_eq!(
+        (application["vendorId"].as_str(), application["status"].as_str()),
+        (Some(vendor.as_str()), Some("Applied"))
+    );
+    let approved = accepted(
+        &api,
+        "POST",
+        &format!("/api/v1/admin/vendors/{vendor}/approve"),
+        &admin,
+        json!({"commissionBps": 1500}),
+    );
+    let application = read_after(&api, "/api/v1/vendors/application-status", Some(&seller), &approved);
+    assert_eq!((application["status"].as_str(), application["commissionBps"].as_i64()), (Some("Approved"), Some(1500)));
+    assert_eq!(api.get("/api/v1/vendors/application-status", Some(&bob)).0, StatusCode::NOT_FOUND);
+    let vendor_token = api.vendor_token("usr-seller", &vendor);
+    let lamp = product_of(&api, &admin, &vendor, 1_000);
+
+    // Promotions: 10% off from an hour ago; one that needs more than any order.
+    let now = chrono::Utc::now();
+    let window = |hours: i64| {
+        (now - chrono::Duration::hours(1)).to_rfc3339() + "|" + &(now + chrono::Duration::hours(hours)).to_rfc3339()
+    };
+    let (starts, ends) = window(24).split_once('|').map(|(a, b)| (a.to_string(), b.to_string())).unwrap();
+    accepted(
+        &api,
+        "POST",
+        "/api/v1/admin/promotions",
+        &admin,
+        json!({"code": "TENOFF", "percentOff": 10, "minSubtotal": 0, "startsAt": starts, "endsAt": ends}),
+    );
+    let big = accepted(
+        &api,
+        "POST",
+        "/api/v1/admin/promotions",
+        &admin,
+        json!({"code": "BIGSPEND", "amountOff": 500, "minSubtotal": 1_000_000, "startsAt": starts, "endsAt": ends}),
+    );
+    read_after(&api, "/api/v1/wallet", Some(&alice), &big);
+
+    // Alice tops up 100.00 and checks out three lamps with TENOFF:
+    // 3000 − 300 discount + 4.99 shipping (under 50.00 after discount) = 3199.
+    let topped = accepted(&api, "POST", "/api/v1/wallets/topup", &alice, json!({"amount": 10_000}));
+    assert_eq!(read_after(&api, "/api/v1/wallet", Some(&alice), &topped)["balance"], 10_000);
+    let order = |code: &str| json!({"items": [{"productId": lamp, "quantity": 3}], "shippingAddress": address(), "promoCode": code});
+    assert_eq!(
+        refused(&api, "POST", "/api/v1/orders", &alice, order("NOPE")),
+        (StatusCode::UNPROCESSABLE_ENTITY, "unknown_promotion".into())
+    );
+    assert_eq!(
+        refused(&api, "POST", "/api/v1/orders", &alice, order("BIGSPEND")),
+        (StatusCode::UNPROCESSABLE_ENTITY, "promotion_minimum_not_met".into())
+    );
+    let created = accepted(&api, "POST", "/api/v1/orders", &alice, order("TENOFF"));
+    assert_eq!(
+        (
+            created["subtotal"].as_i64(),
+            created["discount"].as_i64(),
+            created["shipping"].as_i64(),
+            created["total"].as_i64()
+        ),
+        (Some(3_000), Some(300), Some(499), Some(3_199))
+    );
+    let order_id = created["orderId"].as_str().unwrap().to_string();
+    let served = read_after(&api, &format!("/api/v1/orders/{order_id}"), Some(&alice), &created);
+    assert_eq!((served["discount"].as_i64(), served["promoCode"].as_str()), (Some(300), Some("TENOFF")));
+
+    // A wallet payment settles at once.
+    let paid =
+        accepted(&api, "POST", "/api/v1/payments/initiate", &alice, json!({"orderId": order_id, "method": "wallet"}));
+    let payment = paid["paymentId"].as_str().unwrap().to_string();
+    let served = read_after(&api, &format!("/api/v1/payments/{payment}"), Some(&alice), &paid);
+    assert_eq!(
+        (served["status"].as_str(), served["amount"].as_i64(), served["method"].as_str(), served["orderId"].as_str()),
+        (Some("Completed"), Some(3_199), Some("wallet"), Some(order_id.as_str()))
+    );
+    assert_eq!(read_after(&api, "/api/v1/wallet", Some(&alice), &paid)["balance"], 10_000 - 3_199);
+    assert_eq!(read_after(&api, &format!("/api/v1/orders/{order_id}"), Some(&alice), &paid)["status"], "Paid");
+    // BOLA: Bob cannot see Alice's payment; his wallet is his own, empty.
+    assert_eq!(api.get(&format!("/api/v1/payments/{payment}"), Some(&bob)).0, StatusCode::NOT_FOUND);
+    let (status, bobs) = api.get("/api/v1/wallet", Some(&bob));
+    assert_eq!((status, bobs["userId"].as_str(), bobs["balance"].as_i64()), (StatusCode::OK, Some("usr-bob"), Some(0)));
+    assert_eq!(api.get(&format!("/api/v1/payments/{payment}"), Some(&admin)).0, StatusCode::OK);
+
+    // Shipped and delivered: the seller earns ⌊3000 × 8500 / 10000⌋ = 2550.
+    let shipment = accepted(
+        &api,
+        "POST",
+        "/api/v1/admin/shipments",
+        &admin,
+        json!({"orderId": order_id, "warehouseId": "wh-1", "carrier": "UPS", "trackingNumber": "T1"}),
+    );
+    let shipment_id = shipment["shipmentId"].as_str().unwrap().to_string();
+    read_after(&api, &format!("/api/v1/orders/{order_id}"), Some(&alice), &shipment);
+    let delivered = accepted(
+        &api,
+        "POST",
+        &format!("/api/v1/admin/shipments/{shipment_id}/delivered"),
+        &admin,
+        json!({"orderId": order_id}),
+    );
+    let payouts = read_after(&api, "/api/v1/vendor/payouts", Some(&vendor_token), &delivered);
+    assert_eq!(
+        (payouts["sales"].as_i64(), payouts["earnings"].as_i64(), payouts["balance"].as_i64()),
+        (Some(3_000), Some(2_550), Some(2_550)),
+        "{payouts}"
+    );
+    let orders = read_after(&api, "/api/v1/vendor/orders", Some(&vendor_token), &delivered);
+    assert_eq!((orders["total"].as_i64(), orders["items"][0]["orderId"].as_str()), (Some(1), Some(order_id.as_str())));
+    assert_eq!(orders["items"][0]["status"], "Delivered");
+    // Another vendor's view of its orders does not hold this one.
+    let other = api.vendor_token("usr-other", "ven-other");
+    assert_eq!(api.get("/api/v1/vendor/orders", Some(&other)).1["total"], 0);
+
+    // Payouts: beyond the balance 409; 2000 held, so 600 more is beyond it too.
+    let payout = |amount: i64| json!({"amount": amount});
+    assert_eq!(
+        refused(&api, "POST", "/api/v1/vendor/payouts", &vendor_token, payout(2_551)),
+        (StatusCode::CONFLICT, "insufficient_balance".into())
+    );
+    let requested = accepted(&api, "POST", "/api/v1/vendor/payouts", &vendor_token, payout(2_000));
+    let payout_id = requested["payoutId"].as_str().unwrap().to_string();
+    assert_eq!(
+        refused(&api, "POST", "/api/v1/vendor/payouts", &vendor_token, payout(600)),
+        (StatusCode::CONFLICT, "insufficient_balance".into())
+    );
+    let pending = read_after(&api, "/api/v1/vendor/payouts", Some(&vendor_token), &requested);
+    assert_eq!((pending["pendingPayouts"].as_i64(), pending["balance"].as_i64()), (Some(2_000), Some(2_550)));
+    let processed = accepted(
+        &api,
+        "POST",
+        &format!("/api/v1/admin/payouts/{payout_id}/process"),
+        &admin,
+        json!({"vendorId": vendor, "amount": 2_000}),
+    );
+    let done = read_after(&api, "/api/v1/vendor/payouts", Some(&vendor_token), &processed);
+    assert_eq!(
+        (
+            done["payouts"].as_i64(),
+            done["pendingPayouts"].as_i64(),
+            done["balance"].as_i64(),
+            done["items"][0]["status"].as_str()
+        ),
+        (Some(2_000), Some(0), Some(550), Some("processed"))
+    );
+
+    // Refunds: 10.00 back to the wallet; a refund beyond what is left is listed, not applied.
+    let refund = accepted(
+        &api,
+        "POST",
+        &format!("/api/v1/payments/{payment}/refund"),
+        &admin,
+        json!({"orderId": order_id, "amount": 1_000}),
+    );
+    let over = accepted(
+        &api,
+        "POST",
+        &format!("/api/v1/payments/{payment}/refund"),
+        &admin,
+        json!({"orderId": order_id, "amount": 2_200}),
+    );
+    read_after(&api, "/api/v1/wallet", Some(&alice), &refund);
+    let served = read_after(&api, &format!("/api/v1/payments/{payment}"), Some(&alice), &over);
+    assert_eq!(
+        (served["refunded"].as_i64(), served["anomalies"][0]["reason"].as_str()),
+        (Some(1_000), Some("over_refund"))
+    );
+    let wallet = read_after(&api, "/api/v1/wallets/transactions", Some(&alice), &over);
+    assert_eq!(wallet["balance"], 10_000 - 3_199 + 1_000);
+    let kinds: Vec<&str> = wallet["items"].as_array().unwrap().iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["refund", "payment", "topup"], "newest first");
+    let page = api.get("/api/v1/wallets/transactions?page=2&pageSize=2", Some(&alice)).1;
+    assert_eq!((page["items"].as_array().map(Vec::len), page["total"].as_i64()), (Some(1), Some(3)));
+    assert_eq!(api.get("/api/v1/wallets/transactions?page=0", Some(&alice)).0, StatusCode::BAD_REQUEST);
+
+    // ClickHouse: vendor_balances, promotion_performance, the vendor's sales by day.
+    let rows = |path: &str, token: &str| api.get(path, Some(token)).1["items"].clone();
+    wait_until("ClickHouse to hold the payout", 60, || {
+        rows("/api/v1/admin/analytics/vendors", &admin)
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["vendorId"] == vendor.as_str() && r["payouts"] == 2_000))
+    });
+    let balances = rows("/api/v1/admin/analytics/vendors", &admin);
+    let row = balances.as_array().unwrap().iter().find(|r| r["vendorId"] == vendor.as_str()).unwrap();
+    assert_eq!(row, &json!({"vendorId": vendor, "sales": 3_000, "earnings": 2_550, "payouts": 2_000, "balance": 550}));
+    let promotions = rows("/api/v1/admin/promotions", &admin);
+    assert_eq!(promotions, json!([{"code": "TENOFF", "orders": 1, "discount": 300, "revenue": 3_199}]));
+    let sales = rows("/api/v1/vendor/analytics", &vendor_token);
+    assert_eq!(sales.as_array().map(Vec::len), Some(1), "{sales}");
+    assert_eq!(
+        (sales[0]["productId"].as_str(), sales[0]["units"].as_i64(), sales[0]["revenue"].as_i64()),
+        (Some(lamp.as_str()), Some(3), Some(3_000))
+    );
+    assert_eq!(rows("/api/v1/vendor/analytics", &other), json!([]));
+
+    // A suspended vendor's writes answer 403.
+    let suspended =
+        accepted(&api, "POST", &format!("/api/v1/admin/vendors/{vendor}/suspend"), &admin, json!({"reason": "audit"}));
+    read_after(&api, "/api/v1/vendor/payouts", Some(&vendor_token), &suspended);
+    assert_eq!(
+        refused(&api, "POST", "/api/v1/vendor/payouts", &vendor_token, payout(10)),
+        (StatusCode::FORBIDDEN, "vendor_suspended".into())
+    );
+    let product = json!({"name": "Shade", "description": "A shade", "categoryId": "cat-1", "price": 500, "currency": "USD", "attributes": {}, "images": []});
+    assert_eq!(
+        refused(&api, "POST", "/api/v1/vendor/products", &vendor_token, product),
+        (StatusCode::FORBIDDEN, "vendor_suspended".into())
+    );
+}
+
+#[test]
+fn concurrent_wallet_payments_over_two_api_processes_never_overdraw() {
+    let (space, _pipeline) = live_space("wallets");
+    let api = Api::new(&space, Duration::from_secs(60));
+    let admin = api.token("adm-1", Role::Admin);
+    let alice = api.token("usr-alice", Role::Shopper);
+    let lamp = product_of(&api, &admin, "ven-1", 1_000);
+    // 50.00 in the wallet; each order is 10.00 + 4.99 shipping: three fit, a fourth does not.
+    let topped = accepted(&api, "POST", "/api/v1/wallets/topup", &alice, json!({"amount": 5_000}));
+    let mut orders = Vec::new();
+    let mut last = topped;
+    for _ in 0..20 {
+        let order = json!({"items": [{"productId": lamp, "quantity": 1}], "shippingAddress": address()});
+        last = accepted(&api, "POST", "/api/v1/orders", &alice, order);
+        assert_eq!(last["total"], 1_499);
+        orders.push(last["orderId"].as_str().unwrap().to_string());
+    }
+    read_after(&api, &format!("/api/v1/orders/{}", orders[19]), Some(&alice), &last);
+    assert_eq!(api.get("/api/v1/wallet", Some(&alice)).1["balance"], 5_000);
+
+    let (ports, _logs, _servers) = serve_twice(&space);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(20));
+    let payers: Vec<_> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, order_id)| {
+            let (token, start, port) = (alice.clone(), start.clone(), ports[i % 2]);
+            let body = json!({"orderId": order_id, "method": "wallet"});
+            std::thread::spawn(move || {
+                start.wait();
+                http(port, "POST", "/api/v1/payments/initiate", &token, &body)
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, String, String)> = payers.into_iter().map(|p| p.join().unwrap()).collect();
+    let paid: Vec<Value> = answers
+        .iter()
+        .filter(|(status, _, _)| *status == 202)
+        .map(|(_, body, _)| serde_json::from_str(body).unwrap())
+        .collect();
+    let short =
+        answers.iter().filter(|(status, body, _)| *status == 409 && body.contains("insufficient_funds")).count();
+    assert_eq!((paid.len(), short), (3, 17), "{answers:?}");
+    // Served: three completed payments, a balance that never went below zero.
+    for written in &paid {
+        let payment = written["paymentId"].as_str().unwrap();
+        let served = read_after(&api, &format!("/api/v1/payments/{payment}"), Some(&alice), written);
+        assert_eq!((served["status"].as_str(), served["completed"].as_i64()), (Some("Completed"), Some(1_499)));
+    }
+    let wallet = read_after(&api, "/api/v1/wallets/transactions", Some(&alice), &paid[2]);
+    assert_eq!(wallet["balance"], 5_000 - 3 * 1_499);
+    assert_eq!(wallet["total"], 4, "one top-up, three payments");
+    // The refused orders are unpaid; once the payments are served the holds give
+    // way to the balance, and paying one of them is still short.
+    let paid_orders: Vec<&str> = paid.iter().map(|p| p["orderId"].as_str().unwrap()).collect();
+    let unpaid: Vec<&String> = orders.iter().filter(|o| !paid_orders.contains(&o.as_str())).collect();
+    assert_eq!(unpaid.len(), 17);
+    for order_id in &unpaid {
+        assert_eq!(api.get(&format!("/api/v1/orders/{order_id}"), Some(&alice)).1["status"], "Created");
+    }
+    let again = json!({"orderId": unpaid[0], "method": "wallet"});
+    let (status, body, _) = http(ports[0], "POST", "/api/v1/payments/initiate", &alice, &again);
+    assert!(status == 409 && body.contains("insufficient_funds"), "{status} {body}");
+}
