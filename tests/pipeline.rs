@@ -260,7 +260,7 @@ fn derived_events_follow_the_published_state() {
         producer.send(&space.topic(envelope.topic().name()), envelope.key(), &envelope.to_json()).unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
-    pipeline(&space, &["--workers", "2"]);
+    pipeline(&space, &["--workers", "2", "--low-stock-threshold", "50"]);
     let (_, objects) = space.redis_objects();
 
     // Every status an order went through is one Order.StatusChanged, keyed by the order.
@@ -308,10 +308,18 @@ fn derived_events_follow_the_published_state() {
     assert!(extra.iter().all(|(order, _, _)| known.contains(order)), "transitions of unknown orders: {extra:?}");
     assert!(extra.len() * 20 <= expected.len(), "too many superseded transitions: {extra:?}");
 
-    // Inventory alerts: keyed by product, about published products; the oversold one among them.
+    // Inventory alerts: keyed by product, about published products; the oversold one among
+    // them; LowStock at the configured threshold.
     let alerts = read_topic(&space.topic("shop.alerts"), |read| {
         read.iter().any(|e| e.subject == "prd-alert" && matches!(e.event, Event::InventoryOversold(_)))
+            && read.iter().any(|e| matches!(e.event, Event::InventoryLowStock(_)))
     });
+    for alert in &alerts {
+        if let Event::InventoryLowStock(low) = &alert.event {
+            assert_eq!(low.threshold, 50, "{alert:?}");
+            assert!(low.available <= 50, "{alert:?}");
+        }
+    }
     for alert in &alerts {
         assert!(objects.contains_key(&format!("inventory:{}", alert.subject)), "alert for an unknown product");
         assert!(matches!(

@@ -460,14 +460,31 @@ impl<'s> Views<'s> {
     }
 }
 
+/// The thresholds of `views.md` that are configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Recommendations: a user contributes pairs from at most this many of
+    /// their most recent distinct products (default 200).
+    pub pair_cap: usize,
+    /// Inventory.LowStock when `available` falls to or below this (default 5).
+    pub low_stock_threshold: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { pair_cap: recommend::Config::default().pair_cap, low_stock_threshold: LOW_STOCK_THRESHOLD }
+    }
+}
+
 /// Builds every view from events keyed by id (each with its facts), with
 /// the default settings.
 pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
-    build_with(events, recommend::Config::default())
+    build_with(events, Settings::default())
 }
 
 /// Builds every view from events keyed by id (each with its facts).
-pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::Config) -> Views<'s> {
+pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings) -> Views<'s> {
+    let config = recommend::Config { pair_cap: settings.pair_cap };
     let facts = Facts::split(dedup(events));
     let orders = orders::view(facts.of(&[Kind::Order]));
     let catalog = catalog::view(facts.of(&[Kind::Product, Kind::Category]));
@@ -497,8 +514,8 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, config: recommend::
     let payments = payments::view(facts.of(&[Kind::Payment, Kind::TopUp]));
     let vendors = vendors::view(vendor_profiles, facts.of(&[Kind::Payout]), orders.clone());
     let promotions = promotions::view(facts.of(&[Kind::Promotion]), orders.clone());
-    let derived =
-        orders::status_changes(orders.clone()).concat(inventory::alerts(inventory.clone(), LOW_STOCK_THRESHOLD));
+    let derived = orders::status_changes(orders.clone())
+        .concat(inventory::alerts(inventory.clone(), settings.low_stock_threshold));
     Views {
         user_orders: orders::user_orders(orders.clone()),
         orders,

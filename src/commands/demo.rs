@@ -77,6 +77,8 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         group_id: "shopflow-demo".into(),
         max_epoch_records: 20_000,
         exit_when_caught_up: false,
+        low_stock_threshold: 5,
+        pair_cap: 200,
         cluster: Default::default(),
         kafka: kafka.clone(),
         stores: args.stores.clone(),

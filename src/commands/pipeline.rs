@@ -83,6 +83,13 @@ pub struct PipelineArgs {
     /// Exit once everything on the topics at start is published (replays, tests, benchmarks).
     #[arg(long)]
     pub exit_when_caught_up: bool,
+    /// Inventory.LowStock when a product's `available` falls to or below this.
+    #[arg(long, env = "SHOPFLOW_LOW_STOCK_THRESHOLD", default_value_t = 5)]
+    pub low_stock_threshold: i64,
+    /// Recommendations: a user contributes pairs from at most this many of their
+    /// most recent distinct products (purchased, or viewed).
+    #[arg(long, env = "SHOPFLOW_PAIR_CAP", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub pair_cap: u32,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -108,6 +115,10 @@ impl PipelineArgs {
             clickhouse_database: self.stores.clickhouse_database.clone(),
             workers: usize::from(self.workers.workers),
             cluster: self.cluster.cluster()?,
+            settings: shopflow_dataflows::Settings {
+                pair_cap: self.pair_cap as usize,
+                low_stock_threshold: self.low_stock_threshold,
+            },
         })
     }
 }

@@ -19,7 +19,7 @@ mod publisher;
 use anyhow::Context;
 use differential_dataflow::AsCollection;
 use publish::{collect, Batch, Out, Rendering};
-use shopflow_dataflows::{build, facts_of, Epoch};
+use shopflow_dataflows::{build_with, facts_of, Epoch};
 use shopflow_ingest::source::operator::{kafka_source, KafkaSource, Record, SourceCounters, Wakers};
 use shopflow_ingest::source::{self, SourceConfig};
 use shopflow_sinks::clickhouse::EventRow;
@@ -46,6 +46,8 @@ pub struct PipelineConfig {
     pub workers: usize,
     /// The cluster this process is part of (`None`: this process alone).
     pub cluster: Option<Cluster>,
+    /// The views' configurable thresholds.
+    pub settings: shopflow_dataflows::Settings,
 }
 
 /// A timely cluster: several processes, each with `workers` threads, that
@@ -138,7 +140,7 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                     let row = EventRow::new(&record.envelope, record.topic, record.partition, record.offset);
                     ((record.envelope.id.clone(), facts_of(&record.envelope)), row)
                 })?;
-                let views = build(streams.records.as_collection());
+                let views = build_with(streams.records.as_collection(), config.settings);
                 let mut rendering = Rendering { parts: Vec::new() };
                 views.for_each(&mut rendering);
                 let mut outs = rendering.parts;

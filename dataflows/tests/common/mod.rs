@@ -6,7 +6,7 @@
 use differential_dataflow::input::InputSession;
 use serde::Serialize;
 use shopflow_dataflows::recommend::Config;
-use shopflow_dataflows::{build_with, facts_of, Coll, Visitor};
+use shopflow_dataflows::{build_with, facts_of, Coll, Settings, Visitor};
 use shopflow_topics::Envelope;
 use shopflow_views::derived::Derived;
 use shopflow_views::facts::Fact;
@@ -104,7 +104,8 @@ pub fn run_with(batches: &[Vec<Envelope>], workers: usize, config: Config) -> Sn
         let mut input = InputSession::new();
         let sink = sink.clone();
         let probe = worker.dataflow::<u64, _, _>(|scope| {
-            let views = build_with(input.to_collection(scope), config);
+            let settings = Settings { pair_cap: config.pair_cap, ..Settings::default() };
+            let views = build_with(input.to_collection(scope), settings);
             let mut capturing = Capturing { updates: sink.clone(), parts: Vec::new() };
             views.for_each(&mut capturing);
             let mut parts = capturing.parts;
