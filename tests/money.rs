@@ -2,7 +2,8 @@
 //! ClickHouse: a known history gives exact wallets, payments, vendor
 //! balances and promotion figures through the API and ClickHouse; wallet
 //! payments spread over two API processes never overdraw; payouts beyond the
-//! balance, and another user's payment, are refused.
+//! balance, and another user's payment, are refused; a burst of orders is
+//! flagged by the fraud rules.
 
 mod support;
 
@@ -345,4 +346,33 @@ fn concurrent_wallet_payments_over_two_api_processes_never_overdraw() {
     let again = json!({"orderId": unpaid[0], "method": "wallet"});
     let (status, body, _) = http(ports[0], "POST", "/api/v1/payments/initiate", &alice, &again);
     assert!(status == 409 && body.contains("insufficient_funds"), "{status} {body}");
+}
+
+#[test]
+fn a_burst_of_orders_is_flagged_for_admins() {
+    let (space, _pipeline) = live_space("fraud");
+    let api = Api::new(&space, Duration::from_secs(60));
+    let admin = api.token("adm-1", Role::Admin);
+    let (mallory, alice) = (api.token("usr-mallory", Role::Shopper), api.token("usr-alice", Role::Shopper));
+    let lamp = product_of(&api, &admin, "ven-1", 1_000);
+    let order = json!({"items": [{"productId": lamp, "quantity": 1}], "shippingAddress": address()});
+    accepted(&api, "POST", "/api/v1/orders", &alice, order.clone());
+    let mut last = Value::Null;
+    let mut placed = Vec::new();
+    for _ in 0..6 {
+        last = accepted(&api, "POST", "/api/v1/orders", &mallory, order.clone());
+        placed.push(last["orderId"].as_str().unwrap().to_string());
+    }
+    let flagged = read_after(&api, "/api/v1/admin/fraud", Some(&admin), &last);
+    assert_eq!(flagged["total"], 1, "{flagged}");
+    let user = &flagged["items"][0];
+    assert_eq!(user["userId"], "usr-mallory");
+    let flags = user["flags"].as_array().unwrap();
+    assert_eq!(flags.len(), 1, "the sixth order within the hour: {flags:?}");
+    assert_eq!(
+        (flags[0]["rule"].as_str(), flags[0]["orderId"].as_str()),
+        (Some("order_burst"), placed.last().map(String::as_str))
+    );
+    assert_eq!(api.get("/api/v1/admin/fraud", Some(&alice)).0, StatusCode::FORBIDDEN);
+    assert_eq!(api.get("/api/v1/admin/fraud?pageSize=0", Some(&admin)).0, StatusCode::BAD_REQUEST);
 }

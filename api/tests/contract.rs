@@ -17,7 +17,6 @@ const NOT_BUILT_YET: &[(&str, &str)] = &[
     ("GET", "/api/v1/notifications/history"),
     ("GET", "/api/v1/admin/alerts"),
     ("GET", "/api/v1/admin/dead-letters"),
-    ("GET", "/api/v1/admin/fraud"),
     ("GET", "/api/v1/admin/delivery-partners"),
     ("GET", "/api/v1/users/profile"),
     ("GET", "/api/v1/users/{}"),

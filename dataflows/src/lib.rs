@@ -53,6 +53,7 @@
 //!   its share of each order; each user's application; `vendor_sales_daily`.
 //! - `payments` — each payment's status and refunds; each user's wallet.
 //! - `promotions` — promotions and `promotion_performance`.
+//! - `fraud` — the fraud rules' flags per user.
 //! - `search` — listings and the search index (posting lists).
 //! - `carts` — priced cart lines.
 //! - `users` — profiles and notification preferences.
@@ -69,6 +70,7 @@
 pub mod analytics;
 pub mod carts;
 pub mod catalog;
+pub mod fraud;
 pub mod inventory;
 pub mod ops;
 pub mod orders;
@@ -90,6 +92,7 @@ use shopflow_views::carts::CartView;
 use shopflow_views::catalog::{CategoryTree, CategoryView, ProductView};
 use shopflow_views::derived::Derived;
 use shopflow_views::facts::{Fact, Stamp};
+use shopflow_views::fraud::{FraudConfig, FraudView};
 use shopflow_views::inventory::{InventoryView, LOW_STOCK_THRESHOLD};
 use shopflow_views::orders::OrderView;
 use shopflow_views::payments::{PaymentView, WalletView};
@@ -386,6 +389,8 @@ pub struct Views<'s> {
     pub vendor_sales_daily: Coll<'s, ((i64, String, String), VendorSalesDaily)>,
     /// `promotion_performance` by code.
     pub promotion_performance: Coll<'s, (String, PromotionPerformance)>,
+    /// Users with fraud flags, by (`all`, userId).
+    pub fraud: Coll<'s, ((String, String), FraudView)>,
     /// Order.StatusChanged and inventory alerts: each appears (diff +1) at
     /// the time the views imply it.
     pub derived: Coll<'s, Derived>,
@@ -434,6 +439,7 @@ impl<'s> Views<'s> {
         visitor.visit(Family::VendorBalances, self.vendor_balances.clone());
         visitor.visit(Family::VendorSalesDaily, self.vendor_sales_daily.clone());
         visitor.visit(Family::PromotionPerformance, self.promotion_performance.clone());
+        visitor.visit(Family::Fraud, self.fraud.clone());
     }
 }
 
@@ -468,11 +474,17 @@ pub struct Settings {
     pub pair_cap: usize,
     /// Inventory.LowStock when `available` falls to or below this (default 5).
     pub low_stock_threshold: i64,
+    /// The fraud rules' thresholds.
+    pub fraud: FraudConfig,
 }
 
 impl Default for Settings {
     fn default() -> Settings {
-        Settings { pair_cap: recommend::Config::default().pair_cap, low_stock_threshold: LOW_STOCK_THRESHOLD }
+        Settings {
+            pair_cap: recommend::Config::default().pair_cap,
+            low_stock_threshold: LOW_STOCK_THRESHOLD,
+            fraud: FraudConfig::default(),
+        }
     }
 }
 
@@ -514,6 +526,8 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
     let payments = payments::view(facts.of(&[Kind::Payment, Kind::TopUp]));
     let vendors = vendors::view(vendor_profiles, facts.of(&[Kind::Payout]), orders.clone());
     let promotions = promotions::view(facts.of(&[Kind::Promotion]), orders.clone());
+    let fraud = fraud::view(facts.of(&[Kind::Payment]), orders.clone(), settings.fraud)
+        .map(|(user, view)| ((fraud::ALL.to_string(), user), view));
     let derived = orders::status_changes(orders.clone())
         .concat(inventory::alerts(inventory.clone(), settings.low_stock_threshold));
     Views {
@@ -548,6 +562,7 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
         vendor_balances: vendors.balances,
         vendor_sales_daily: vendors.sales_daily,
         promotion_performance: promotions.performance,
+        fraud,
         derived,
     }
 }

@@ -607,6 +607,7 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
         }
     }
     money::put_money(&sorted, &orders, &mut out);
+    money::put_fraud(&sorted, &orders, &mut out);
     out
 }
 
@@ -795,7 +796,7 @@ fn history(seed: u64) -> Vec<Envelope> {
     let rng = Rng::new(seed);
     let (users, products, orders) = (rng.range(3, 25), rng.range(2, 12), rng.range(3, 40));
     let events = history_sized(seed, users as usize, products as usize, orders as usize);
-    money::with_money_churn(with_catalog_churn(events, seed), seed)
+    money::with_fraud_churn(money::with_money_churn(with_catalog_churn(events, seed), seed), seed)
 }
 
 /// `events` and some more of what moves search: products renamed, described
@@ -1152,6 +1153,11 @@ fn histories_exercise_what_they_should() {
                     count("vendors with pending payouts", !value.contains("\"pendingPayouts\":0"));
                 }
                 "promotionPerformance" => count("promotions used", true),
+                "fraud" => {
+                    count("order bursts", value.contains("order_burst"));
+                    count("order outliers", value.contains("order_outlier"));
+                    count("payment failure runs", value.contains("payment_failures"));
+                }
                 _ => {}
             }
             ratings += usize::from(*name == "ratings");
@@ -1195,6 +1201,9 @@ fn histories_exercise_what_they_should() {
         "earning vendors with payouts",
         "vendors with pending payouts",
         "promotions used",
+        "order bursts",
+        "order outliers",
+        "payment failure runs",
     ] {
         assert!(money.get(what).copied().unwrap_or(0) > 5, "{what}: {money:?}");
     }

@@ -90,6 +90,18 @@ pub struct PipelineArgs {
     /// most recent distinct products (purchased, or viewed).
     #[arg(long, env = "SHOPFLOW_PAIR_CAP", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub pair_cap: u32,
+    /// Fraud: a user's order is flagged when it makes more than this many orders within an hour.
+    #[arg(long, env = "SHOPFLOW_FRAUD_ORDERS_PER_HOUR", default_value_t = 5)]
+    pub fraud_orders_per_hour: u32,
+    /// Fraud: a payment failure is flagged when it makes this many of a user's within 24 hours.
+    #[arg(long, env = "SHOPFLOW_FRAUD_FAILED_PAYMENTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fraud_failed_payments: u32,
+    /// Fraud: an order is flagged when its total is above this many times the median of the user's previous ones.
+    #[arg(long, env = "SHOPFLOW_FRAUD_OUTLIER_FACTOR", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fraud_outlier_factor: u32,
+    /// Fraud: the outlier rule needs at least this many previous orders of the user.
+    #[arg(long, env = "SHOPFLOW_FRAUD_OUTLIER_MIN_ORDERS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fraud_outlier_min_orders: u32,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -118,6 +130,12 @@ impl PipelineArgs {
             settings: shopflow_dataflows::Settings {
                 pair_cap: self.pair_cap as usize,
                 low_stock_threshold: self.low_stock_threshold,
+                fraud: shopflow_views::fraud::FraudConfig {
+                    max_orders_per_hour: self.fraud_orders_per_hour as usize,
+                    failed_payments: self.fraud_failed_payments as usize,
+                    outlier_factor: i64::from(self.fraud_outlier_factor),
+                    outlier_min_orders: self.fraud_outlier_min_orders as usize,
+                },
             },
         })
     }

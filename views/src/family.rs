@@ -69,11 +69,13 @@ pub enum Family {
     VendorSalesDaily,
     /// `promotion_performance`, by code.
     PromotionPerformance,
+    /// Users with fraud flags, by (`all`, userId): one hash.
+    Fraud,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 31] = [
+    pub const ALL: [Family; 32] = [
         Family::Order,
         Family::UserOrders,
         Family::Inventory,
@@ -105,6 +107,7 @@ impl Family {
         Family::VendorBalances,
         Family::VendorSalesDaily,
         Family::PromotionPerformance,
+        Family::Fraud,
     ];
 
     /// Its name in keys and logs.
@@ -141,6 +144,7 @@ impl Family {
             Family::VendorBalances => "vendor-balances",
             Family::VendorSalesDaily => "vendor-sales-daily",
             Family::PromotionPerformance => "promotion-performance",
+            Family::Fraud => "fraud",
         }
     }
 
@@ -148,7 +152,7 @@ impl Family {
     /// member: its keys are (list, member) pairs, rendered as a JSON array, so
     /// a member's change writes one field, however long the list.
     pub fn hashed(self) -> bool {
-        matches!(self, Family::Listing | Family::SearchTerm | Family::VendorOrders)
+        matches!(self, Family::Listing | Family::SearchTerm | Family::VendorOrders | Family::Fraud)
     }
 
     /// The families of the analytics relations, which ClickHouse serves.

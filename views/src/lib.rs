@@ -31,6 +31,7 @@
 //!   pipeline publishes and how a query is answered from them ([`search::evaluate`]).
 //! - `vendors` — a vendor's status, money and orders.
 //! - `payments` — payments and wallets.
+//! - `fraud` — the fraud rules' flags per user.
 //! - `promotions` — promotions, how a discount is priced, and their performance.
 //! - `derived` — the events the views imply (Order.StatusChanged, inventory alerts).
 //! - `family` — [`family::Family`], the published kinds of objects, and the
@@ -44,6 +45,7 @@ pub mod catalog;
 pub mod derived;
 pub mod facts;
 pub mod family;
+pub mod fraud;
 pub mod inventory;
 pub mod orders;
 pub mod payments;

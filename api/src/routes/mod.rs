@@ -15,11 +15,13 @@
 //! - `vendors` — applications, a vendor's own products, stock and payouts; the admin's decisions.
 //! - `promotions`, `shipping`, `clickstream` — the writes of those topics.
 //! - `analytics` — the ClickHouse relations.
+//! - `fraud` — the users the fraud rules flag.
 
 pub mod analytics;
 pub mod carts;
 pub mod catalog;
 pub mod clickstream;
+pub mod fraud;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
@@ -61,6 +63,7 @@ pub fn all() -> Vec<Route> {
         shipping::routes(),
         clickstream::routes(),
         analytics::routes(),
+        fraud::routes(),
         seo::routes(),
     ]
     .into_iter()

@@ -69,6 +69,7 @@ pub fn name(family: Family) -> &'static str {
         Family::VendorBalances => "vendorBalances",
         Family::VendorSalesDaily => "vendorSalesDaily",
         Family::PromotionPerformance => "promotionPerformance",
+        Family::Fraud => "fraud",
     }
 }
 

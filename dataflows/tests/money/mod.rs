@@ -508,3 +508,104 @@ pub fn invariants_hold(snapshot: &Snapshot, events: &[Envelope]) -> usize {
     }
     wallets.len() + vendors.len()
 }
+
+/// Puts the fraud flags of the history into `out` (default thresholds), naively.
+pub fn put_fraud(sorted: &[&Envelope], orders: &BTreeMap<String, OrderView>, out: &mut Snapshot) {
+    use shopflow_views::fraud::{FraudFlag, FraudRule, FraudView};
+    // Per user: their orders (time, id, total) and failures (time, event id, order), by (time, id).
+    let mut placed: BTreeMap<&str, Vec<(EventTime, &str, i64)>> = BTreeMap::new();
+    for (id, order) in orders {
+        placed.entry(&order.user_id).or_default().push((order.created_at, id, order.total));
+    }
+    let mut failed: BTreeMap<&str, Vec<(EventTime, &str, &str)>> = BTreeMap::new();
+    for e in sorted {
+        if let Event::PaymentFailed(f) = &e.event {
+            if let Some(order) = orders.get(&f.order_id) {
+                failed.entry(&order.user_id).or_default().push((e.time, &e.id, &f.order_id));
+            }
+        }
+    }
+    let users: BTreeSet<&str> = placed.keys().chain(failed.keys()).copied().collect();
+    for user in users {
+        let mut mine = placed.remove(user).unwrap_or_default();
+        mine.sort();
+        let mut failures = failed.remove(user).unwrap_or_default();
+        failures.sort();
+        let mut flags = Vec::new();
+        for (n, (at, order, total)) in mine.iter().enumerate() {
+            let in_hour = mine.iter().take(n + 1).filter(|(t, _, _)| at.0 - t.0 < EventTime::HOUR).count();
+            if in_hour >= 6 {
+                flags.push(FraudFlag {
+                    at: *at,
+                    rule: FraudRule::OrderBurst,
+                    order_id: order.to_string(),
+                    detail: format!("{in_hour} orders within an hour"),
+                });
+            }
+            if n >= 3 {
+                let mut before: Vec<i64> = mine[..n].iter().map(|(_, _, t)| *t).collect();
+                before.sort();
+                let k = before.len();
+                // total > 10 × median ⇔ 2 × total > 10 × (2 × median)
+                let doubled = if k.is_multiple_of(2) { before[k / 2 - 1] + before[k / 2] } else { before[k / 2] * 2 };
+                if 2 * total > 10 * doubled {
+                    flags.push(FraudFlag {
+                        at: *at,
+                        rule: FraudRule::OrderOutlier,
+                        order_id: order.to_string(),
+                        detail: format!("total {total} above 10× the median of {n} previous orders"),
+                    });
+                }
+            }
+        }
+        for (n, (at, _, order)) in failures.iter().enumerate() {
+            let in_day = failures.iter().take(n + 1).filter(|(t, _, _)| at.0 - t.0 < EventTime::DAY).count();
+            if in_day >= 3 {
+                flags.push(FraudFlag {
+                    at: *at,
+                    rule: FraudRule::PaymentFailures,
+                    order_id: order.to_string(),
+                    detail: format!("{in_day} failed payments within 24 hours"),
+                });
+            }
+        }
+        flags.sort();
+        if !flags.is_empty() {
+            put(out, "fraud", &("all", user), &FraudView { user_id: user.to_string(), flags });
+        }
+    }
+}
+
+/// `events` and bursts of orders and payment failures by a few users, at
+/// seeded times, so every fraud rule fires in some histories.
+pub fn with_fraud_churn(mut events: Vec<Envelope>, seed: u64) -> Vec<Envelope> {
+    use shopflow_topics::events::{OrderCreated, PaymentFailed};
+    let rng = Rng::new(seed ^ 0xF4A0D);
+    let template = events.iter().find_map(|e| match &e.event {
+        Event::OrderCreated(o) => Some(o.clone()),
+        _ => None,
+    });
+    let times: Vec<EventTime> = events.iter().map(|e| e.time).collect();
+    let Some(template) = template else { return events };
+    for burst in 0..rng.range(0, 3) {
+        let user = format!("usr-fraud-{seed}-{}", rng.below(2));
+        let start = *rng.pick(&times);
+        for i in 0..rng.range(3, 9) {
+            let order_id = format!("ord-fraud-{seed}-{burst}-{i}");
+            let total = if rng.chance(0.2) { rng.range(20_000, 90_000) } else { rng.range(500, 3_000) };
+            let order = OrderCreated { order_id: order_id.clone(), user_id: user.clone(), total, ..template.clone() };
+            let at = start.plus(rng.range(0, 90) * 60 * EventTime::SECOND);
+            events.push(Envelope::new(format!("evt-fraud-{seed}-{burst}-{i}"), "test", at, order));
+            if rng.chance(0.5) {
+                let failed = PaymentFailed {
+                    payment_id: format!("pay-fraud-{seed}-{burst}-{i}"),
+                    order_id,
+                    reason: "declined".into(),
+                };
+                let at = start.plus(rng.range(0, 30) * EventTime::HOUR);
+                events.push(Envelope::new(format!("evt-fraud-f-{seed}-{burst}-{i}"), "test", at, failed));
+            }
+        }
+    }
+    events
+}
