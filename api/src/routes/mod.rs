@@ -154,3 +154,47 @@ pub fn check_id(field: &str, id: &str) -> Result<(), AppError> {
 pub fn live_product(product: Option<ProductView>) -> Result<ProductView, AppError> {
     product.filter(|p| !p.deleted).ok_or_else(|| AppError::not_found("product"))
 }
+
+/// `?page=&pageSize=` of a paged list.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageQuery {
+    /// 1-based page.
+    page: Option<String>,
+    /// Items per page.
+    page_size: Option<String>,
+}
+
+impl PageQuery {
+    /// `(page, pageSize)`: `pageSize` defaults to `default` and is at most `max`; 400 naming a bad one.
+    pub fn get(&self, default: usize, max: usize) -> Result<(usize, usize), AppError> {
+        fn number(field: &str, value: Option<&str>, default: usize, max: usize) -> Result<usize, AppError> {
+            match value {
+                None => Ok(default),
+                Some(text) => match text.parse::<usize>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(AppError::bad_request(format!("{field}: an integer from 1 to {max}"))),
+                },
+            }
+        }
+        let page = number("page", self.page.as_deref(), 1, 1_000_000)?;
+        Ok((page, number("pageSize", self.page_size.as_deref(), default, max)?))
+    }
+}
+
+/// The members of one list of a hashed family ([`Family::hashed`]), as `T`, in no order; with `asOf`.
+pub async fn read_list<T: DeserializeOwned>(
+    state: &AppState,
+    family: Family,
+    list: &str,
+) -> Result<(i64, Vec<T>), AppError> {
+    let lists = [(family, list)];
+    let served = state.breakers.redis.call(state.stores.views.read_lists(&lists)).await?.ok_or_else(not_ready)?;
+    let members = served
+        .lists
+        .into_iter()
+        .flatten()
+        .map(|json| serde_json::from_str(&json).map_err(|e| AppError::store("redis", e)))
+        .collect::<Result<_, _>>()?;
+    Ok((served.as_of, members))
+}

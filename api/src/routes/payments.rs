@@ -6,7 +6,7 @@
 //! callback, wallet top-ups, refunds (admins).
 
 use super::orders::{allows, own_order};
-use super::{answer, check_id, read_as, read_doc, write_doc, Route};
+use super::{answer, check_id, read_as, read_doc, write_doc, PageQuery, Route};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::form::Form;
@@ -20,7 +20,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use shopflow_sinks::redis::{Account, Funds, FundsHold};
 use shopflow_topics::events::{
@@ -283,35 +282,13 @@ pub async fn wallet(State(state): State<AppState>, caller: Caller) -> Result<Jso
     Ok(Json(json!({"userId": wallet.user_id, "balance": wallet.balance, "asOf": as_of})))
 }
 
-/// Query of `GET /wallets/transactions`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PageQuery {
-    /// 1-based page.
-    page: Option<String>,
-    /// Items per page.
-    page_size: Option<String>,
-}
-
-/// A positive integer query field within `1..=max`, or `default` when absent.
-pub(crate) fn page_number(field: &str, value: Option<&str>, default: usize, max: usize) -> Result<usize, AppError> {
-    match value {
-        None => Ok(default),
-        Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(AppError::bad_request(format!("{field}: an integer from 1 to {max}"))),
-        },
-    }
-}
-
 /// `GET /wallets/transactions?page=&pageSize=`: `{userId, balance, items, total, page, pageSize, asOf}`.
 pub async fn transactions(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>, AppError> {
-    let page = page_number("page", query.page.as_deref(), 1, 1_000_000)?;
-    let size = page_number("pageSize", query.page_size.as_deref(), PAGE_SIZE.0, PAGE_SIZE.1)?;
+    let (page, size) = query.get(PAGE_SIZE.0, PAGE_SIZE.1)?;
     let (as_of, wallet) = own_wallet(&state, &caller).await?;
     let items: Vec<_> = wallet.items.iter().skip((page - 1) * size).take(size).collect();
     Ok(Json(json!({

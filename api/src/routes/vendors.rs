@@ -6,7 +6,7 @@
 
 use super::analytics::{checked, rows, RangeQuery};
 use super::payments::{hold_funds, release_funds};
-use super::{check_id, not_ready, read_as, read_doc, write_doc, Route};
+use super::{check_id, read_as, read_doc, read_list, write_doc, PageQuery, Route};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::openapi::{Access, Doc, Input};
@@ -19,7 +19,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::Json;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use shopflow_sinks::clickhouse::{Filter, Relation};
 use shopflow_sinks::redis::Account;
@@ -262,16 +261,6 @@ pub async fn application(State(state): State<AppState>, caller: Caller) -> Resul
     Ok(Json(super::answer(&application, as_of)?))
 }
 
-/// Query of `GET /vendor/orders`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PageQuery {
-    /// 1-based page.
-    page: Option<String>,
-    /// Orders per page.
-    page_size: Option<String>,
-}
-
 /// `GET /vendor/orders?page=&pageSize=`: `{vendorId, items, total, page, pageSize, asOf}`,
 /// the store's share of each of its orders, newest first.
 pub async fn orders(
@@ -280,16 +269,8 @@ pub async fn orders(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>, AppError> {
     let vendor = vendor_of(&caller)?;
-    let page = super::payments::page_number("page", query.page.as_deref(), 1, 1_000_000)?;
-    let size = super::payments::page_number("pageSize", query.page_size.as_deref(), PAGE_SIZE.0, PAGE_SIZE.1)?;
-    let lists = [(Family::VendorOrders, vendor.as_str())];
-    let served = state.breakers.redis.call(state.stores.views.read_lists(&lists)).await?.ok_or_else(not_ready)?;
-    let mut items: Vec<VendorOrder> = served
-        .lists
-        .into_iter()
-        .flatten()
-        .map(|json| serde_json::from_str(&json).map_err(|e| AppError::store("redis", e)))
-        .collect::<Result<_, _>>()?;
+    let (page, size) = query.get(PAGE_SIZE.0, PAGE_SIZE.1)?;
+    let (as_of, mut items) = read_list::<VendorOrder>(&state, Family::VendorOrders, &vendor).await?;
     items.sort_by(|a, b| (b.created_at, &b.order_id).cmp(&(a.created_at, &a.order_id)));
     let total = items.len();
     let page_items: Vec<VendorOrder> = items.into_iter().skip((page - 1) * size).take(size).collect();
@@ -299,7 +280,7 @@ pub async fn orders(
         "total": total,
         "page": page,
         "pageSize": size,
-        "asOf": served.as_of,
+        "asOf": as_of,
     })))
 }
 
