@@ -65,15 +65,21 @@ pub fn flags_of(
 ) -> Vec<FraudFlag> {
     let mut flags = Vec::new();
     let hour = EventTime::HOUR;
+    // Both inputs are sorted by time: a window's start only moves forward, and
+    // the previous totals are kept sorted as they grow, so a user's reduce is
+    // linear in their orders (plus the inserts), not quadratic.
+    let mut start = 0;
+    let mut previous: Vec<i64> = Vec::with_capacity(orders.len());
     for (i, (at, order_id, total)) in orders.iter().enumerate() {
-        let within = orders[..=i].iter().filter(|(t, _, _)| t.0 > at.0 - hour).count();
+        while orders[start].0 .0 <= at.0 - hour {
+            start += 1;
+        }
+        let within = i + 1 - start;
         if within > config.max_orders_per_hour {
             let detail = format!("{within} orders within an hour");
             flags.push(FraudFlag { at: *at, rule: FraudRule::OrderBurst, order_id: order_id.clone(), detail });
         }
         if i >= config.outlier_min_orders {
-            let mut previous: Vec<i64> = orders[..i].iter().map(|(_, _, t)| *t).collect();
-            previous.sort_unstable();
             let middle = previous.len() / 2;
             let median_twice =
                 if previous.len() % 2 == 1 { 2 * previous[middle] } else { previous[middle - 1] + previous[middle] };
@@ -83,9 +89,14 @@ pub fn flags_of(
                 flags.push(FraudFlag { at: *at, rule: FraudRule::OrderOutlier, order_id: order_id.clone(), detail });
             }
         }
+        previous.insert(previous.partition_point(|t| t <= total), *total);
     }
+    let mut start = 0;
     for (i, (at, _, order_id)) in failures.iter().enumerate() {
-        let within = failures[..=i].iter().filter(|(t, _, _)| t.0 > at.0 - 24 * hour).count();
+        while failures[start].0 .0 <= at.0 - 24 * hour {
+            start += 1;
+        }
+        let within = i + 1 - start;
         if within >= config.failed_payments {
             let detail = format!("{within} failed payments within 24 hours");
             flags.push(FraudFlag { at: *at, rule: FraudRule::PaymentFailures, order_id: order_id.clone(), detail });
