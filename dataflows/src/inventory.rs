@@ -1,25 +1,27 @@
 //! Inventory (`views.md`, "Inventory"): on hand per product and warehouse
 //! (received + adjusted − shipped from it), reserved (units of orders that are
-//! Created or Paid) and available per product; and the alerts its changes
-//! imply (Inventory.Oversold, Inventory.LowStock, Product.BackInStock).
+//! Created or Paid) and available per product; and the alerts of each step of
+//! a product's timeline of `available` in event-time order
+//! (Inventory.Oversold, Inventory.LowStock, Product.BackInStock).
 
-use crate::{id_hash, sum, Coll, Epoch, Project};
+use crate::{sum, Coll, Project};
 use shopflow_topics::events::{InventoryAdjusted, StockReceived};
+use shopflow_topics::{EventTime, OrderStatus};
 use shopflow_views::derived::{AlertKind, Derived, InventoryAlert};
 use shopflow_views::facts::{Fact, Stamp};
 use shopflow_views::inventory::{InventoryView, WarehouseStock};
 use shopflow_views::orders::OrderView;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 impl Project for StockReceived {
-    fn project(&self, _: &Stamp, out: &mut Vec<Fact>) {
-        out.push(Fact::Stock(self.product_id.clone(), self.warehouse_id.clone(), self.quantity));
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        out.push(Fact::Stock(self.product_id.clone(), self.warehouse_id.clone(), stamp.clone(), self.quantity));
     }
 }
 
 impl Project for InventoryAdjusted {
-    fn project(&self, _: &Stamp, out: &mut Vec<Fact>) {
-        out.push(Fact::Stock(self.product_id.clone(), self.warehouse_id.clone(), self.delta));
+    fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
+        out.push(Fact::Stock(self.product_id.clone(), self.warehouse_id.clone(), stamp.clone(), self.delta));
     }
 }
 
@@ -27,7 +29,7 @@ impl Project for InventoryAdjusted {
 /// shipments of orders.
 pub fn view<'s>(facts: Coll<'s, Fact>, orders: Coll<'s, (String, OrderView)>) -> Coll<'s, (String, InventoryView)> {
     let stock_parts = facts.flat_map(|fact| match fact {
-        Fact::Stock(product, warehouse, amount) => {
+        Fact::Stock(product, warehouse, _, amount) => {
             vec![((product.clone(), Part::SeenIn(warehouse.clone())), 0), ((product, Part::Stock(warehouse)), amount)]
         }
         _ => Vec::new(),
@@ -55,63 +57,91 @@ pub fn view<'s>(facts: Coll<'s, Fact>, orders: Coll<'s, (String, OrderView)>) ->
     })
 }
 
-/// The inventory alerts of each change of a product's `available`: at every
-/// time the view changes, the value it had before and the value it has after
-/// ([`alerts_of`]). A product's first inventory counts as "before: none".
-pub fn alerts<'s>(inventory: Coll<'s, (String, InventoryView)>, threshold: i64) -> Coll<'s, Derived> {
-    use differential_dataflow::AsCollection;
-    use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::operator::Operator;
-    use timely::dataflow::operators::Capability;
+/// One step of a product's `available` timeline: (event time, what made it
+/// — the stock event's id or `orderId#index` of the order's history entry —,
+/// change of `available`).
+pub type Move = (EventTime, String, i64);
 
-    type Update = ((String, InventoryView), Epoch, isize);
-    let route = |update: &Update| id_hash(&update.0 .0) as u64;
-    inventory
-        .inner
-        .unary_frontier(Exchange::new(route), "InventoryAlerts", move |_, _| {
-            // Per time not yet complete: its capability and (product, available) → net diff.
-            type Moves = HashMap<(String, i64), isize>;
-            let mut pending: BTreeMap<Epoch, (Capability<Epoch>, Moves)> = BTreeMap::new();
-            move |(input, frontier), output| {
-                input.for_each_stamp(|capability, containers| {
-                    for container in containers {
-                        for ((product, view), time, diff) in container.drain(..) {
-                            let (_, changes) =
-                                pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), HashMap::new()));
-                            *changes.entry((product, view.available)).or_insert(0) += diff;
-                        }
-                    }
-                });
-                while let Some(entry) = pending.first_entry() {
-                    if frontier.less_equal(entry.key()) {
-                        break;
-                    }
-                    let (time, (capability, changes)) = entry.remove_entry();
-                    let mut moves: BTreeMap<String, (Option<i64>, Option<i64>)> = BTreeMap::new();
-                    for ((product, available), diff) in changes {
-                        let slot = moves.entry(product).or_default();
-                        if diff < 0 {
-                            slot.0 = Some(available);
-                        } else if diff > 0 {
-                            slot.1 = Some(available);
-                        }
-                    }
-                    let mut session = output.session(&capability);
-                    for (product, (previous, current)) in moves {
-                        let Some(current) = current else { continue };
-                        for alert in alerts_of(&product, previous, current, threshold) {
-                            session.give((Derived::InventoryAlert(alert), time, 1));
-                        }
-                    }
+/// Every product's timeline of `available`: each stock movement at its
+/// event, and each order's reservation and shipment where its history moves
+/// them (views.md: an order takes its units while `Created` or `Paid`, and
+/// for good once `Shipped`). An entry timed before the order's creation
+/// moves at the creation, which it needs to be known.
+pub fn moves<'s>(facts: Coll<'s, Fact>, orders: Coll<'s, (String, OrderView)>) -> Coll<'s, (String, Move)> {
+    let stock = facts.flat_map(|fact| match fact {
+        Fact::Stock(product, _, stamp, amount) => Some((product, (stamp.time, stamp.id, amount))),
+        _ => None,
+    });
+    stock.concat(orders.flat_map(|(order_id, view)| order_moves(&order_id, &view)))
+}
+
+/// The moves of one order: per product, the change of what it takes from
+/// `available` at each history entry that changes it (the first always, so
+/// the product is known from its first order).
+pub fn order_moves(order_id: &str, view: &OrderView) -> Vec<(String, Move)> {
+    let mut units: BTreeMap<&str, i64> = BTreeMap::new();
+    for line in &view.items {
+        *units.entry(line.product_id.as_str()).or_insert(0) += line.quantity;
+    }
+    let mut out = Vec::new();
+    let mut shipped = false;
+    let mut taken = false;
+    for (index, entry) in view.history.iter().enumerate() {
+        shipped |= entry.status == OrderStatus::Shipped;
+        let takes = shipped || matches!(entry.status, OrderStatus::Created | OrderStatus::Paid);
+        if index > 0 && takes == taken {
+            continue;
+        }
+        let at = entry.at.max(view.created_at);
+        let step = format!("{order_id}#{index:04}");
+        for (product, quantity) in &units {
+            let change = match (taken, takes) {
+                (false, true) => -quantity,
+                (true, false) => *quantity,
+                _ => 0,
+            };
+            out.push((product.to_string(), (at, step.clone(), change)));
+        }
+        taken = takes;
+    }
+    out
+}
+
+/// The inventory alerts of every step of every product's timeline of
+/// `available` ([`moves`], [`alerts_of`]): a function of the history in
+/// event-time order, whatever the batching. A product's first step counts
+/// as "before: none".
+pub fn alerts<'s>(moves: Coll<'s, (String, Move)>, threshold: i64) -> Coll<'s, Derived> {
+    moves
+        .reduce(move |product, moves, out| {
+            let mut available: Option<i64> = None;
+            let mut i = 0;
+            while i < moves.len() {
+                // One step: every move of one (time, what), in any multiplicity.
+                let ((at, step, _), _) = moves[i];
+                let mut current = available.unwrap_or(0);
+                while i < moves.len() && moves[i].0 .0 == *at && moves[i].0 .1 == *step {
+                    current += moves[i].0 .2 * moves[i].1 as i64;
+                    i += 1;
                 }
+                for alert in alerts_of(product, (*at, step), available, current, threshold) {
+                    out.push((alert, 1));
+                }
+                available = Some(current);
             }
         })
-        .as_collection()
+        .map(|(_, alert)| Derived::InventoryAlert(alert))
 }
 
 /// The alerts implied by `available` going from `previous` to `current`
 /// (`None`: the product had no inventory before).
-pub fn alerts_of(product_id: &str, previous: Option<i64>, current: i64, threshold: i64) -> Vec<InventoryAlert> {
+pub fn alerts_of(
+    product_id: &str,
+    (at, step): (EventTime, &str),
+    previous: Option<i64>,
+    current: i64,
+    threshold: i64,
+) -> Vec<InventoryAlert> {
     let mut kinds = Vec::new();
     if previous == Some(current) {
         return Vec::new();
@@ -128,6 +158,8 @@ pub fn alerts_of(product_id: &str, previous: Option<i64>, current: i64, threshol
     kinds
         .into_iter()
         .map(|kind| InventoryAlert {
+            at,
+            step: step.to_string(),
             product_id: product_id.to_string(),
             kind,
             previous,
@@ -187,7 +219,7 @@ mod tests {
     }
 
     fn inventory_alerts(product_id: &str, previous: Option<i64>, current: i64, threshold: i64) -> Vec<InventoryAlert> {
-        alerts_of(product_id, previous, current, threshold)
+        alerts_of(product_id, (EventTime(1), "e"), previous, current, threshold)
     }
 
     #[test]

@@ -391,8 +391,10 @@ pub struct Views<'s> {
     pub promotion_performance: Coll<'s, (String, PromotionPerformance)>,
     /// Users with fraud flags, by (`all`, userId).
     pub fraud: Coll<'s, ((String, String), FraudView)>,
-    /// Order.StatusChanged and inventory alerts: each appears (diff +1) at
-    /// the time the views imply it.
+    /// Every transition of the current history that a derived event
+    /// describes (Order.StatusChanged, inventory alerts, Fraud.Suspected):
+    /// one row each, withdrawn when a later-read event takes it back. The
+    /// pipeline emits a row once it is settled ([`shopflow_views::settle`]).
     pub derived: Coll<'s, Derived>,
 }
 
@@ -528,8 +530,13 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
     let promotions = promotions::view(facts.of(&[Kind::Promotion]), orders.clone());
     let fraud = fraud::view(facts.of(&[Kind::Payment]), orders.clone(), settings.fraud)
         .map(|(user, view)| ((fraud::ALL.to_string(), user), view));
+    let moves = inventory::moves(facts.of(&[Kind::Stock]), orders.clone());
+    let suspected = fraud.clone().flat_map(|((_, user_id), view)| {
+        view.flags.into_iter().map(move |flag| Derived::FraudSuspected { user_id: user_id.clone(), flag })
+    });
     let derived = orders::status_changes(orders.clone())
-        .concat(inventory::alerts(inventory.clone(), settings.low_stock_threshold));
+        .concat(inventory::alerts(moves, settings.low_stock_threshold))
+        .concat(suspected);
     Views {
         user_orders: orders::user_orders(orders.clone()),
         orders,

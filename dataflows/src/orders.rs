@@ -179,6 +179,7 @@ pub fn changes_of(view: &OrderView) -> Vec<StatusChange> {
             previous: index.checked_sub(1).map(|i| view.history[i].status),
             status: entry.status,
             at: entry.at,
+            created_at: view.created_at,
         })
         .collect()
 }

@@ -144,7 +144,7 @@ fn the_status_changes_stream_adds_one_event_per_new_history_entry() {
             Derived::StatusChanged(change) => {
                 Some((change.index, change.previous.map(|s| s.to_string()), change.status.to_string()))
             }
-            Derived::InventoryAlert(_) => None,
+            _ => None,
         })
     });
     // Derived events only appear: each entry of the history is emitted once, when it appears
@@ -190,7 +190,7 @@ fn inventory_moves_with_stock_and_reservations_and_alerts_on_its_transitions() {
     let alerts = changes(epochs(), |views| {
         views.derived.clone().flat_map(|derived| match derived {
             Derived::InventoryAlert(alert) => Some((format!("{:?}", alert.kind), alert.previous, alert.available)),
-            Derived::StatusChanged(_) => None,
+            _ => None,
         })
     });
     assert_eq!(
@@ -201,6 +201,56 @@ fn inventory_moves_with_stock_and_reservations_and_alerts_on_its_transitions() {
             (("Oversold".to_string(), Some(10), -2), 4, 1),
         ]
     );
+}
+
+#[test]
+fn inventory_alerts_follow_event_time_whatever_the_arrival_order() {
+    let stock = |id: &str, seconds: i64, quantity: i64| {
+        event(id, seconds, StockReceived { product_id: "prd-1".into(), warehouse_id: "wh-1".into(), quantity })
+    };
+    let events = [
+        stock("e-stock", 1, 10),
+        event("e-order", 2, order("ord-1", "prd-1", 7)),
+        event("e-cancel", 3, OrderCancelled { order_id: "ord-1".into(), reason: "r".into() }),
+        event("e-order-2", 4, order("ord-2", "prd-1", 12)),
+        stock("e-more", 5, 20),
+    ];
+    let alerts = |epochs: Vec<Vec<Envelope>>| {
+        let mut all: Vec<(String, String, Option<i64>, i64)> = changes(epochs, |views| {
+            views.derived.clone().flat_map(|derived| match derived {
+                Derived::InventoryAlert(a) => Some((format!("{:?}", a.kind), a.step, a.previous, a.available)),
+                _ => None,
+            })
+        })
+        // What is left once every epoch is in: the alerts of the history.
+        .into_iter()
+        .fold(std::collections::BTreeMap::new(), |mut sum, (alert, _, diff)| {
+            *sum.entry(alert).or_insert(0isize) += diff;
+            sum
+        })
+        .into_iter()
+        .filter(|(_, count)| *count != 0)
+        .map(|(alert, count)| {
+            assert_eq!(count, 1);
+            alert
+        })
+        .collect();
+        all.sort();
+        all
+    };
+    let in_order = alerts(events.iter().map(|e| vec![e.clone()]).collect());
+    let reversed = alerts(events.iter().rev().map(|e| vec![e.clone()]).collect());
+    let alert = |kind: &str, step: &str, previous: Option<i64>, available: i64| {
+        (kind.to_string(), step.to_string(), previous, available)
+    };
+    let expected = vec![
+        alert("BackInStock", "e-more", Some(-2), 18),
+        alert("LowStock", "ord-1#0000", Some(10), 3),
+        alert("LowStock", "ord-2#0000", Some(10), -2),
+        alert("Oversold", "ord-2#0000", Some(10), -2),
+    ];
+    assert_eq!(in_order, expected);
+    assert_eq!(reversed, expected, "read backwards, the same transitions of the same timeline");
 }
 
 #[test]

@@ -83,6 +83,8 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         fraud_failed_payments: 3,
         fraud_outlier_factor: 10,
         fraud_outlier_min_orders: 3,
+        allowed_lateness: std::time::Duration::from_secs(5),
+        idle_timeout: std::time::Duration::from_secs(5),
         cluster: Default::default(),
         kafka: kafka.clone(),
         stores: args.stores.clone(),

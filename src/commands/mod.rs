@@ -7,6 +7,23 @@ pub mod serve;
 pub mod topics;
 
 use clap::Args;
+use std::time::Duration;
+
+/// Parses a duration as `500ms`, `5s`, `2m` or `1h` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 500ms, 5s, 2m or 1h"))?;
+    let millis = match unit {
+        "ms" => number,
+        "" | "s" => number.saturating_mul(1_000),
+        "m" => number.saturating_mul(60_000),
+        "h" => number.saturating_mul(3_600_000),
+        _ => return Err(format!("`{text}` has an unknown unit `{unit}` (ms, s, m or h)")),
+    };
+    Ok(Duration::from_millis(millis))
+}
 
 /// How many timely workers.
 #[derive(Args, Clone, Copy, Debug)]
@@ -25,4 +42,22 @@ pub struct KafkaArgs {
     /// Prefix of every topic name (tests and staging share one broker with it; empty in production).
     #[arg(long, global = true, env = "SHOPFLOW_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_a_unit_and_name_what_is_wrong() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("unit"));
+        assert!(parse_duration("-1s").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("").is_err());
+    }
 }

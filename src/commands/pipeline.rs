@@ -102,6 +102,15 @@ pub struct PipelineArgs {
     /// Fraud: the outlier rule needs at least this many previous orders of the user.
     #[arg(long, env = "SHOPFLOW_FRAUD_OUTLIER_MIN_ORDERS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     pub fraud_outlier_min_orders: u32,
+    /// Derived events (status changes, alerts, fraud, notifications) wait until the
+    /// event-time watermark — the newest event time of the slowest busy partition less
+    /// this — passes them: how far out of order events may arrive and still be in order.
+    #[arg(long, env = "SHOPFLOW_ALLOWED_LATENESS", default_value = "5s", value_parser = super::parse_duration)]
+    pub allowed_lateness: Duration,
+    /// A partition read to its end that has had nothing new for this long stops holding
+    /// the watermark back (all idle: everything read is settled).
+    #[arg(long, env = "SHOPFLOW_IDLE_TIMEOUT", default_value = "5s", value_parser = super::parse_duration)]
+    pub idle_timeout: Duration,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -120,7 +129,9 @@ impl PipelineArgs {
                 group_id: self.group_id.clone(),
                 max_epoch_records: self.max_epoch_records as usize,
                 exit_when_caught_up: self.exit_when_caught_up,
+                idle_timeout: self.idle_timeout,
             },
+            allowed_lateness: self.allowed_lateness,
             redis_url: self.stores.redis_url.clone(),
             namespace: self.stores.namespace.clone(),
             clickhouse_url: self.stores.clickhouse_url.clone(),
@@ -168,6 +179,7 @@ pub fn report_progress(counters: Arc<Counters>, done: Arc<AtomicBool>) {
                 publications = counters.publications.load(Ordering::Relaxed),
                 as_of = counters.as_of.load(Ordering::Relaxed),
                 current = counters.current.load(Ordering::Relaxed),
+                late = counters.late.load(Ordering::Relaxed),
                 "pipeline progress"
             );
         }

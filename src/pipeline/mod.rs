@@ -48,6 +48,9 @@ pub struct PipelineConfig {
     pub cluster: Option<Cluster>,
     /// The views' configurable thresholds.
     pub settings: shopflow_dataflows::Settings,
+    /// How far behind the newest event time of the slowest busy partition the
+    /// watermark of settled state stays ([`shopflow_views::settle`]).
+    pub allowed_lateness: std::time::Duration,
 }
 
 /// A timely cluster: several processes, each with `workers` threads, that
@@ -93,6 +96,8 @@ pub struct Counters {
     pub as_of: AtomicU64,
     /// Whether the generation is current.
     pub current: AtomicBool,
+    /// Events read after the watermark had passed their time.
+    pub late: AtomicU64,
 }
 
 /// Runs the pipeline until `stop` is set (or, with `exit_when_caught_up`, until caught up).

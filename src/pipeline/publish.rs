@@ -13,6 +13,7 @@ use shopflow_ingest::Offsets;
 use shopflow_sinks::clickhouse::EventRow;
 use shopflow_views::derived::Derived;
 use shopflow_views::family::render;
+use shopflow_views::settle::Clock;
 use shopflow_views::Family;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,8 +53,10 @@ pub struct Batch {
     pub upper: u64,
     /// Final value (or deletion) of each changed key.
     pub changes: BTreeMap<(Family, String), Option<String>>,
-    /// Derived events that appeared.
-    pub derived: Vec<Derived>,
+    /// Changes of the collection of derived transitions (net, nonzero).
+    pub derived: Vec<(Derived, isize)>,
+    /// Every source partition's event-time clock, as of `upper`.
+    pub clocks: Vec<Clock>,
     /// Offsets covered.
     pub offsets: Offsets,
     /// Whether every worker had reached the end of its partitions.
@@ -68,6 +71,7 @@ impl Batch {
         self.upper = self.upper.max(later.upper);
         self.changes.extend(later.changes);
         self.derived.extend(later.derived);
+        self.clocks = later.clocks;
         merge_offsets(&mut self.offsets, later.offsets);
         self.at_end = later.at_end;
         self.events.extend(later.events);
@@ -107,8 +111,8 @@ impl<'s> Visitor<'s> for Rendering<'s> {
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// Gathers every [`Out`] at worker 0 and hands the publisher one [`Batch`]
-/// per run of complete epochs (changes consolidated, derived events that
-/// appeared, the offsets covered). `peers` is the number of workers of the
+/// per run of complete epochs (changes consolidated, the changes of the
+/// derived transitions, the offsets covered, the partitions' clocks). `peers` is the number of workers of the
 /// cluster, `targets` the end offsets seen at start; only worker 0 has a
 /// `publisher`. When the publisher is busy, later epochs are folded into the
 /// waiting batch; when it is gone, `stop` is set. The output carries nothing:
@@ -184,8 +188,8 @@ pub fn collect<'s>(
 }
 
 /// One batch from the complete updates: consolidated changes (a value that
-/// was retracted and asserted again is no change), derived events that
-/// appeared, the latest position of each worker.
+/// was retracted and asserted again is no change), the net changes of the
+/// derived transitions, the latest position of each worker.
 fn assemble(
     updates: impl IntoIterator<Item = (Out, isize)>,
     positions: &mut BTreeMap<usize, Position>,
@@ -220,10 +224,26 @@ fn assemble(
         merge_offsets(&mut offsets, position.offsets.clone());
     }
     let at_end = positions.len() == peers && positions.values().all(|p| p.at_end) && covers(&offsets, targets);
+    // Every partition of the source, each read by one worker; one that no worker has reported
+    // on yet has read nothing and is not idle.
+    let mut clocks: BTreeMap<(&str, i32), Clock> = BTreeMap::new();
+    for (topic, parts) in targets {
+        for partition in parts.keys() {
+            clocks.insert((topic.as_str(), *partition), Clock::default());
+        }
+    }
+    for position in positions.values() {
+        for (topic, parts) in &position.clocks {
+            for (partition, clock) in parts {
+                clocks.insert((topic.as_str(), *partition), *clock);
+            }
+        }
+    }
     Batch {
         upper,
         changes,
-        derived: derived.into_iter().filter(|(_, d)| *d > 0).map(|(event, _)| event).collect(),
+        derived: derived.into_iter().filter(|(_, d)| *d != 0).collect(),
+        clocks: clocks.into_values().collect(),
         offsets,
         at_end,
         events,
@@ -262,7 +282,7 @@ mod tests {
     fn offsets_are_each_workers_latest_and_at_end_needs_every_worker() {
         let position = |worker: usize, next: i64, at_end: bool| {
             let offsets: Offsets = [(format!("t{worker}"), [(0, next)].into_iter().collect())].into_iter().collect();
-            Out::Position(Position { worker, offsets, at_end })
+            Out::Position(Position { worker, offsets, at_end, clocks: BTreeMap::new() })
         };
         let targets: Offsets = [("t0".to_string(), [(0, 5)].into_iter().collect())].into_iter().collect();
         let mut positions = BTreeMap::new();

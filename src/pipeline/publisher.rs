@@ -13,6 +13,7 @@ use shopflow_sinks::redis::RedisSink;
 use shopflow_sinks::{Offsets, Publication};
 use shopflow_topics::{Event, EventTime};
 use shopflow_views::derived::Derived;
+use shopflow_views::settle::{watermark, Settler};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -69,7 +70,10 @@ pub fn spawn(
     let committer: BaseConsumer =
         shopflow_ingest::source::consumer_config(&config.source.brokers, &config.source.group_id).create()?;
     Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
-        let mut state = State { redis, analytics: to_analytics, derived, committer, targets, counters };
+        let lateness = i64::try_from(config.allowed_lateness.as_nanos()).unwrap_or(i64::MAX);
+        let settler = Settler::new();
+        let mut state =
+            State { redis, analytics: to_analytics, derived, committer, targets, counters, settler, lateness };
         let published = runtime.block_on(async move {
             while let Ok(mut batch) = batches.recv() {
                 // Under load, epochs queue up: publish them together, as one atomic step.
@@ -135,6 +139,10 @@ struct State {
     committer: BaseConsumer,
     targets: Offsets,
     counters: Arc<Counters>,
+    /// Holds the derived transitions back until they are settled.
+    settler: Settler,
+    /// The allowed lateness, in nanoseconds of event time.
+    lateness: i64,
 }
 
 impl State {
@@ -143,6 +151,15 @@ impl State {
         // (watermarks alone are not trusted: some brokers report them low).
         let caught_up = self.counters.current.load(Ordering::SeqCst)
             || (batch.at_end && shopflow_ingest::source::covers(&batch.offsets, &self.targets));
+        // Late: read after the watermark had passed its time (the views take it all the same).
+        let late = self.settler.count_late(batch.events.iter().map(|row| EventTime(row.time_ns)));
+        if late > 0 {
+            let watermark = self.settler.watermark().map(|w| w.to_string()).unwrap_or_default();
+            tracing::warn!(late, %watermark, "events later than the allowed lateness: applied to the views; derived events they take back stay emitted");
+            self.counters.late.fetch_add(late, Ordering::Relaxed);
+        }
+        self.settler.absorb(batch.derived);
+        let settled = self.settler.advance(watermark(&batch.clocks, self.lateness));
         let publication = Publication { upper: batch.upper, changes: batch.changes, offsets: batch.offsets };
         let was_current = self.counters.current.load(Ordering::SeqCst);
         let switching = caught_up && !was_current;
@@ -175,17 +192,19 @@ impl State {
                 }
             }
         }
-        self.emit_derived(batch.derived)?;
+        self.emit_derived(settled)?;
         self.commit(&publication.offsets);
         self.counters.publications.fetch_add(1, Ordering::Relaxed);
         self.counters.as_of.store(as_of as u64, Ordering::Relaxed);
         Ok(())
     }
 
+    /// Emits settled transitions, each stamped with its own event time.
     fn emit_derived(&mut self, derived: Vec<Derived>) -> anyhow::Result<()> {
-        let events: Vec<(Event, String)> = derived.iter().map(|d| (d.event(), d.state())).collect();
+        let events: Vec<(Event, String, EventTime)> =
+            derived.iter().map(|d| (d.event(), d.state(), d.time())).collect();
         if !events.is_empty() {
-            self.derived.send(&events, EventTime::now())?;
+            self.derived.send(&events)?;
         }
         Ok(())
     }

@@ -1,11 +1,17 @@
 //! Derived events: what the views imply and the pipeline emits
-//! (Order.StatusChanged, inventory alerts), each with the state it follows
-//! from, which its deterministic id hashes.
+//! (Order.StatusChanged, inventory alerts, Fraud.Suspected), each with the
+//! event time of the transition it describes, the time from which on it is
+//! settled ([`Derived::settles_at`]), and the state it follows from, which its
+//! deterministic id hashes. Each is a function of the history in (`time`,
+//! `id`) order, never of how the history was batched.
 
+use crate::fraud::FraudFlag;
 use crate::orders::StatusChange;
 use serde::{Deserialize, Serialize};
-use shopflow_topics::events::{InventoryLowStock, InventoryOversold, OrderStatusChanged, ProductBackInStock};
-use shopflow_topics::Event;
+use shopflow_topics::events::{
+    FraudSuspected, InventoryLowStock, InventoryOversold, OrderStatusChanged, ProductBackInStock,
+};
+use shopflow_topics::{Event, EventTime};
 
 /// Which inventory alert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -18,9 +24,16 @@ pub enum AlertKind {
     BackInStock,
 }
 
-/// An inventory alert: `available` of a product went from `previous` to `available`.
+/// An inventory alert: `available` of a product went from `previous` to
+/// `available` at one step of its timeline (the product's stock movements and
+/// order reservations in event-time order).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct InventoryAlert {
+    /// The event time of the step.
+    pub at: EventTime,
+    /// What made the step: the stock event's id, or `orderId#index` of the
+    /// order's history entry.
+    pub step: String,
     /// The product.
     pub product_id: String,
     /// Which alert.
@@ -40,6 +53,13 @@ pub enum Derived {
     StatusChanged(StatusChange),
     /// Inventory.Oversold, Inventory.LowStock or Product.BackInStock.
     InventoryAlert(InventoryAlert),
+    /// Fraud.Suspected: a user's flag.
+    FraudSuspected {
+        /// The user.
+        user_id: String,
+        /// The rule broken, and by what.
+        flag: FraudFlag,
+    },
 }
 
 impl Derived {
@@ -63,6 +83,32 @@ impl Derived {
                     AlertKind::BackInStock => ProductBackInStock { product_id, available: alert.available }.into(),
                 }
             }
+            Derived::FraudSuspected { user_id, flag } => FraudSuspected {
+                user_id: user_id.clone(),
+                order_id: Some(flag.order_id.clone()),
+                rule: flag.rule.as_str().to_string(),
+                detail: flag.detail.clone(),
+            }
+            .into(),
+        }
+    }
+
+    /// The event time of the transition: the derived event's `time`.
+    pub fn time(&self) -> EventTime {
+        match self {
+            Derived::StatusChanged(change) => change.at,
+            Derived::InventoryAlert(alert) => alert.at,
+            Derived::FraudSuspected { flag, .. } => flag.at,
+        }
+    }
+
+    /// The newest event time among the events it follows from: once the
+    /// watermark reaches it, no event read later (within the allowed
+    /// lateness) can change or remove it.
+    pub fn settles_at(&self) -> EventTime {
+        match self {
+            Derived::StatusChanged(change) => change.at.max(change.created_at),
+            _ => self.time(),
         }
     }
 
@@ -71,7 +117,10 @@ impl Derived {
         match self {
             Derived::StatusChanged(change) => format!("{}#{}@{}", change.order_id, change.index, change.at),
             Derived::InventoryAlert(alert) => {
-                format!("{}:{:?}->{}", alert.product_id, alert.previous, alert.available)
+                format!("{}@{}/{}:{:?}->{}", alert.product_id, alert.at.0, alert.step, alert.previous, alert.available)
+            }
+            Derived::FraudSuspected { user_id, flag } => {
+                format!("{user_id}:{}:{}@{}", flag.rule.as_str(), flag.order_id, flag.at.0)
             }
         }
     }

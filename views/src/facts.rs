@@ -367,8 +367,8 @@ pub enum PromotionChange {
 pub enum Fact {
     /// An event of order `0`.
     Order(String, Stamp, OrderStep),
-    /// A stock movement: (product, warehouse, signed units).
-    Stock(String, String, i64),
+    /// A stock movement: (product, warehouse, stamp, signed units).
+    Stock(String, String, Stamp, i64),
     /// A change to product `0`.
     Product(String, Stamp, ProductChange),
     /// Category.Upserted: (category, stamp, name, parent).

@@ -27,6 +27,17 @@ pub enum FraudRule {
     OrderOutlier,
 }
 
+impl FraudRule {
+    /// Its name, as `GET /admin/fraud` and Fraud.Suspected give it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FraudRule::OrderBurst => "order_burst",
+            FraudRule::PaymentFailures => "payment_failures",
+            FraudRule::OrderOutlier => "order_outlier",
+        }
+    }
+}
+
 /// The thresholds of the rules (configuration; defaults as `views.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FraudConfig {

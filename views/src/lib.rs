@@ -33,7 +33,10 @@
 //! - `payments` — payments and wallets.
 //! - `fraud` — the fraud rules' flags per user.
 //! - `promotions` — promotions, how a discount is priced, and their performance.
-//! - `derived` — the events the views imply (Order.StatusChanged, inventory alerts).
+//! - `derived` — the events the views imply (Order.StatusChanged, inventory
+//!   alerts, Fraud.Suspected), with the event time each is settled at.
+//! - `settle` — the event-time watermark and the [`settle::Settler`] that
+//!   emits a derived event only once its state is settled.
 //! - `family` — [`family::Family`], the published kinds of objects, and the
 //!   rendering of keys and values.
 
@@ -53,6 +56,7 @@ pub mod promotions;
 pub mod recommend;
 pub mod reviews;
 pub mod search;
+pub mod settle;
 pub mod users;
 pub mod vendors;
 

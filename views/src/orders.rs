@@ -153,6 +153,9 @@ pub struct StatusChange {
     pub previous: Option<OrderStatus>,
     /// The status entered.
     pub status: OrderStatus,
-    /// When.
+    /// When: the event time of the event that made the change.
     pub at: EventTime,
+    /// When the order was created (its first Order.Created): the change says
+    /// what that event says too, so it is settled only once both are.
+    pub created_at: EventTime,
 }

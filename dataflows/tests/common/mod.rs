@@ -11,8 +11,9 @@ use shopflow_topics::Envelope;
 use shopflow_views::derived::Derived;
 use shopflow_views::facts::Fact;
 use shopflow_views::recommend::{for_user, Purchases, Together};
+use shopflow_views::settle::{watermark, Clock, Settler};
 use shopflow_views::Family;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 /// Every view's rows: (view name, key as JSON) → value as JSON.
@@ -97,29 +98,70 @@ pub fn run(batches: &[Vec<Envelope>], workers: usize) -> Snapshot {
 
 /// As [`run`], with settings.
 pub fn run_with(batches: &[Vec<Envelope>], workers: usize, config: Config) -> Snapshot {
+    run_settling(batches, &[], workers, config).snapshot
+}
+
+/// The source partitions' clocks after an epoch, with the allowed lateness.
+pub type EpochClocks = (Vec<Clock>, i64);
+
+/// What [`run_settling`] saw.
+pub struct SettledRun {
+    /// Every view's final contents.
+    pub snapshot: Snapshot,
+    /// The derived transitions in the final collection.
+    pub derived: BTreeSet<Derived>,
+    /// Every transition that was ever in the collection at the end of an epoch.
+    pub appeared: BTreeSet<Derived>,
+    /// What a [`Settler`] let out, in order, fed each epoch's changes with the
+    /// watermark of that epoch's clocks.
+    pub emitted: Vec<Derived>,
+}
+
+/// As [`run_with`], and settles the derived transitions the way the pipeline
+/// does: after epoch `i`, the watermark is that of `clocks[i]` (the source
+/// partitions' clocks once the epoch is read) with `lateness`; after the
+/// last epoch every partition is idle. Without clocks nothing is emitted.
+pub fn run_settling(batches: &[Vec<Envelope>], clocks: &[EpochClocks], workers: usize, config: Config) -> SettledRun {
     let updates: Updates = Default::default();
     let batches: Arc<Vec<KeyedBatch>> =
         Arc::new(batches.iter().map(|b| b.iter().map(|e| (e.id.clone(), facts_of(e))).collect()).collect());
+    let clocks: Arc<Vec<EpochClocks>> = Arc::new(clocks.to_vec());
+    let transitions: Arc<Mutex<Vec<(u64, Derived, isize)>>> = Default::default();
+    let emitted: Arc<Mutex<Vec<Derived>>> = Default::default();
     let sink = updates.clone();
+    let (transitions_in, emitted_in) = (transitions.clone(), emitted.clone());
     timely::execute(timely::Config::process(workers), move |worker| {
         let mut input = InputSession::new();
         let sink = sink.clone();
+        let transitions = transitions_in.clone();
         let probe = worker.dataflow::<u64, _, _>(|scope| {
             let settings = Settings { pair_cap: config.pair_cap, ..Settings::default() };
             let views = build_with(input.to_collection(scope), settings);
             let mut capturing = Capturing { updates: sink.clone(), parts: Vec::new() };
             views.for_each(&mut capturing);
             let mut parts = capturing.parts;
-            let status_changes = views.derived.flat_map(|derived| match derived {
+            let seen = transitions.clone();
+            let derived = views.derived.inspect(move |(event, time, diff)| {
+                seen.lock().unwrap().push((*time, event.clone(), *diff));
+            });
+            let status_changes = derived.clone().flat_map(|derived| match derived {
                 Derived::StatusChanged(change) => Some(((change.order_id.clone(), change.index), change)),
-                Derived::InventoryAlert(_) => None,
+                _ => None,
             });
             parts.push(capture("statusChanges", status_changes, sink.clone()).map(|_| ()));
+            let alerts = derived.flat_map(|derived| match derived {
+                Derived::InventoryAlert(alert) => {
+                    Some(((alert.product_id.clone(), alert.at, alert.step.clone(), alert.kind), alert))
+                }
+                _ => None,
+            });
+            parts.push(capture("inventoryAlerts", alerts, sink.clone()).map(|_| ()));
             let all = parts.into_iter().reduce(|a, b| a.concat(b)).expect("views");
             let (probe, _) = all.probe();
             probe
         });
-        // Each worker feeds its share of every batch; all advance together.
+        let mut settler = Settler::new();
+        // Each worker feeds its share of every batch; all advance together; worker 0 settles.
         for (epoch, batch) in batches.iter().enumerate() {
             for (i, event) in batch.iter().enumerate() {
                 if i % worker.peers() == worker.index() {
@@ -131,9 +173,51 @@ pub fn run_with(batches: &[Vec<Envelope>], workers: usize, config: Config) -> Sn
             while probe.less_than(input.time()) {
                 worker.step();
             }
+            if worker.index() == 0 && !clocks.is_empty() {
+                // This epoch's changes only: another worker may already be in the next one.
+                let now: Vec<(Derived, isize)> = transitions
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|(time, _, _)| *time == epoch as u64)
+                    .map(|(_, event, diff)| (event.clone(), *diff))
+                    .collect();
+                settler.absorb(now);
+                let (clocks, lateness) = &clocks[epoch];
+                let mut clocks = clocks.clone();
+                if epoch + 1 == batches.len() {
+                    clocks.iter_mut().for_each(|c| c.idle = true);
+                }
+                emitted_in.lock().unwrap().extend(settler.advance(watermark(&clocks, *lateness)));
+            }
         }
     })
     .expect("timely runs");
+    let mut derived: BTreeMap<Derived, isize> = BTreeMap::new();
+    let mut appeared = BTreeSet::new();
+    let mut updates_in_time = Arc::try_unwrap(transitions).unwrap().into_inner().unwrap();
+    updates_in_time.sort_by_key(|(time, _, _)| *time);
+    for (i, (time, event, diff)) in updates_in_time.iter().enumerate() {
+        *derived.entry(event.clone()).or_insert(0) += diff;
+        // At the end of each epoch, what the collection holds.
+        if updates_in_time.get(i + 1).is_none_or(|(next, _, _)| next > time) {
+            appeared.extend(derived.iter().filter(|(_, c)| **c > 0).map(|(e, _)| e.clone()));
+        }
+    }
+    let derived: BTreeSet<Derived> = derived
+        .into_iter()
+        .filter(|(event, count)| {
+            assert!(*count == 0 || *count == 1, "{event:?} has count {count}");
+            *count == 1
+        })
+        .map(|(event, _)| event)
+        .collect();
+    let emitted = Arc::try_unwrap(emitted).unwrap().into_inner().unwrap();
+    SettledRun { snapshot: snapshot_of(updates), derived, appeared, emitted }
+}
+
+/// Every view's final rows, and the recommendations readers make of them.
+fn snapshot_of(updates: Updates) -> Snapshot {
     let updates = Arc::try_unwrap(updates).unwrap().into_inner().unwrap();
     let mut snapshot = Snapshot::new();
     for ((name, key, value), count) in updates {

@@ -16,6 +16,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde::{Deserialize, Serialize};
 use shopflow_topics::Topic;
+use shopflow_views::settle::Clock;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -38,6 +39,10 @@ pub struct SourceConfig {
     pub max_epoch_records: usize,
     /// Stop once the end offsets seen at start are read and the partitions are quiet.
     pub exit_when_caught_up: bool,
+    /// A partition that has read up to its end offset at start and then had
+    /// nothing new for this long is idle: it no longer holds the event-time
+    /// watermark back ([`shopflow_views::settle`]).
+    pub idle_timeout: Duration,
 }
 
 impl SourceConfig {
@@ -159,6 +164,8 @@ pub struct Position {
     /// Whether it had read past the end offsets seen at start and then found
     /// nothing more in a poll (watermarks alone are not trusted).
     pub at_end: bool,
+    /// Each of its partitions' event-time clock.
+    pub clocks: BTreeMap<String, BTreeMap<i32, Clock>>,
 }
 
 #[cfg(test)]

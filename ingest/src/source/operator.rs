@@ -26,6 +26,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use shopflow_topics::events::DeadLetter;
 use shopflow_topics::hash::derived_id;
 use shopflow_topics::{Envelope, EventTime, Topic};
+use shopflow_views::settle::Clock;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -186,6 +187,13 @@ where
         for p in &partitions {
             offsets.entry(p.topic.clone()).or_default().insert(p.partition, 0);
         }
+        // Each partition's event-time clock, and since when it has had nothing new to read.
+        let mut clocks: BTreeMap<String, BTreeMap<i32, Clock>> = BTreeMap::new();
+        let mut last_read: BTreeMap<(String, i32), Instant> = BTreeMap::new();
+        for p in &partitions {
+            clocks.entry(p.topic.clone()).or_default().insert(p.partition, Clock::default());
+            last_read.insert((p.topic.clone(), p.partition), Instant::now());
+        }
         let mut reported: Option<Position> = None;
         let mut quiet_since: Option<Instant> = None;
         let mut in_flight: VecDeque<Epoch> = VecDeque::new();
@@ -227,8 +235,14 @@ where
                     }
                     let contract = contract_of.get(topic).copied().unwrap_or(Topic::DeadLetter);
                     let value = message.payload().unwrap_or_default();
+                    if let Some(read) = last_read.get_mut(&(topic.to_string(), partition)) {
+                        *read = Instant::now();
+                    }
                     match Envelope::decode_record(contract.name(), message.key(), value) {
                         Ok(envelope) => {
+                            if let Some(clock) = clocks.get_mut(topic).and_then(|p| p.get_mut(&partition)) {
+                                clock.newest = clock.newest.max(Some(envelope.time));
+                            }
                             let (record, row) = decode(Record { envelope, topic, partition, offset });
                             records.give((record, time, 1));
                             audit.give((row, time, 1));
@@ -261,7 +275,26 @@ where
             let at_end = polled == 0 && !held_back && covers(&offsets, &my_targets);
             let caught_up = covers(&offsets, &my_targets) && quiet_since.is_some_and(|q| q.elapsed() >= QUIET);
             let finishing = stop.load(Ordering::SeqCst) || (config.exit_when_caught_up && caught_up);
-            let position = Position { worker, offsets: offsets.clone(), at_end: at_end || (finishing && caught_up) };
+            // Idle: read up to where it ended at start, then nothing new for the idle timeout
+            // while the source was reading (time held back does not count). Caught up at the
+            // end of a run, every partition is idle: what was read is all there is.
+            for ((topic, partition), read) in last_read.iter_mut() {
+                if held_back {
+                    *read = Instant::now();
+                }
+                let reached = my_targets.get(topic).and_then(|p| p.get(partition)).copied().unwrap_or(0)
+                    <= offsets.get(topic).and_then(|p| p.get(partition)).copied().unwrap_or(0);
+                let idle = (reached && read.elapsed() >= config.idle_timeout) || (finishing && caught_up);
+                if let Some(clock) = clocks.get_mut(topic).and_then(|p| p.get_mut(partition)) {
+                    clock.idle = idle;
+                }
+            }
+            let position = Position {
+                worker,
+                offsets: offsets.clone(),
+                at_end: at_end || (finishing && caught_up),
+                clocks: clocks.clone(),
+            };
             let changed = reported.as_ref() != Some(&position);
             if changed {
                 positions_output.activate().session(&caps[2]).give((position.clone(), time, 1));

@@ -1,6 +1,6 @@
-//! Derived events to Kafka: Order.StatusChanged and inventory alerts (as the
-//! dataflows imply them), with deterministic ids so a rebuild's re-emitted
-//! copies can be dropped downstream.
+//! Derived events to Kafka: Order.StatusChanged, inventory alerts and
+//! Fraud.Suspected (as the dataflows imply them, once settled), with
+//! deterministic ids so a rebuild's re-emitted copies can be dropped downstream.
 
 use crate::SinkError;
 use shopflow_ingest::producer::RecordProducer;
@@ -20,12 +20,13 @@ impl DerivedProducer {
         Ok(DerivedProducer { producer: RecordProducer::new(brokers)?, topic_prefix: topic_prefix.to_string() })
     }
 
-    /// Sends `events`, each with an id derived from what it says and `state` (what it follows from).
-    pub fn send(&self, events: &[(Event, String)], time: EventTime) -> Result<(), SinkError> {
-        for (event, state) in events {
+    /// Sends `events`, each with an id derived from what it says and `state`
+    /// (what it follows from), at its `time` (the event time of the transition).
+    pub fn send(&self, events: &[(Event, String, EventTime)]) -> Result<(), SinkError> {
+        for (event, state, time) in events {
             let data = event.data_json().to_string();
             let id = derived_id(&[event.type_name(), &data, state]);
-            let envelope = Envelope::new(id, "shopflow", time, event.clone());
+            let envelope = Envelope::new(id, "shopflow", *time, event.clone());
             let topic = envelope.topic().prefixed(&self.topic_prefix);
             self.producer.send(&topic, envelope.key(), &envelope.to_json())?;
         }
