@@ -375,4 +375,21 @@ fn a_burst_of_orders_is_flagged_for_admins() {
     );
     assert_eq!(api.get("/api/v1/admin/fraud", Some(&alice)).0, StatusCode::FORBIDDEN);
     assert_eq!(api.get("/api/v1/admin/fraud?pageSize=0", Some(&admin)).0, StatusCode::BAD_REQUEST);
+
+    // Once the watermark passes it (the partitions go idle when the shop is quiet), the flag
+    // is emitted as Fraud.Suspected on shop.alerts, at the event time of the order.
+    let mut suspected = Vec::new();
+    wait_until("Fraud.Suspected among the alerts", 60, || {
+        let (status, alerts) = api.get("/api/v1/admin/alerts", Some(&admin));
+        assert_eq!(status, StatusCode::OK, "{alerts}");
+        suspected =
+            alerts["items"].as_array().unwrap().iter().filter(|a| a["type"] == "Fraud.Suspected").cloned().collect();
+        !suspected.is_empty()
+    });
+    assert_eq!(suspected.len(), 1, "{suspected:?}");
+    let alert = &suspected[0];
+    assert_eq!((alert["subject"].as_str(), alert["data"]["rule"].as_str()), (Some("usr-mallory"), Some("order_burst")));
+    assert_eq!(alert["data"]["orderId"].as_str(), placed.last().map(String::as_str));
+    assert_eq!(alert["time"], flags[0]["at"], "stamped with the order's event time");
+    assert_eq!(api.get("/api/v1/admin/alerts", Some(&alice)).0, StatusCode::FORBIDDEN);
 }

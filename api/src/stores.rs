@@ -4,14 +4,14 @@
 //! decided before any store is asked, and tested so with `app()` and
 //! `oneshot`).
 
-use crate::write::{WriteError, Written};
+use crate::write::{TailRecord, WriteError, Written};
 use shopflow_ingest::Offsets;
 use shopflow_sinks::clickhouse::{ClickHouseReader, Filter, Relation};
 use shopflow_sinks::redis::{
     Account, Claim, Funds, FundsHold, GenerationStatus, Hold, ListVersions, RedisReader, Requests, Served, ServedLists,
 };
 use shopflow_sinks::SinkError;
-use shopflow_topics::Envelope;
+use shopflow_topics::{Envelope, Topic};
 use shopflow_views::Family;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -86,6 +86,11 @@ pub trait EventLog: Send + Sync {
     fn send<'a>(&'a self, envelopes: &'a [Envelope]) -> Call<'a, Vec<Written>, WriteError>;
     /// Per topic, records past the `served` offsets (blocking; for metrics).
     fn lag(&self, served: &Offsets) -> Result<BTreeMap<String, i64>, WriteError>;
+    /// The newest records of a contract topic: up to `per_partition` from
+    /// the end of each partition, read until quiet.
+    fn tail<'a>(&'a self, topic: Topic, per_partition: i64) -> Call<'a, Vec<TailRecord>, WriteError>;
+    /// The name on the broker of a contract topic.
+    fn topic_name(&self, topic: Topic) -> String;
 }
 
 /// The API's stores.
@@ -347,5 +352,13 @@ impl EventLog for Offline {
 
     fn lag(&self, _: &Offsets) -> Result<BTreeMap<String, i64>, WriteError> {
         Err(WriteError::NotConnected)
+    }
+
+    fn tail<'a>(&'a self, _: Topic, _: i64) -> Call<'a, Vec<TailRecord>, WriteError> {
+        Box::pin(async { Err(WriteError::NotConnected) })
+    }
+
+    fn topic_name(&self, topic: Topic) -> String {
+        topic.name().to_string()
     }
 }

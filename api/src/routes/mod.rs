@@ -16,7 +16,9 @@
 //! - `promotions`, `shipping`, `clickstream` — the writes of those topics.
 //! - `analytics` — the ClickHouse relations.
 //! - `fraud` — the users the fraud rules flag.
+//! - `admin` — the latest alerts, the dead letters, and replaying a corrected one.
 
+pub mod admin;
 pub mod analytics;
 pub mod carts;
 pub mod catalog;
@@ -64,6 +66,7 @@ pub fn all() -> Vec<Route> {
         clickstream::routes(),
         analytics::routes(),
         fraud::routes(),
+        admin::routes(),
         seo::routes(),
     ]
     .into_iter()

@@ -67,16 +67,42 @@ pub enum WriteError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// A topic could not be read back.
+    #[error("reading {topic}")]
+    Read {
+        /// The topic.
+        topic: String,
+        /// What the client said.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
     /// No producer (an API built without its stores, in tests).
     #[error("kafka is not connected")]
     NotConnected,
 }
 
-/// Produces the API's events.
+/// A record read back from a topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TailRecord {
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Its value.
+    pub value: Vec<u8>,
+}
+
+/// How long a topic's tail is read after the last record that arrived.
+const TAIL_QUIET: Duration = Duration::from_millis(300);
+/// How long reading a topic's tail may take at most.
+const TAIL_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Produces the API's events (and reads back the topics the pipeline writes).
 #[derive(Clone)]
 pub struct Writer {
     producer: FutureProducer,
     prefix: String,
+    brokers: String,
 }
 
 /// Where one event landed.
@@ -99,7 +125,7 @@ impl Writer {
         let mut config = shopflow_ingest::producer::producer_config(brokers);
         config.set("message.timeout.ms", timeout.as_millis().max(1).to_string()).set("linger.ms", "1");
         let producer: FutureProducer = config.create().map_err(WriteError::Create)?;
-        Ok(Writer { producer, prefix: prefix.to_string() })
+        Ok(Writer { producer, prefix: prefix.to_string(), brokers: brokers.to_string() })
     }
 
     /// The full name of the topic `envelope` goes to.
@@ -146,9 +172,76 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// The records of `topic` (full name) from up to `per_partition` before
+    /// each partition's end, read until nothing more arrives for a moment
+    /// (blocking). The end offsets only choose where to start: reading goes
+    /// on until quiet, so a broker that reports them low loses nothing.
+    pub fn tail(&self, topic: &str, per_partition: i64) -> Result<Vec<TailRecord>, WriteError> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::message::Message;
+        use rdkafka::{Offset, TopicPartitionList};
+        let read = |source| WriteError::Read { topic: topic.to_string(), source };
+        let consumer: BaseConsumer =
+            shopflow_ingest::source::consumer_config(&self.brokers, "shopflow-api-reader").create().map_err(read)?;
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).map_err(read)?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut assignment = TopicPartitionList::new();
+        for partition in &partitions {
+            let (low, high) = consumer.fetch_watermarks(topic, *partition, Duration::from_secs(5)).map_err(read)?;
+            let start = low.max(high.saturating_sub(per_partition));
+            assignment.add_partition_offset(topic, *partition, Offset::Offset(start)).map_err(read)?;
+        }
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        consumer.assign(&assignment).map_err(read)?;
+        let started = std::time::Instant::now();
+        let mut last = std::time::Instant::now();
+        let mut records = Vec::new();
+        while last.elapsed() < TAIL_QUIET && started.elapsed() < TAIL_DEADLINE {
+            match consumer.poll(Duration::from_millis(50)) {
+                Some(Ok(message)) => {
+                    records.push(TailRecord {
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        value: message.payload().unwrap_or_default().to_vec(),
+                    });
+                    last = std::time::Instant::now();
+                }
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) | None => {}
+                Some(Err(source)) => return Err(read(source)),
+            }
+        }
+        Ok(records)
+    }
+}
+
 impl EventLog for Writer {
     fn send<'a>(&'a self, envelopes: &'a [Envelope]) -> Call<'a, Vec<Written>, WriteError> {
         Box::pin(Writer::send(self, envelopes))
+    }
+
+    fn tail<'a>(
+        &'a self,
+        contract: shopflow_topics::Topic,
+        per_partition: i64,
+    ) -> Call<'a, Vec<TailRecord>, WriteError> {
+        let (writer, topic) = (self.clone(), contract.prefixed(&self.prefix));
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || writer.tail(&topic, per_partition))
+                .await
+                .unwrap_or_else(|_| Err(WriteError::NotConnected))
+        })
+    }
+
+    fn topic_name(&self, contract: shopflow_topics::Topic) -> String {
+        contract.prefixed(&self.prefix)
     }
 
     fn lag(&self, served: &Offsets) -> Result<BTreeMap<String, i64>, WriteError> {
