@@ -393,3 +393,84 @@ fn a_burst_of_orders_is_flagged_for_admins() {
     assert_eq!(alert["time"], flags[0]["at"], "stamped with the order's event time");
     assert_eq!(api.get("/api/v1/admin/alerts", Some(&alice)).0, StatusCode::FORBIDDEN);
 }
+
+#[test]
+fn a_paid_order_gets_a_delivery_partner_of_its_city_and_its_shipment_is_tracked() {
+    let (space, _pipeline) = live_space("delivery");
+    let api = Api::new(&space, Duration::from_secs(60));
+    let admin = api.token("adm-1", Role::Admin);
+    let (alice, bob) = (api.token("usr-alice", Role::Shopper), api.token("usr-bob", Role::Shopper));
+    // Two partners: one serves the order's city (written another way), one does not.
+    let partner = |name: &str, areas: Value| {
+        let body = json!({"name": name, "serviceAreas": areas, "capacity": 40});
+        accepted(&api, "POST", "/api/v1/admin/delivery-partners", &admin, body)
+    };
+    let local = partner("Salem Couriers", json!([" salem ", "Eugene"]));
+    let elsewhere = partner("Far Away", json!(["Portland"]));
+    let local_id = local["partnerId"].as_str().unwrap().to_string();
+    let lamp = product_of(&api, &admin, "ven-1", 1_000);
+    let order = accepted(
+        &api,
+        "POST",
+        "/api/v1/orders",
+        &alice,
+        json!({"items": [{"productId": lamp, "quantity": 1}], "shippingAddress": address()}),
+    );
+    let order_id = order["orderId"].as_str().unwrap().to_string();
+    let served = read_after(&api, &format!("/api/v1/orders/{order_id}"), Some(&alice), &order);
+    assert_eq!(served["deliveryPartnerId"], Value::Null, "not paid yet: {served}");
+    let topped = accepted(&api, "POST", "/api/v1/wallets/topup", &alice, json!({"amount": 10_000}));
+    read_after(&api, "/api/v1/wallet", Some(&alice), &topped);
+    let paid =
+        accepted(&api, "POST", "/api/v1/payments/initiate", &alice, json!({"orderId": order_id, "method": "wallet"}));
+    let served = read_after(&api, &format!("/api/v1/orders/{order_id}"), Some(&alice), &paid);
+    assert_eq!(served["status"], "Paid", "{served}");
+    assert_eq!(served["deliveryPartnerId"].as_str(), Some(local_id.as_str()), "{served}");
+    let listed = read_after(&api, "/api/v1/orders", Some(&alice), &paid);
+    assert_eq!(listed["items"][0]["deliveryPartnerId"].as_str(), Some(local_id.as_str()));
+
+    let partners = read_after(&api, "/api/v1/admin/delivery-partners", Some(&admin), &elsewhere);
+    let open = |partners: &Value, id: &str| {
+        partners["items"].as_array().unwrap().iter().find(|p| p["partnerId"] == id).unwrap()["openAssignments"].clone()
+    };
+    assert_eq!(partners["total"], 2, "{partners}");
+    assert_eq!(open(&partners, &local_id), 1);
+    assert_eq!(open(&partners, elsewhere["partnerId"].as_str().unwrap()), 0);
+
+    // Shipped, moving, delivered: tracked in order; delivered closes the assignment.
+    let tracking = format!("/api/v1/orders/{order_id}/tracking");
+    let before = read_after(&api, &tracking, Some(&alice), &paid);
+    assert_eq!((before["status"].clone(), before["events"].as_array().unwrap().len()), (Value::Null, 0));
+    let shipment = accepted(
+        &api,
+        "POST",
+        "/api/v1/admin/shipments",
+        &admin,
+        json!({"orderId": order_id, "warehouseId": "wh-1", "carrier": "UPS", "trackingNumber": "1Z999"}),
+    );
+    let shipment_id = shipment["shipmentId"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/admin/shipments/{shipment_id}/status");
+    let body = json!({"orderId": order_id, "status": "in_transit", "location": "Albany"});
+    accepted(&api, "POST", &path, &admin, body);
+    let path = format!("/api/v1/admin/shipments/{shipment_id}/delivered");
+    let delivered = accepted(&api, "POST", &path, &admin, json!({"orderId": order_id}));
+    let tracked = read_after(&api, &tracking, Some(&alice), &delivered);
+    assert_eq!(
+        (tracked["shipmentId"].as_str(), tracked["carrier"].as_str()),
+        (Some(shipment_id.as_str()), Some("UPS"))
+    );
+    assert_eq!((tracked["trackingNumber"].as_str(), tracked["status"].as_str()), (Some("1Z999"), Some("delivered")));
+    let events: Vec<(&str, Option<&str>)> = tracked["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["status"].as_str().unwrap(), e["location"].as_str()))
+        .collect();
+    assert_eq!(events, [("created", None), ("in_transit", Some("Albany")), ("delivered", None)]);
+    assert_eq!(tracked["deliveryPartnerId"].as_str(), Some(local_id.as_str()), "kept after delivery");
+    let partners = read_after(&api, "/api/v1/admin/delivery-partners", Some(&admin), &delivered);
+    assert_eq!(open(&partners, &local_id), 0, "delivered: no longer open");
+    // Someone else's order is not found; the admin list is for admins.
+    assert_eq!(api.get(&tracking, Some(&bob)).0, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/api/v1/admin/delivery-partners", Some(&alice)).0, StatusCode::FORBIDDEN);
+}

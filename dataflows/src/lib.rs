@@ -79,6 +79,7 @@ pub mod promotions;
 pub mod recommend;
 pub mod reviews;
 pub mod search;
+pub mod shipping;
 pub mod users;
 pub mod vendors;
 
@@ -100,6 +101,7 @@ use shopflow_views::promotions::{PromotionPerformance, PromotionView};
 use shopflow_views::recommend::{Purchases, Together, Trending};
 use shopflow_views::reviews::{RatingView, ReviewsView};
 use shopflow_views::search::{Entry, Suggestions, TrendingSearches};
+use shopflow_views::shipping::{Assignment, PartnerView, TrackingView};
 use shopflow_views::users::UserView;
 use shopflow_views::vendors::{VendorApplication, VendorBalance, VendorOrder, VendorView};
 use shopflow_views::Family;
@@ -133,8 +135,6 @@ macro_rules! read_by_no_view {
 }
 
 read_by_no_view!(
-    DeliveryPartnerRegistered,
-    DeliveryPartnerAvailabilityChanged,
     UserCredentialsSet,
     UserMfaSet,
     UserSuspended,
@@ -254,11 +254,17 @@ pub enum Kind {
     Payout,
     /// [`Fact::Promotion`]
     Promotion,
+    /// [`Fact::Partner`]
+    Partner,
+    /// [`Fact::Shipment`]
+    Shipment,
+    /// [`Fact::ShipTo`]
+    ShipTo,
 }
 
 impl Kind {
     /// How many kinds there are.
-    pub const COUNT: u64 = 16;
+    pub const COUNT: u64 = 19;
 
     /// The kind of `fact`.
     pub fn of(fact: &Fact) -> Kind {
@@ -279,6 +285,9 @@ impl Kind {
             Fact::TopUp(..) => Kind::TopUp,
             Fact::Payout(..) => Kind::Payout,
             Fact::Promotion(..) => Kind::Promotion,
+            Fact::Partner(..) => Kind::Partner,
+            Fact::Shipment(..) => Kind::Shipment,
+            Fact::ShipTo(..) => Kind::ShipTo,
         }
     }
 }
@@ -391,6 +400,12 @@ pub struct Views<'s> {
     pub promotion_performance: Coll<'s, (String, PromotionPerformance)>,
     /// Users with fraud flags, by (`all`, userId).
     pub fraud: Coll<'s, ((String, String), FraudView)>,
+    /// Each order's delivery partner, by orderId (orders that had one).
+    pub deliveries: Coll<'s, (String, Assignment)>,
+    /// Each shipped order's tracking, by orderId.
+    pub tracking: Coll<'s, (String, TrackingView)>,
+    /// Delivery partners with their open assignments, by (`all`, partnerId).
+    pub delivery_partners: Coll<'s, ((String, String), PartnerView)>,
     /// Every transition of the current history that a derived event
     /// describes (Order.StatusChanged, inventory alerts, Fraud.Suspected):
     /// one row each, withdrawn when a later-read event takes it back. The
@@ -442,6 +457,9 @@ impl<'s> Views<'s> {
         visitor.visit(Family::VendorSalesDaily, self.vendor_sales_daily.clone());
         visitor.visit(Family::PromotionPerformance, self.promotion_performance.clone());
         visitor.visit(Family::Fraud, self.fraud.clone());
+        visitor.visit(Family::Delivery, self.deliveries.clone());
+        visitor.visit(Family::Tracking, self.tracking.clone());
+        visitor.visit(Family::DeliveryPartners, self.delivery_partners.clone());
     }
 }
 
@@ -530,6 +548,12 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
     let promotions = promotions::view(facts.of(&[Kind::Promotion]), orders.clone());
     let fraud = fraud::view(facts.of(&[Kind::Payment]), orders.clone(), settings.fraud)
         .map(|(user, view)| ((fraud::ALL.to_string(), user), view));
+    let shipping = shipping::view(
+        facts.of(&[Kind::Partner]),
+        facts.of(&[Kind::Shipment]),
+        facts.of(&[Kind::ShipTo]),
+        orders.clone(),
+    );
     let moves = inventory::moves(facts.of(&[Kind::Stock]), orders.clone());
     let suspected = fraud.clone().flat_map(|((_, user_id), view)| {
         view.flags.into_iter().map(move |flag| Derived::FraudSuspected { user_id: user_id.clone(), flag })
@@ -570,6 +594,9 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
         vendor_sales_daily: vendors.sales_daily,
         promotion_performance: promotions.performance,
         fraud,
+        deliveries: shipping.assignments,
+        tracking: shipping.tracking,
+        delivery_partners: shipping.partners,
         derived,
     }
 }

@@ -12,6 +12,7 @@ use shopflow_topics::{EventTime, OrderStatus};
 use shopflow_views::derived::Derived;
 use shopflow_views::facts::{Fact, Line, OrderStep, Stamp};
 use shopflow_views::orders::{transition, Anomaly, HistoryEntry, OrderView, ShipmentStatus, StatusChange};
+use shopflow_views::shipping::ShipmentStep;
 
 /// Appends the fact of an order's event.
 pub(crate) fn step(order_id: &str, stamp: &Stamp, step: OrderStep, out: &mut Vec<Fact>) {
@@ -29,6 +30,7 @@ impl Project for OrderCreated {
             promo_code: self.promo_code.clone(),
         };
         step(&self.order_id, stamp, created, out);
+        out.push(Fact::ShipTo(self.order_id.clone(), stamp.clone(), self.shipping_address.city.clone()));
     }
 }
 
@@ -47,18 +49,27 @@ impl Project for OrderReturnRequested {
 impl Project for ShipmentCreated {
     fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
         step(&self.order_id, stamp, OrderStep::ShipmentCreated { warehouse_id: self.warehouse_id.clone() }, out);
+        let shipment = ShipmentStep::Created {
+            shipment_id: self.shipment_id.clone(),
+            carrier: self.carrier.clone(),
+            tracking_number: self.tracking_number.clone(),
+        };
+        out.push(Fact::Shipment(self.order_id.clone(), stamp.clone(), shipment));
     }
 }
 
 impl Project for ShipmentStatusUpdated {
     fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
         step(&self.order_id, stamp, OrderStep::ShipmentStatusUpdated { status: self.status }, out);
+        let shipment = ShipmentStep::Status { status: self.status, location: self.location.clone() };
+        out.push(Fact::Shipment(self.order_id.clone(), stamp.clone(), shipment));
     }
 }
 
 impl Project for ShipmentDelivered {
     fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
         step(&self.order_id, stamp, OrderStep::ShipmentDelivered, out);
+        out.push(Fact::Shipment(self.order_id.clone(), stamp.clone(), ShipmentStep::Delivered));
     }
 }
 

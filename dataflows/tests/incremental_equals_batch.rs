@@ -5,6 +5,7 @@
 
 mod common;
 mod money;
+mod shipping;
 
 use common::{differences, put, run, run_settling, run_with, EpochClocks, Snapshot};
 use shopflow_dataflows::recommend::Config;
@@ -649,6 +650,7 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
     }
     money::put_money(&sorted, &orders, &mut out);
     money::put_fraud(&sorted, &orders, &mut out);
+    shipping::put_shipping(&sorted, &orders, &mut out);
     out
 }
 
@@ -1287,6 +1289,13 @@ fn histories_exercise_what_they_should() {
                     count("order outliers", value.contains("order_outlier"));
                     count("payment failure runs", value.contains("payment_failures"));
                 }
+                "deliveries" => {
+                    let view: serde_json::Value = serde_json::from_str(value).unwrap();
+                    count("open deliveries", view["open"] == true);
+                    count("reassigned deliveries", view["history"].as_array().unwrap().len() > 1);
+                }
+                "deliveryPartners" => count("partners with open orders", !value.contains("\"openAssignments\":0")),
+                "tracking" => count("tracked with locations", value.contains("\"location\":\"")),
                 _ => {}
             }
             ratings += usize::from(*name == "ratings");
@@ -1333,6 +1342,10 @@ fn histories_exercise_what_they_should() {
         "order bursts",
         "order outliers",
         "payment failure runs",
+        "open deliveries",
+        "reassigned deliveries",
+        "partners with open orders",
+        "tracked with locations",
     ] {
         assert!(money.get(what).copied().unwrap_or(0) > 5, "{what}: {money:?}");
     }

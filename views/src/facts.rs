@@ -369,6 +369,12 @@ pub enum Fact {
     Order(String, Stamp, OrderStep),
     /// A stock movement: (product, warehouse, stamp, signed units).
     Stock(String, String, Stamp, i64),
+    /// A delivery partner's event: (partnerId, stamp, step).
+    Partner(String, Stamp, crate::shipping::PartnerStep),
+    /// A shipment event of order `0`.
+    Shipment(String, Stamp, crate::shipping::ShipmentStep),
+    /// The shipping city of order `0`, from an Order.Created.
+    ShipTo(String, Stamp, String),
     /// A change to product `0`.
     Product(String, Stamp, ProductChange),
     /// Category.Upserted: (category, stamp, name, parent).

@@ -71,11 +71,17 @@ pub enum Family {
     PromotionPerformance,
     /// Users with fraud flags, by (`all`, userId): one hash.
     Fraud,
+    /// An order's delivery partner, by orderId.
+    Delivery,
+    /// An order's shipment tracking, by orderId.
+    Tracking,
+    /// Delivery partners, by (`all`, partnerId): one hash.
+    DeliveryPartners,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 32] = [
+    pub const ALL: [Family; 35] = [
         Family::Order,
         Family::UserOrders,
         Family::Inventory,
@@ -108,6 +114,9 @@ impl Family {
         Family::VendorSalesDaily,
         Family::PromotionPerformance,
         Family::Fraud,
+        Family::Delivery,
+        Family::Tracking,
+        Family::DeliveryPartners,
     ];
 
     /// Its name in keys and logs.
@@ -145,6 +154,9 @@ impl Family {
             Family::VendorSalesDaily => "vendor-sales-daily",
             Family::PromotionPerformance => "promotion-performance",
             Family::Fraud => "fraud",
+            Family::Delivery => "delivery",
+            Family::Tracking => "tracking",
+            Family::DeliveryPartners => "delivery-partners",
         }
     }
 
@@ -152,7 +164,10 @@ impl Family {
     /// member: its keys are (list, member) pairs, rendered as a JSON array, so
     /// a member's change writes one field, however long the list.
     pub fn hashed(self) -> bool {
-        matches!(self, Family::Listing | Family::SearchTerm | Family::VendorOrders | Family::Fraud)
+        matches!(
+            self,
+            Family::Listing | Family::SearchTerm | Family::VendorOrders | Family::Fraud | Family::DeliveryPartners
+        )
     }
 
     /// The families of the analytics relations, which ClickHouse serves.

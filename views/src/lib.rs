@@ -32,6 +32,7 @@
 //! - `vendors` — a vendor's status, money and orders.
 //! - `payments` — payments and wallets.
 //! - `fraud` — the fraud rules' flags per user.
+//! - `shipping` — delivery partners, their assignment to orders, shipment tracking.
 //! - `promotions` — promotions, how a discount is priced, and their performance.
 //! - `derived` — the events the views imply (Order.StatusChanged, inventory
 //!   alerts, Fraud.Suspected), with the event time each is settled at.
@@ -57,6 +58,7 @@ pub mod recommend;
 pub mod reviews;
 pub mod search;
 pub mod settle;
+pub mod shipping;
 pub mod users;
 pub mod vendors;
 

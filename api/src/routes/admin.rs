@@ -11,7 +11,7 @@
 //! re-emits derived events and dead letters under the same ids, so each
 //! appears once.
 
-use super::{read_doc, write_doc, PageQuery, Route};
+use super::{paged, read_doc, write_doc, PageQuery, Route};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::openapi::{Access, Doc, Input};
@@ -78,12 +78,9 @@ async fn tail(state: &AppState, topic: Topic) -> Result<Vec<TailRecord>, AppErro
     state.breakers.kafka.call(state.stores.events.tail(topic, TAIL)).await
 }
 
-/// One page of `items` (already in order) as `{items, total, page, pageSize}`.
+/// One page of `items` (already in order).
 fn page_of(items: Vec<Value>, query: &PageQuery) -> Result<Json<Value>, AppError> {
-    let (page, size) = query.get(PAGE_SIZE.0, PAGE_SIZE.1)?;
-    let total = items.len();
-    let items: Vec<Value> = items.into_iter().skip((page - 1) * size).take(size).collect();
-    Ok(Json(json!({"items": items, "total": total, "page": page, "pageSize": size})))
+    Ok(Json(paged(items, query.get(PAGE_SIZE.0, PAGE_SIZE.1)?)))
 }
 
 /// `GET /admin/alerts?page=&pageSize=`: `{items: [{id, type, time, subject, data}], total, page, pageSize}`.

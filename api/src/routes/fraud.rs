@@ -1,7 +1,7 @@
 //! `GET /admin/fraud`: the users the fraud rules flag (`views.md`, "Fraud
 //! rules"; [`shopflow_views::fraud`]), most recently flagged first.
 
-use super::{read_doc, read_list, PageQuery, Route};
+use super::{paged, read_doc, read_list, with_as_of, PageQuery, Route};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::openapi::{Access, Doc};
@@ -9,7 +9,7 @@ use crate::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use shopflow_views::fraud::FraudView;
 use shopflow_views::Family;
 
@@ -36,11 +36,9 @@ pub async fn flagged(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<Value>, AppError> {
     caller.require_admin()?;
-    let (page, size) = query.get(PAGE_SIZE.0, PAGE_SIZE.1)?;
+    let page = query.get(PAGE_SIZE.0, PAGE_SIZE.1)?;
     let (as_of, mut items) = read_list::<FraudView>(&state, Family::Fraud, "all").await?;
     let latest = |view: &FraudView| view.flags.last().map(|f| f.at);
     items.sort_by(|a, b| (latest(b), &b.user_id).cmp(&(latest(a), &a.user_id)));
-    let total = items.len();
-    let page_items: Vec<FraudView> = items.into_iter().skip((page - 1) * size).take(size).collect();
-    Ok(Json(json!({"items": page_items, "total": total, "page": page, "pageSize": size, "asOf": as_of})))
+    Ok(Json(with_as_of(paged(items, page), as_of)))
 }

@@ -185,6 +185,13 @@ impl PageQuery {
     }
 }
 
+/// One page of `items`, already in order: `{items, total, page, pageSize}`.
+pub fn paged<T: serde::Serialize>(items: Vec<T>, (page, size): (usize, usize)) -> Value {
+    let total = items.len();
+    let items: Vec<T> = items.into_iter().skip((page - 1) * size).take(size).collect();
+    serde_json::json!({"items": items, "total": total, "page": page, "pageSize": size})
+}
+
 /// The members of one list of a hashed family ([`Family::hashed`]), as `T`, in no order; with `asOf`.
 pub async fn read_list<T: DeserializeOwned>(
     state: &AppState,

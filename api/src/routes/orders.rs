@@ -3,7 +3,7 @@
 //! move them along the state machine of the read model
 //! ([`shopflow_views::orders::transition`]).
 
-use super::{answer, check_id, read_as, read_doc, write_doc, Route};
+use super::{check_id, read, read_as, read_doc, with_as_of, write_doc, Route};
 use crate::auth::{Caller, Role};
 use crate::error::AppError;
 use crate::form::Form;
@@ -46,6 +46,14 @@ pub fn routes() -> Vec<Route> {
             get(list),
         ),
         (read_doc("/api/v1/orders/{id}", "one of the caller's orders (admins: any)", Own), get(one)),
+        (
+            read_doc(
+                "/api/v1/orders/{id}/tracking",
+                "the shipment of one of the caller's orders (admins: any): status and location history, delivery partner",
+                Own,
+            ),
+            get(tracking),
+        ),
         (
             write_doc(
                 "POST",
@@ -90,14 +98,55 @@ pub async fn own_order(state: &AppState, caller: &Caller, order_id: &str) -> Res
     Ok((as_of, order))
 }
 
-/// One order: the caller's own, or any for an admin.
+/// One order: the caller's own, or any for an admin, with its delivery partner.
 pub async fn one(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let (as_of, order) = own_order(&state, &caller, &id).await?;
-    Ok(Json(answer(&order, as_of)?))
+    check_id("id", &id)?;
+    let (as_of, mut values) = read(&state, &[(Family::Order, &id), (Family::Delivery, &id)]).await?;
+    let delivery = values.pop().flatten();
+    let order = owned(&caller, values.pop().flatten())?;
+    Ok(Json(with_partner(with_as_of(order, as_of), delivery.as_ref())))
+}
+
+/// The order (a served JSON object) if the caller may see it; 404 otherwise.
+fn owned(caller: &Caller, order: Option<Value>) -> Result<Value, AppError> {
+    let order = order.ok_or_else(|| AppError::not_found("order"))?;
+    if !caller.may_see(order["userId"].as_str().unwrap_or_default()) {
+        return Err(AppError::not_found("order"));
+    }
+    Ok(order)
+}
+
+/// `value` with `deliveryPartnerId`: the partner of the order's served assignment, or null.
+fn with_partner(mut value: Value, delivery: Option<&Value>) -> Value {
+    if let Value::Object(map) = &mut value {
+        let partner = delivery.map_or(Value::Null, |d| d["partnerId"].clone());
+        map.insert("deliveryPartnerId".into(), partner);
+    }
+    value
+}
+
+/// `GET /orders/{id}/tracking`: `{orderId, shipmentId, carrier, trackingNumber, status,
+/// events: [{status, location, at}], deliveryPartnerId, asOf}` (nulls and no events
+/// before the order ships).
+pub async fn tracking(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    check_id("id", &id)?;
+    let objects = [(Family::Order, id.as_str()), (Family::Tracking, id.as_str()), (Family::Delivery, id.as_str())];
+    let (as_of, mut values) = read(&state, &objects).await?;
+    let delivery = values.pop().flatten();
+    let tracked = values.pop().flatten();
+    owned(&caller, values.pop().flatten())?;
+    let tracked = tracked.unwrap_or_else(|| {
+        json!({"orderId": id, "shipmentId": null, "carrier": null, "trackingNumber": null, "status": null, "events": []})
+    });
+    Ok(Json(with_partner(with_as_of(tracked, as_of), delivery.as_ref())))
 }
 
 /// Query of `GET /orders`.
@@ -124,10 +173,18 @@ pub async fn list(
     let (_, mut values) = read_as::<Vec<String>>(&state, Family::UserOrders, &[&user]).await?;
     let ids: Vec<String> = values.pop().flatten().unwrap_or_default();
     let keys: Vec<&str> = ids.iter().map(String::as_str).collect();
-    // One read for the index's orders, from the same generation.
-    let (as_of, orders) = read_as::<OrderView>(&state, Family::Order, &keys).await?;
-    let mut items: Vec<OrderView> = orders.into_iter().flatten().collect();
-    items.sort_by_key(|order| std::cmp::Reverse(order.created_at));
+    // One read for the index's orders and their deliveries, from the same generation.
+    let objects: Vec<(Family, &str)> =
+        keys.iter().flat_map(|key| [(Family::Order, *key), (Family::Delivery, *key)]).collect();
+    let (as_of, values) = read(&state, &objects).await?;
+    let mut items: Vec<(EventTime, Value)> = Vec::new();
+    for pair in values.chunks(2) {
+        let Some(order) = pair[0].clone() else { continue };
+        let created: EventTime = serde_json::from_value(order["createdAt"].clone()).unwrap_or_default();
+        items.push((created, with_partner(order, pair[1].as_ref())));
+    }
+    items.sort_by_key(|(created, _)| std::cmp::Reverse(*created));
+    let items: Vec<Value> = items.into_iter().map(|(_, order)| order).collect();
     Ok(Json(json!({"userId": user, "items": items, "asOf": as_of})))
 }
 

@@ -71,6 +71,9 @@ pub fn name(family: Family) -> &'static str {
         Family::VendorSalesDaily => "vendorSalesDaily",
         Family::PromotionPerformance => "promotionPerformance",
         Family::Fraud => "fraud",
+        Family::Delivery => "deliveries",
+        Family::Tracking => "tracking",
+        Family::DeliveryPartners => "deliveryPartners",
     }
 }
 
