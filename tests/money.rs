@@ -474,3 +474,123 @@ fn a_paid_order_gets_a_delivery_partner_of_its_city_and_its_shipment_is_tracked(
     assert_eq!(api.get(&tracking, Some(&bob)).0, StatusCode::NOT_FOUND);
     assert_eq!(api.get("/api/v1/admin/delivery-partners", Some(&alice)).0, StatusCode::FORBIDDEN);
 }
+
+#[test]
+fn an_orders_life_requests_one_notification_per_transition_and_channel_the_user_allows() {
+    use shopflow_topics::events::{Role as EventRole, UserPreferencesUpdated, UserRegistered};
+    use shopflow_topics::{Envelope, Event, EventTime};
+    let (space, _pipeline) = live_space("notify");
+    let api = Api::new(&space, Duration::from_secs(60));
+    let admin = api.token("adm-1", Role::Admin);
+    let (alice, bob) = (api.token("usr-alice", Role::Shopper), api.token("usr-bob", Role::Shopper));
+    // Alice and Bob register; Bob wants no e-mail.
+    let producer = shopflow_ingest::producer::RecordProducer::new(&support::brokers()).unwrap();
+    let start = EventTime::now().plus(-60 * EventTime::SECOND);
+    let registered = |user: &str, name: &str| UserRegistered {
+        user_id: user.into(),
+        email: format!("{user}@example.com"),
+        name: name.into(),
+        role: EventRole::Shopper,
+        address: None,
+        phone: None,
+    };
+    let events: Vec<Envelope> = vec![
+        Envelope::new("evt-reg-alice", "test", start, registered("usr-alice", "Alice")),
+        Envelope::new("evt-reg-bob", "test", start, registered("usr-bob", "Bob")),
+        Envelope::new(
+            "evt-prefs-bob",
+            "test",
+            start.plus(1),
+            UserPreferencesUpdated { user_id: "usr-bob".into(), email: false, sms: true, push: false },
+        ),
+    ];
+    for envelope in &events {
+        producer.send(&space.topic("shop.users"), envelope.key(), &envelope.to_json()).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+
+    let lamp = product_of(&api, &admin, "ven-1", 1_000);
+    let order = json!({"items": [{"productId": lamp, "quantity": 1}], "shippingAddress": address()});
+    let placed = accepted(&api, "POST", "/api/v1/orders", &alice, order.clone());
+    let order_id = placed["orderId"].as_str().unwrap().to_string();
+    let bobs = accepted(&api, "POST", "/api/v1/orders", &bob, order);
+    let topped = accepted(&api, "POST", "/api/v1/wallets/topup", &alice, json!({"amount": 10_000}));
+    read_after(&api, "/api/v1/wallet", Some(&alice), &topped);
+    read_after(&api, &format!("/api/v1/orders/{order_id}"), Some(&alice), &placed);
+    accepted(&api, "POST", "/api/v1/payments/initiate", &alice, json!({"orderId": order_id, "method": "wallet"}));
+    let body = json!({"orderId": order_id, "warehouseId": "wh-1", "carrier": "UPS", "trackingNumber": "1Z1"});
+    let shipment = accepted(&api, "POST", "/api/v1/admin/shipments", &admin, body);
+    let shipment_id = shipment["shipmentId"].as_str().unwrap().to_string();
+    let body = json!({"orderId": order_id, "status": "out_for_delivery", "location": "Salem"});
+    accepted(&api, "POST", &format!("/api/v1/admin/shipments/{shipment_id}/status"), &admin, body);
+    let body = json!({"orderId": order_id});
+    let delivered = accepted(&api, "POST", &format!("/api/v1/admin/shipments/{shipment_id}/delivered"), &admin, body);
+    let served = read_after(&api, &format!("/api/v1/orders/{order_id}"), Some(&alice), &delivered);
+    assert_eq!(served["status"], "Delivered", "{served}");
+    let bobs_order = bobs["orderId"].as_str().unwrap().to_string();
+
+    // Once the quiet partitions go idle, everything is settled and requested, once.
+    let alice_templates = [
+        "welcome",
+        "order_created",
+        "payment_completed",
+        "order_paid",
+        "order_shipped",
+        "shipment_update",
+        "order_delivered",
+    ];
+    let requested = |read: &[Envelope]| -> Vec<(String, String, String)> {
+        read.iter()
+            .filter_map(|e| match &e.event {
+                Event::NotificationRequested(n) => {
+                    Some((n.user_id.clone(), n.template.clone(), n.channel.as_str().to_string()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let read = support::read_topic(&space.topic("shop.notifications"), |read| {
+        let seen = requested(read);
+        alice_templates.iter().all(|t| seen.iter().any(|(u, tt, _)| u == "usr-alice" && tt == t))
+            && seen.iter().any(|(u, t, _)| u == "usr-bob" && t == "order_created")
+    });
+    let seen = requested(&read);
+    let mut expected: Vec<(String, String, String)> = Vec::new();
+    for template in alice_templates {
+        let channels: &[&str] = if template == "welcome" { &["email"] } else { &["email", "sms", "push"] };
+        for channel in channels {
+            expected.push(("usr-alice".into(), template.into(), channel.to_string()));
+        }
+    }
+    expected.push(("usr-bob".into(), "welcome".into(), "email".into()));
+    expected.push(("usr-bob".into(), "order_created".into(), "sms".into()));
+    let (mut seen_sorted, mut expected_sorted) = (seen.clone(), expected.clone());
+    seen_sorted.sort();
+    expected_sorted.sort();
+    assert_eq!(
+        seen_sorted, expected_sorted,
+        "exactly these, each once (Bob: welcomed by e-mail before he opted out, then SMS only)"
+    );
+    // Rendered from the templates, addressed by subject to the user.
+    let paid = read
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::NotificationRequested(n) if n.template == "order_paid" && n.channel.as_str() == "email" => {
+                Some((e.subject.clone(), n.subject.clone(), n.body.clone()))
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(paid.0, "usr-alice", "keyed by the user");
+    assert_eq!(paid.1, format!("Your order {order_id} is paid"));
+    assert!(paid.2.starts_with("Hello Alice,"), "{}", paid.2);
+    let update = read
+        .iter()
+        .find_map(|e| match &e.event {
+            Event::NotificationRequested(n) if n.template == "shipment_update" => Some(n.body.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(update.contains("out for delivery (Salem)"), "{update}");
+    assert!(!bobs_order.is_empty());
+}

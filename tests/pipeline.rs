@@ -9,7 +9,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use shopflow_topics::{Envelope, Event};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use support::{temp_path, wait_until, Space};
+use support::{read_topic, temp_path, wait_until, Space};
 
 /// Topics, then a seeded workload; returns the generated records (NDJSON lines).
 fn load(space: &Space, generate: &[&str]) -> Vec<serde_json::Value> {
@@ -195,37 +195,6 @@ fn reads_never_regress_while_a_rebuild_runs() {
     assert!(child.wait().unwrap().success());
     assert_eq!(generations.len(), 2, "exactly one switch, old to new: {generations:?}");
     assert!(reads > 10, "too few reads during the rebuild: {reads}");
-}
-
-/// Reads the records of `topic` (4 partitions) until `enough` says so (or the deadline
-/// passes, failing) and then until nothing more arrives for a second.
-fn read_topic(topic: &str, mut enough: impl FnMut(&[Envelope]) -> bool) -> Vec<Envelope> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", support::brokers())
-        .set("group.id", format!("{topic}-reader"))
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..4 {
-        assignment.add_partition_offset(topic, partition, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&assignment).unwrap();
-    let contract = topic.split_once('.').unwrap().1;
-    let mut read = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !enough(&read) {
-        assert!(std::time::Instant::now() < deadline, "{topic}: only {} records arrived", read.len());
-        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
-            let message = message.unwrap();
-            read.push(Envelope::decode_record(contract, message.key(), message.payload().unwrap()).unwrap());
-        }
-    }
-    // Then until quiet, so that nothing beyond "enough" goes unseen.
-    while let Some(message) = consumer.poll(Duration::from_secs(1)) {
-        let message = message.unwrap();
-        read.push(Envelope::decode_record(contract, message.key(), message.payload().unwrap()).unwrap());
-    }
-    read
 }
 
 #[test]

@@ -72,6 +72,7 @@ pub mod carts;
 pub mod catalog;
 pub mod fraud;
 pub mod inventory;
+pub mod notifications;
 pub mod ops;
 pub mod orders;
 pub mod payments;
@@ -407,7 +408,8 @@ pub struct Views<'s> {
     /// Delivery partners with their open assignments, by (`all`, partnerId).
     pub delivery_partners: Coll<'s, ((String, String), PartnerView)>,
     /// Every transition of the current history that a derived event
-    /// describes (Order.StatusChanged, inventory alerts, Fraud.Suspected):
+    /// describes (Order.StatusChanged, inventory alerts, Fraud.Suspected,
+    /// Notification.Requested):
     /// one row each, withdrawn when a later-read event takes it back. The
     /// pipeline emits a row once it is settled ([`shopflow_views::settle`]).
     pub derived: Coll<'s, Derived>,
@@ -496,6 +498,9 @@ pub struct Settings {
     pub low_stock_threshold: i64,
     /// The fraud rules' thresholds.
     pub fraud: FraudConfig,
+    /// Whether to request notifications (Notification.Requested); off by
+    /// default while their cost is over the pipeline's budget (BENCHMARKS.md).
+    pub notifications: bool,
 }
 
 impl Default for Settings {
@@ -504,6 +509,7 @@ impl Default for Settings {
             pair_cap: recommend::Config::default().pair_cap,
             low_stock_threshold: LOW_STOCK_THRESHOLD,
             fraud: FraudConfig::default(),
+            notifications: false,
         }
     }
 }
@@ -558,9 +564,18 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
     let suspected = fraud.clone().flat_map(|((_, user_id), view)| {
         view.flags.into_iter().map(move |flag| Derived::FraudSuspected { user_id: user_id.clone(), flag })
     });
-    let derived = orders::status_changes(orders.clone())
+    let mut derived = orders::status_changes(orders.clone())
         .concat(inventory::alerts(moves, settings.low_stock_threshold))
         .concat(suspected);
+    if settings.notifications {
+        derived = derived.concat(notifications::view(
+            facts.of(&[Kind::User]),
+            orders.clone(),
+            payments.payments.clone(),
+            shipping.tracking.clone(),
+            shipping.assignments.clone(),
+        ));
+    }
     Views {
         user_orders: orders::user_orders(orders.clone()),
         orders,

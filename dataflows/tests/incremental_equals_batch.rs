@@ -5,6 +5,7 @@
 
 mod common;
 mod money;
+mod notifications;
 mod shipping;
 
 use common::{differences, put, run, run_settling, run_with, EpochClocks, Snapshot};
@@ -651,6 +652,7 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
     money::put_money(&sorted, &orders, &mut out);
     money::put_fraud(&sorted, &orders, &mut out);
     shipping::put_shipping(&sorted, &orders, &mut out);
+    notifications::put_notifications(&sorted, &orders, &mut out);
     out
 }
 
@@ -1296,6 +1298,15 @@ fn histories_exercise_what_they_should() {
                 }
                 "deliveryPartners" => count("partners with open orders", !value.contains("\"openAssignments\":0")),
                 "tracking" => count("tracked with locations", value.contains("\"location\":\"")),
+                "notifications" => {
+                    let note: serde_json::Value = serde_json::from_str(value).unwrap();
+                    for template in
+                        ["welcome", "order_paid", "payment_completed", "shipment_update", "partner_assigned"]
+                    {
+                        count(template, note["template"] == template);
+                    }
+                    count("sms notifications", note["channel"] == "sms");
+                }
                 _ => {}
             }
             ratings += usize::from(*name == "ratings");
@@ -1346,6 +1357,12 @@ fn histories_exercise_what_they_should() {
         "reassigned deliveries",
         "partners with open orders",
         "tracked with locations",
+        "welcome",
+        "order_paid",
+        "payment_completed",
+        "shipment_update",
+        "partner_assigned",
+        "sms notifications",
     ] {
         assert!(money.get(what).copied().unwrap_or(0) > 5, "{what}: {money:?}");
     }

@@ -85,6 +85,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         fraud_outlier_min_orders: 3,
         allowed_lateness: std::time::Duration::from_secs(5),
         idle_timeout: std::time::Duration::from_secs(5),
+        notifications: true,
         cluster: Default::default(),
         kafka: kafka.clone(),
         stores: args.stores.clone(),

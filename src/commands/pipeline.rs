@@ -111,6 +111,10 @@ pub struct PipelineArgs {
     /// the watermark back (all idle: everything read is settled).
     #[arg(long, env = "SHOPFLOW_IDLE_TIMEOUT", default_value = "5s", value_parser = super::parse_duration)]
     pub idle_timeout: Duration,
+    /// Request notifications (Notification.Requested on shop.notifications). Off by default:
+    /// measured at +50% of the whole pipeline's time (BENCHMARKS.md), over its budget.
+    #[arg(long, env = "SHOPFLOW_NOTIFICATIONS")]
+    pub notifications: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -147,6 +151,7 @@ impl PipelineArgs {
                     outlier_factor: i64::from(self.fraud_outlier_factor),
                     outlier_min_orders: self.fraud_outlier_min_orders as usize,
                 },
+                notifications: self.notifications,
             },
         })
     }

@@ -5,8 +5,10 @@
 pub mod api;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::ClientConfig;
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
+use shopflow_topics::Envelope;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -198,7 +200,7 @@ pub fn live_space(test: &str) -> (Space, Running) {
     space.run_ok(&["topics", "create", "--partitions", "3"]);
     let pipeline = space
         .shopflow()
-        .args(["pipeline", "--workers", "1", "--max-epoch-records", "500"])
+        .args(["pipeline", "--workers", "1", "--max-epoch-records", "500", "--notifications"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -264,4 +266,36 @@ pub fn serve_twice(space: &Space) -> ([u16; 2], Vec<PathBuf>, Vec<Running>) {
         wait_until("the API process to listen", 60, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     }
     (ports, logs, servers)
+}
+
+/// Reads the records of `topic` (every partition) until `enough` says so (or the deadline
+/// passes, failing) and then until nothing more arrives for a second.
+pub fn read_topic(topic: &str, mut enough: impl FnMut(&[Envelope]) -> bool) -> Vec<Envelope> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", format!("{topic}-reader"))
+        .create()
+        .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for partition in metadata.topics()[0].partitions() {
+        assignment.add_partition_offset(topic, partition.id(), Offset::Beginning).unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let contract = topic.split_once('.').unwrap().1;
+    let mut read = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !enough(&read) {
+        assert!(std::time::Instant::now() < deadline, "{topic}: only {} records arrived", read.len());
+        if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+            let message = message.unwrap();
+            read.push(Envelope::decode_record(contract, message.key(), message.payload().unwrap()).unwrap());
+        }
+    }
+    // Then until quiet, so that nothing beyond "enough" goes unseen.
+    while let Some(message) = consumer.poll(Duration::from_secs(1)) {
+        let message = message.unwrap();
+        read.push(Envelope::decode_record(contract, message.key(), message.payload().unwrap()).unwrap());
+    }
+    read
 }

@@ -1,5 +1,6 @@
 //! Derived events: what the views imply and the pipeline emits
-//! (Order.StatusChanged, inventory alerts, Fraud.Suspected), each with the
+//! (Order.StatusChanged, inventory alerts, Fraud.Suspected,
+//! Notification.Requested), each with the
 //! event time of the transition it describes, the time from which on it is
 //! settled ([`Derived::settles_at`]), and the state it follows from, which its
 //! deterministic id hashes. Each is a function of the history in (`time`,
@@ -9,7 +10,7 @@ use crate::fraud::FraudFlag;
 use crate::orders::StatusChange;
 use serde::{Deserialize, Serialize};
 use shopflow_topics::events::{
-    FraudSuspected, InventoryLowStock, InventoryOversold, OrderStatusChanged, ProductBackInStock,
+    FraudSuspected, InventoryLowStock, InventoryOversold, NotificationRequested, OrderStatusChanged, ProductBackInStock,
 };
 use shopflow_topics::{Event, EventTime};
 
@@ -53,6 +54,8 @@ pub enum Derived {
     StatusChanged(StatusChange),
     /// Inventory.Oversold, Inventory.LowStock or Product.BackInStock.
     InventoryAlert(InventoryAlert),
+    /// Notification.Requested.
+    Notify(crate::notifications::Notification),
     /// Fraud.Suspected: a user's flag.
     FraudSuspected {
         /// The user.
@@ -83,6 +86,19 @@ impl Derived {
                     AlertKind::BackInStock => ProductBackInStock { product_id, available: alert.available }.into(),
                 }
             }
+            Derived::Notify(n) => {
+                let (subject, body) = crate::notifications::render(&n.template, &n.vars)
+                    .unwrap_or_else(|error| (n.template.clone(), error));
+                NotificationRequested {
+                    notification_id: n.notification_id.clone(),
+                    user_id: n.user_id.clone(),
+                    channel: n.channel,
+                    template: n.template.clone(),
+                    subject,
+                    body,
+                }
+                .into()
+            }
             Derived::FraudSuspected { user_id, flag } => FraudSuspected {
                 user_id: user_id.clone(),
                 order_id: Some(flag.order_id.clone()),
@@ -99,6 +115,7 @@ impl Derived {
             Derived::StatusChanged(change) => change.at,
             Derived::InventoryAlert(alert) => alert.at,
             Derived::FraudSuspected { flag, .. } => flag.at,
+            Derived::Notify(n) => n.at,
         }
     }
 
@@ -108,6 +125,7 @@ impl Derived {
     pub fn settles_at(&self) -> EventTime {
         match self {
             Derived::StatusChanged(change) => change.at.max(change.created_at),
+            Derived::Notify(n) => n.settles_at,
             _ => self.time(),
         }
     }
@@ -122,6 +140,7 @@ impl Derived {
             Derived::FraudSuspected { user_id, flag } => {
                 format!("{user_id}:{}:{}@{}", flag.rule.as_str(), flag.order_id, flag.at.0)
             }
+            Derived::Notify(n) => n.notification_id.clone(),
         }
     }
 }

@@ -32,6 +32,7 @@
 //! - `vendors` — a vendor's status, money and orders.
 //! - `payments` — payments and wallets.
 //! - `fraud` — the fraud rules' flags per user.
+//! - `notifications` — who is told what on which channel, and the templates' text.
 //! - `shipping` — delivery partners, their assignment to orders, shipment tracking.
 //! - `promotions` — promotions, how a discount is priced, and their performance.
 //! - `derived` — the events the views imply (Order.StatusChanged, inventory
@@ -51,6 +52,7 @@ pub mod facts;
 pub mod family;
 pub mod fraud;
 pub mod inventory;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod promotions;

@@ -138,7 +138,7 @@ pub fn run_settling(batches: &[Vec<Envelope>], clocks: &[EpochClocks], workers: 
         let sink = sink.clone();
         let transitions = transitions_in.clone();
         let probe = worker.dataflow::<u64, _, _>(|scope| {
-            let settings = Settings { pair_cap: config.pair_cap, ..Settings::default() };
+            let settings = Settings { pair_cap: config.pair_cap, notifications: true, ..Settings::default() };
             let views = build_with(input.to_collection(scope), settings);
             let mut capturing = Capturing { updates: sink.clone(), parts: Vec::new() };
             views.for_each(&mut capturing);
@@ -152,13 +152,18 @@ pub fn run_settling(batches: &[Vec<Envelope>], clocks: &[EpochClocks], workers: 
                 _ => None,
             });
             parts.push(capture("statusChanges", status_changes, sink.clone()).map(|_| ()));
-            let alerts = derived.flat_map(|derived| match derived {
+            let alerts = derived.clone().flat_map(|derived| match derived {
                 Derived::InventoryAlert(alert) => {
                     Some(((alert.product_id.clone(), alert.at, alert.step.clone(), alert.kind), alert))
                 }
                 _ => None,
             });
             parts.push(capture("inventoryAlerts", alerts, sink.clone()).map(|_| ()));
+            let notifications = derived.clone().flat_map(|derived| match derived {
+                Derived::Notify(n) => Some((n.notification_id.clone(), n)),
+                _ => None,
+            });
+            parts.push(capture("notifications", notifications, sink.clone()).map(|_| ()));
             let all = parts.into_iter().reduce(|a, b| a.concat(b)).expect("views");
             let (probe, _) = all.probe();
             probe

@@ -1,0 +1,217 @@
+//! Notifications (`views.md`, "Notifications"): what a user is told, on
+//! which channels, and the text of it.
+//!
+//! A [`Trigger`] is something that happened to a user (their order changed
+//! status, a payment completed, their shipment moved, a courier was
+//! assigned, they registered). It becomes one [`Notification`] per channel
+//! the user's preferences allow *as of the trigger's event time* (all three
+//! before any User.PreferencesUpdated; `welcome` by e-mail only, if allowed), and none
+//! while the user is not registered or after User.Deleted. Its id hashes
+//! (userId, channel, template, what it follows from), so a rebuild re-emits
+//! the same ids. The text comes from the template of the same name under
+//! `templates/` (subject, a line `---`, body), rendered with minijinja.
+
+use crate::users::Preferences;
+use serde::{Deserialize, Serialize};
+use shopflow_topics::events::Channel;
+use shopflow_topics::EventTime;
+use std::collections::BTreeMap;
+
+/// Every template: (name, text).
+pub const TEMPLATES: [(&str, &str); 13] = [
+    ("order_created", include_str!("../../templates/order_created.txt")),
+    ("order_paid", include_str!("../../templates/order_paid.txt")),
+    ("order_payment_failed", include_str!("../../templates/order_payment_failed.txt")),
+    ("order_cancelled", include_str!("../../templates/order_cancelled.txt")),
+    ("order_shipped", include_str!("../../templates/order_shipped.txt")),
+    ("order_delivered", include_str!("../../templates/order_delivered.txt")),
+    ("order_return_requested", include_str!("../../templates/order_return_requested.txt")),
+    ("order_refunded", include_str!("../../templates/order_refunded.txt")),
+    ("payment_completed", include_str!("../../templates/payment_completed.txt")),
+    ("shipment_update", include_str!("../../templates/shipment_update.txt")),
+    ("partner_assigned", include_str!("../../templates/partner_assigned.txt")),
+    ("back_in_stock", include_str!("../../templates/back_in_stock.txt")),
+    ("welcome", include_str!("../../templates/welcome.txt")),
+];
+
+/// Something that happened to a user that they are told about.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Trigger {
+    /// The event time it happened at.
+    pub at: EventTime,
+    /// The newest event time among what it follows from.
+    pub settles_at: EventTime,
+    /// The template.
+    pub template: String,
+    /// What it follows from (an order's history entry, a payment, ...): part of the id.
+    pub source: String,
+    /// The template's variables.
+    pub vars: BTreeMap<String, String>,
+}
+
+/// A user as notifications see them at one moment.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Moment {
+    /// Registered and not deleted.
+    pub reachable: bool,
+    /// Their name.
+    pub name: String,
+    /// Their preferences.
+    pub preferences: Preferences,
+}
+
+/// A user's moments: from each time on (inclusive), how they are.
+pub type Timeline = Vec<(EventTime, Moment)>;
+
+/// A notification to send.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Notification {
+    /// Its id.
+    pub notification_id: String,
+    /// The recipient.
+    pub user_id: String,
+    /// email, sms or push.
+    pub channel: Channel,
+    /// Template name.
+    pub template: String,
+    /// The template's variables (with the user's id and name).
+    pub vars: BTreeMap<String, String>,
+    /// The event time of what it tells.
+    pub at: EventTime,
+    /// When it is settled.
+    pub settles_at: EventTime,
+}
+
+/// The notifications of `trigger` for `user_id` given their `timeline`
+/// (sorted by time): one per channel their preferences allow at the
+/// trigger's time, none when they are not reachable then.
+pub fn notify(user_id: &str, trigger: &Trigger, timeline: &Timeline) -> Vec<Notification> {
+    let Some((since, moment)) = timeline.iter().take_while(|(since, _)| *since <= trigger.at).last() else {
+        return Vec::new();
+    };
+    if !moment.reachable {
+        return Vec::new();
+    }
+    let prefs = &moment.preferences;
+    let channels: Vec<Channel> = if trigger.template == "welcome" {
+        prefs.email.then_some(Channel::Email).into_iter().collect()
+    } else {
+        [(prefs.email, Channel::Email), (prefs.sms, Channel::Sms), (prefs.push, Channel::Push)]
+            .into_iter()
+            .filter_map(|(on, channel)| on.then_some(channel))
+            .collect()
+    };
+    let mut vars = trigger.vars.clone();
+    vars.insert("userId".into(), user_id.to_string());
+    vars.insert("name".into(), moment.name.clone());
+    channels
+        .into_iter()
+        .map(|channel| Notification {
+            notification_id: notification_id(user_id, channel, &trigger.template, &trigger.source),
+            user_id: user_id.to_string(),
+            channel,
+            template: trigger.template.clone(),
+            vars: vars.clone(),
+            at: trigger.at,
+            settles_at: trigger.settles_at.max(*since),
+        })
+        .collect()
+}
+
+/// The id of a notification: a hash of (userId, channel, template, source).
+pub fn notification_id(user_id: &str, channel: Channel, template: &str, source: &str) -> String {
+    format!("ntf-{}", &shopflow_topics::hash::derived_id(&[user_id, channel.as_str(), template, source])[..24])
+}
+
+fn environment() -> &'static minijinja::Environment<'static> {
+    static ENV: std::sync::OnceLock<minijinja::Environment<'static>> = std::sync::OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        for (name, text) in TEMPLATES {
+            env.add_template(name, text).expect("the templates parse (tested)");
+        }
+        env
+    })
+}
+
+/// The subject and body of `template` with `vars`; an error names a template
+/// that does not exist or does not render.
+pub fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<(String, String), String> {
+    let text = environment()
+        .get_template(template)
+        .and_then(|t| t.render(vars))
+        .map_err(|e| format!("template {template}: {e}"))?;
+    let (subject, body) = text.split_once("\n---\n").ok_or_else(|| format!("template {template}: no `---` line"))?;
+    Ok((subject.trim().to_string(), body.trim().to_string()))
+}
+
+/// The template of an order entering `status`: `order_<status in snake case>`.
+pub fn order_template(status: shopflow_topics::OrderStatus) -> String {
+    let mut name = String::from("order");
+    for c in status.as_str().chars() {
+        if c.is_ascii_uppercase() {
+            name.push('_');
+        }
+        name.push(c.to_ascii_lowercase());
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shopflow_topics::OrderStatus;
+
+    fn moment(reachable: bool, email: bool, sms: bool, push: bool) -> Moment {
+        Moment { reachable, name: "Ann".into(), preferences: Preferences { email, sms, push } }
+    }
+
+    fn trigger(at: i64, template: &str) -> Trigger {
+        let vars = [("orderId".to_string(), "ord-1".to_string())].into_iter().collect();
+        Trigger { at: EventTime(at), settles_at: EventTime(at), template: template.into(), source: "s".into(), vars }
+    }
+
+    #[test]
+    fn every_template_renders_and_every_order_status_has_one() {
+        let vars: BTreeMap<String, String> =
+            ["orderId", "name", "userId", "paymentId", "amount", "status", "partnerId", "productId"]
+                .into_iter()
+                .map(|k| (k.to_string(), format!("<{k}>")))
+                .collect();
+        for (name, _) in TEMPLATES {
+            let (subject, body) = render(name, &vars).unwrap();
+            assert!(!subject.is_empty() && !body.is_empty() && !subject.contains('\n'), "{name}");
+        }
+        for &status in OrderStatus::ALL {
+            assert!(TEMPLATES.iter().any(|(name, _)| *name == order_template(status)), "{status}");
+        }
+        assert_eq!(order_template(OrderStatus::PaymentFailed), "order_payment_failed");
+        let (subject, _) = render("shipment_update", &vars).unwrap();
+        assert_eq!(subject, "Order <orderId>: <status>");
+        assert!(render("no_such", &vars).unwrap_err().contains("no_such"));
+    }
+
+    #[test]
+    fn channels_follow_the_preferences_of_the_moment() {
+        let timeline: Timeline = vec![
+            (EventTime(1), moment(true, true, true, true)),
+            (EventTime(5), moment(true, false, true, false)),
+            (EventTime(9), moment(false, true, true, true)),
+        ];
+        let channels = |at, template| -> Vec<Channel> {
+            notify("usr-1", &trigger(at, template), &timeline).iter().map(|n| n.channel).collect()
+        };
+        assert!(channels(0, "order_paid").is_empty(), "not registered yet");
+        assert_eq!(channels(3, "order_paid"), [Channel::Email, Channel::Sms, Channel::Push]);
+        assert_eq!(channels(5, "order_paid"), [Channel::Sms], "opted out of e-mail at 5");
+        assert!(channels(5, "welcome").is_empty(), "welcome: by e-mail only, if e-mail is allowed");
+        assert_eq!(channels(3, "welcome"), [Channel::Email], "welcome: e-mail only");
+        assert!(channels(9, "order_paid").is_empty(), "deleted");
+        let ids: Vec<String> =
+            notify("usr-1", &trigger(3, "order_paid"), &timeline).into_iter().map(|n| n.notification_id).collect();
+        let again: Vec<String> =
+            notify("usr-1", &trigger(3, "order_paid"), &timeline).into_iter().map(|n| n.notification_id).collect();
+        assert_eq!(ids, again);
+        assert_eq!(ids.iter().collect::<std::collections::BTreeSet<_>>().len(), 3, "one id per channel");
+    }
+}
