@@ -477,7 +477,7 @@ fn a_paid_order_gets_a_delivery_partner_of_its_city_and_its_shipment_is_tracked(
 
 #[test]
 fn an_orders_life_requests_one_notification_per_transition_and_channel_the_user_allows() {
-    use shopflow_topics::events::{Role as EventRole, UserPreferencesUpdated, UserRegistered};
+    use shopflow_topics::events::{Role as EventRole, UserRegistered};
     use shopflow_topics::{Envelope, Event, EventTime};
     let (space, _pipeline) = live_space("notify");
     let api = Api::new(&space, Duration::from_secs(60));
@@ -497,17 +497,22 @@ fn an_orders_life_requests_one_notification_per_transition_and_channel_the_user_
     let events: Vec<Envelope> = vec![
         Envelope::new("evt-reg-alice", "test", start, registered("usr-alice", "Alice")),
         Envelope::new("evt-reg-bob", "test", start, registered("usr-bob", "Bob")),
-        Envelope::new(
-            "evt-prefs-bob",
-            "test",
-            start.plus(1),
-            UserPreferencesUpdated { user_id: "usr-bob".into(), email: false, sms: true, push: false },
-        ),
     ];
     for envelope in &events {
         producer.send(&space.topic("shop.users"), envelope.key(), &envelope.to_json()).unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
+    // Bob turns e-mail and push off through the API.
+    let path = "/api/v1/notifications/preferences";
+    let wanted = json!({"email": false, "sms": true, "push": false});
+    let set = accepted(&api, "PUT", path, &bob, wanted.clone());
+    let mut read = read_after(&api, path, Some(&bob), &set);
+    read.as_object_mut().unwrap().remove("asOf");
+    assert_eq!(read, wanted);
+    let (status, _) = api.get(path, Some(&api.token("usr-nobody", Role::Shopper)));
+    assert_eq!(status, StatusCode::NOT_FOUND, "no profile, no preferences");
+    let refused = api.send("PUT", path, Some(&bob), &[], Some(&json!({"email": "no"})));
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
 
     let lamp = product_of(&api, &admin, "ven-1", 1_000);
     let order = json!({"items": [{"productId": lamp, "quantity": 1}], "shippingAddress": address()});

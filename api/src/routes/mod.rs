@@ -16,6 +16,7 @@
 //! - `promotions`, `shipping`, `clickstream` — the writes of those topics.
 //! - `analytics` — the ClickHouse relations.
 //! - `fraud` — the users the fraud rules flag.
+//! - `notifications` — the caller's notification preferences.
 //! - `admin` — the latest alerts, the dead letters, and replaying a corrected one.
 
 pub mod admin;
@@ -24,6 +25,7 @@ pub mod carts;
 pub mod catalog;
 pub mod clickstream;
 pub mod fraud;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod promotions;
@@ -67,6 +69,7 @@ pub fn all() -> Vec<Route> {
         analytics::routes(),
         fraud::routes(),
         admin::routes(),
+        notifications::routes(),
         seo::routes(),
     ]
     .into_iter()
