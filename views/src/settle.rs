@@ -102,16 +102,25 @@ impl Settler {
 
     /// Takes changes of the collection of transitions.
     pub fn absorb(&mut self, changes: impl IntoIterator<Item = (Derived, isize)>) {
+        use std::collections::btree_map::Entry;
         for (event, diff) in changes {
             let at = event.settles_at();
             let events = self.pending.entry(at).or_default();
-            let count = events.entry(event.clone()).or_insert(0);
-            *count += diff;
-            if *count == 0 {
-                events.remove(&event);
-                if events.is_empty() {
-                    self.pending.remove(&at);
+            match events.entry(event) {
+                Entry::Occupied(mut count) => {
+                    *count.get_mut() += diff;
+                    if *count.get() == 0 {
+                        count.remove();
+                    }
                 }
+                Entry::Vacant(slot) => {
+                    if diff != 0 {
+                        slot.insert(diff);
+                    }
+                }
+            }
+            if events.is_empty() {
+                self.pending.remove(&at);
             }
         }
     }

@@ -189,10 +189,10 @@ where
         }
         // Each partition's event-time clock, and since when it has had nothing new to read.
         let mut clocks: BTreeMap<String, BTreeMap<i32, Clock>> = BTreeMap::new();
-        let mut last_read: BTreeMap<(String, i32), Instant> = BTreeMap::new();
+        let mut last_read: BTreeMap<String, BTreeMap<i32, Instant>> = BTreeMap::new();
         for p in &partitions {
             clocks.entry(p.topic.clone()).or_default().insert(p.partition, Clock::default());
-            last_read.insert((p.topic.clone(), p.partition), Instant::now());
+            last_read.entry(p.topic.clone()).or_default().insert(p.partition, Instant::now());
         }
         let mut reported: Option<Position> = None;
         let mut quiet_since: Option<Instant> = None;
@@ -235,7 +235,7 @@ where
                     }
                     let contract = contract_of.get(topic).copied().unwrap_or(Topic::DeadLetter);
                     let value = message.payload().unwrap_or_default();
-                    if let Some(read) = last_read.get_mut(&(topic.to_string(), partition)) {
+                    if let Some(read) = last_read.get_mut(topic).and_then(|p| p.get_mut(&partition)) {
                         *read = Instant::now();
                     }
                     match Envelope::decode_record(contract.name(), message.key(), value) {
@@ -278,7 +278,9 @@ where
             // Idle: read up to where it ended at start, then nothing new for the idle timeout
             // while the source was reading (time held back does not count). Caught up at the
             // end of a run, every partition is idle: what was read is all there is.
-            for ((topic, partition), read) in last_read.iter_mut() {
+            for (topic, partition, read) in
+                last_read.iter_mut().flat_map(|(t, parts)| parts.iter_mut().map(move |(p, r)| (t, p, r)))
+            {
                 if held_back {
                     *read = Instant::now();
                 }
