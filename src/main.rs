@@ -24,8 +24,10 @@ enum Command {
     Pipeline(commands::pipeline::PipelineArgs),
     /// Serve the HTTP API over what the pipeline publishes.
     Serve(commands::serve::ServeArgs),
-    /// Run the pipeline and the API in one process.
-    Run(commands::serve::RunArgs),
+    /// Run the pipeline and the API in one process (and the dispatcher, with --notifications).
+    Run(Box<commands::serve::RunArgs>),
+    /// Deliver notifications: e-mail over SMTP, SMS and push as signed webhooks.
+    Notify(commands::notify::NotifyArgs),
     /// The main job on one machine: a workload flowing through the pipeline to the API.
     Demo(commands::demo::DemoArgs),
     /// Print a signed development token.
@@ -58,7 +60,8 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => commands::generate::run(args),
         Command::Pipeline(args) => commands::pipeline::run(args),
         Command::Serve(args) => commands::serve::run_serve(args),
-        Command::Run(args) => commands::serve::run_all(args),
+        Command::Run(args) => commands::serve::run_all(*args),
+        Command::Notify(args) => commands::notify::run(args),
         Command::Token(args) => commands::serve::run_token(args),
         Command::Demo(args) => commands::demo::run(args),
     };

@@ -7,6 +7,7 @@
 use crate::write::{TailRecord, WriteError, Written};
 use shopflow_ingest::Offsets;
 use shopflow_sinks::clickhouse::{ClickHouseReader, Filter, Relation};
+use shopflow_sinks::notify::ledger::Delivery;
 use shopflow_sinks::redis::{
     Account, Claim, Funds, FundsHold, GenerationStatus, Hold, ListVersions, RedisReader, Requests, Served, ServedLists,
 };
@@ -70,6 +71,13 @@ pub trait RequestLog: Send + Sync {
     fn first_use<'a>(&'a self, kind: &'a str, id: &'a str, ttl_seconds: u64) -> Call<'a, bool>;
     /// Takes a token from a rate bucket: `None`, or the milliseconds until one is free.
     fn take<'a>(&'a self, bucket: &'a str, burst: u32, per_second: f64, now_ms: i64) -> Call<'a, Option<u64>>;
+    /// The notifications the dispatcher has handled for `user_id`, newest first: (how many, one page).
+    fn notification_history<'a>(
+        &'a self,
+        user_id: &'a str,
+        skip: usize,
+        limit: usize,
+    ) -> Call<'a, (usize, Vec<Delivery>)>;
 }
 
 /// The analytics relations (ClickHouse).
@@ -246,6 +254,15 @@ impl RequestLog for Requests {
     fn take<'a>(&'a self, bucket: &'a str, burst: u32, per_second: f64, now_ms: i64) -> Call<'a, Option<u64>> {
         Box::pin(Requests::take(self, bucket, burst, per_second, now_ms))
     }
+
+    fn notification_history<'a>(
+        &'a self,
+        user_id: &'a str,
+        skip: usize,
+        limit: usize,
+    ) -> Call<'a, (usize, Vec<Delivery>)> {
+        Box::pin(async move { self.ledger().history(user_id, skip, limit).await })
+    }
 }
 
 impl Analytics for ClickHouseReader {
@@ -331,6 +348,10 @@ impl RequestLog for Offline {
     }
 
     fn take<'a>(&'a self, _: &'a str, _: u32, _: f64, _: i64) -> Call<'a, Option<u64>> {
+        not_connected("redis")
+    }
+
+    fn notification_history<'a>(&'a self, _: &'a str, _: usize, _: usize) -> Call<'a, (usize, Vec<Delivery>)> {
         not_connected("redis")
     }
 }

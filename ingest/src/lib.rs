@@ -5,6 +5,8 @@
 //! - [`admin`] — topic creation and listing through the Kafka admin API, with
 //!   partitions and retention from the registry of `shopflow-topics`.
 //! - [`producer`] — the idempotent producer every writer uses.
+//! - [`follow`] — reading one topic from offsets the reader keeps itself
+//!   (the notification dispatcher).
 //! - [`generate`] — the seeded workload generator behind `shopflow generate`.
 //! - [`source`] — the pipeline's Kafka source: partitions, their ends, which
 //!   worker reads which, the consumer's settings, and (feature `timely`) the
@@ -23,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod follow;
 pub mod generate;
 pub mod producer;
 pub mod source;

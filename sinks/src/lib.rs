@@ -13,6 +13,9 @@
 //!   rows and its reads.
 //! - [`kafka`] — derived events (Order.StatusChanged, inventory alerts) with
 //!   deterministic ids.
+//! - [`notify`] — the notification dispatcher: Notification.Requested
+//!   delivered by SMTP and signed webhooks, at most once per id across
+//!   restarts and rebuilds (delivery records in Redis), retried with backoff.
 //!
 //! A [`Publication`] is what every sink takes: the final value (or deletion)
 //! of each changed key of each [`Family`] (the read model's, re-exported
@@ -22,6 +25,7 @@
 
 pub mod clickhouse;
 pub mod kafka;
+pub mod notify;
 pub mod redis;
 
 pub use shopflow_views::Family;

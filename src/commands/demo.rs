@@ -175,7 +175,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let result = run_pipeline_and_api(pipeline.config()?, serve, stop.clone(), counters.clone());
+    let result = run_pipeline_and_api(pipeline.config()?, serve, None, stop.clone(), counters.clone());
     stop.store(true, Ordering::SeqCst);
     let made = storefront.join().map_err(|_| anyhow::anyhow!("storefront panicked"))?;
     if let Ok(summary) = &made {

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod generate;
+pub mod notify;
 pub mod pipeline;
 pub mod serve;
 pub mod topics;

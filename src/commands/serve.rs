@@ -158,6 +158,8 @@ pub struct RunArgs {
     pub writes: WriteArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub delivery: super::notify::DeliveryArgs,
 }
 
 async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
@@ -241,15 +243,36 @@ pub fn run_all(args: RunArgs) -> anyhow::Result<()> {
         kafka: args.pipeline.kafka.clone(),
         stores: args.pipeline.stores.clone(),
     };
-    let result = run_pipeline_and_api(args.pipeline.config()?, serve_args, stop, counters);
+    // With notifications on, the dispatcher delivers them.
+    let dispatch = args.pipeline.notifications.then(|| Dispatch {
+        delivery: args.delivery.clone(),
+        kafka: args.pipeline.kafka.clone(),
+        stores: args.pipeline.stores.clone(),
+    });
+    if let Some(dispatch) = &dispatch {
+        dispatch.delivery.config()?;
+    }
+    let result = run_pipeline_and_api(args.pipeline.config()?, serve_args, dispatch, stop, counters);
     done.store(true, Ordering::SeqCst);
     result
 }
 
-/// The pipeline on its threads and the API on a runtime, until `stop`; either ending ends both.
+/// The notification dispatcher's settings, when it runs beside the pipeline.
+pub struct Dispatch {
+    /// Where and how it delivers.
+    pub delivery: super::notify::DeliveryArgs,
+    /// The broker it reads from.
+    pub kafka: KafkaArgs,
+    /// The Redis it keeps its records in.
+    pub stores: StoreArgs,
+}
+
+/// The pipeline on its threads and the API (and the dispatcher) on a
+/// runtime, until `stop`; any of them ending ends all.
 pub fn run_pipeline_and_api(
     config: pipeline::PipelineConfig,
     serve_args: ServeArgs,
+    dispatch: Option<Dispatch>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
 ) -> anyhow::Result<()> {
@@ -261,11 +284,18 @@ pub fn run_pipeline_and_api(
             result
         })?
     };
-    let served =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(serve_args, stop.clone()));
+    let (served, dispatched) = tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(async {
+        let dispatched = async {
+            let Some(d) = dispatch else { return Ok(()) };
+            let result = super::notify::dispatch(&d.delivery, &d.kafka, &d.stores, stop.clone()).await;
+            stop.store(true, Ordering::SeqCst);
+            result.context("the notification dispatcher")
+        };
+        tokio::join!(serve(serve_args, stop.clone()), dispatched)
+    });
     stop.store(true, Ordering::SeqCst);
     let piped = pipeline.join().map_err(|_| anyhow::anyhow!("pipeline thread panicked"))?;
-    served.and(piped)
+    served.and(dispatched).and(piped)
 }
 
 /// Arguments of `shopflow token`.

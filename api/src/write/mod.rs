@@ -252,13 +252,9 @@ impl EventLog for Writer {
 /// The header carrying a payment provider's signature: hex HMAC-SHA256 of the raw body.
 pub const SIGNATURE: &str = "x-signature";
 
-/// The signature of `body` under `secret`: hex HMAC-SHA256 (what a payment provider sends).
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    use hmac::Mac;
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(body);
-    mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
-}
+/// The signature of `body` under `secret`: hex HMAC-SHA256 (what a payment
+/// provider sends, and what the notification dispatcher's webhooks carry).
+pub use shopflow_sinks::notify::webhook::sign as signature;
 
 /// Whether `signature` (hex) is the HMAC-SHA256 of `body` under `secret` (compared in constant time).
 pub fn signed(secret: &[u8], body: &[u8], signature: &str) -> bool {

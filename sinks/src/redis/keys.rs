@@ -16,6 +16,14 @@
 //! - `{ns}:api:funds:{wallet|vendor}:{id}` — hash: paymentId or payoutId → `amount:expiresAtMs:group`.
 //! - `{ns}:api:rate:{bucket}` — hash `tokens`, `at`.
 //! - `{ns}:api:used:{kind}:{id}` — marks a one-use id (a refresh token's `jti`) as used.
+//!
+//! The notification dispatcher's, outside every generation too (what was
+//! sent stays sent when the views are rebuilt):
+//! - `{ns}:notify:delivery:{notificationId}` — hash: `state`, `attempts`,
+//!   `userId`, `channel`, `template`, `requestedAt`, `sentAt`, `error`, and
+//!   while the notification is in its user's history, `subject` and `body`.
+//! - `{ns}:notify:history:{userId}` — sorted set of notificationIds by event time (newest kept).
+//! - `{ns}:notify:offsets` — hash: partition of `shop.notifications` → next offset to read.
 
 use crate::Family;
 
@@ -100,6 +108,21 @@ impl Keys {
     /// The mark of a one-use id of `kind`.
     pub fn used(&self, kind: &str, id: &str) -> String {
         format!("{}:api:used:{kind}:{id}", self.namespace)
+    }
+
+    /// The delivery record of a notification.
+    pub fn delivery(&self, notification_id: &str) -> String {
+        format!("{}:notify:delivery:{notification_id}", self.namespace)
+    }
+
+    /// The notifications a user was sent, by event time.
+    pub fn notify_history(&self, user_id: &str) -> String {
+        format!("{}:notify:history:{user_id}", self.namespace)
+    }
+
+    /// How far the dispatcher has read `shop.notifications`.
+    pub fn notify_offsets(&self) -> String {
+        format!("{}:notify:offsets", self.namespace)
     }
 
     /// A SCAN pattern matching every key of a generation.

@@ -238,6 +238,11 @@ pub struct Requests {
 }
 
 impl Requests {
+    /// The notification dispatcher's records, over this connection.
+    pub fn ledger(&self) -> crate::notify::ledger::Ledger {
+        crate::notify::ledger::Ledger::new(self.connection.clone(), self.keys.namespace())
+    }
+
     /// Connects to `url`, under `namespace`.
     pub async fn connect(url: &str, namespace: &str) -> Result<Requests, SinkError> {
         let client = redis::Client::open(url)?;
