@@ -501,6 +501,37 @@ fn an_orders_life_mails_once_per_transition_through_kills_a_rebuild_and_an_smtp_
     );
     let (status, bad) = api.get("/api/v1/notifications/history?pageSize=0", Some(&alice));
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+
+    // An admin's broadcast by e-mail: to whoever allows e-mail (Alice, not Bob), rendered for
+    // each; the same Idempotency-Key again produces nothing new.
+    let admin = api.token("adm-1", ApiRole::Admin);
+    let path = "/api/v1/admin/notifications/broadcast";
+    let sale = serde_json::json!({
+        "template": "sale",
+        "subject": "A sale for you, {{ name }}",
+        "body": "Hello {{ name }}, everything is half off.",
+        "channel": "email",
+    });
+    let key = [("idempotency-key", "broadcast-1")];
+    let sent = api.send("POST", path, Some(&admin), &key, Some(&sale));
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    assert_eq!(sent.body["recipients"], 1, "{}", sent.body);
+    wait_until("the broadcast mail", 60, has(&["A sale for you, Alice"]));
+    let again = api.send("POST", path, Some(&admin), &key, Some(&sale));
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.body);
+    assert_eq!(again.body["broadcastId"], sent.body["broadcastId"]);
+    let mails = mailbox(&maildir);
+    let sales: Vec<&Mail> = mails.iter().filter(|m| m.subject.starts_with("A sale for you")).collect();
+    assert_eq!(sales.len(), 1, "{sales:?}");
+    assert!(sales[0].to.contains("usr-alice@example.com") && sales[0].body.contains("Hello Alice,"), "{sales:?}");
+    let bad = serde_json::json!({"template": "Sale!", "subject": "", "body": "{{ oops", "channel": "fax"});
+    let refused = api.send("POST", path, Some(&admin), &[], Some(&bad));
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    for field in ["template", "subject", "body", "channel"] {
+        assert!(refused.body.to_string().contains(field), "{field} named: {}", refused.body);
+    }
+    let shopper = api.send("POST", path, Some(&alice), &[], Some(&sale));
+    assert_eq!(shopper.status, StatusCode::FORBIDDEN, "{}", shopper.body);
     drop((smtp, pipe, notify));
 }
 

@@ -22,6 +22,9 @@ use std::sync::Arc;
 /// What a store call returns.
 pub type Call<'a, T, E = SinkError> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>>;
 
+/// A whole family as [`Views::scan`] reads it: (asOf, [(key, JSON)]).
+pub type Scanned = (i64, Vec<(String, String)>);
+
 /// The published views (Redis): reads of one generation at a time.
 pub trait Views: Send + Sync {
     /// Objects of the current generation; `None` before any generation is current.
@@ -40,6 +43,8 @@ pub trait Views: Send + Sync {
     fn list_versions<'a>(&'a self, lists: &'a [(Family, &'a str)]) -> Call<'a, Option<ListVersions>>;
     /// What the current generation covers.
     fn status(&self) -> Call<'_, Option<GenerationStatus>>;
+    /// Every object of a (not hashed) family: (asOf, [(key, JSON)]); slow, for rare admin work.
+    fn scan(&self, family: Family) -> Call<'_, Option<Scanned>>;
     /// Whether the store answers.
     fn ping(&self) -> Call<'_, ()>;
 }
@@ -207,6 +212,10 @@ impl Views for RedisReader {
         Box::pin(RedisReader::status(self))
     }
 
+    fn scan(&self, family: Family) -> Call<'_, Option<Scanned>> {
+        Box::pin(RedisReader::scan(self, family))
+    }
+
     fn ping(&self) -> Call<'_, ()> {
         Box::pin(RedisReader::ping(self))
     }
@@ -306,6 +315,10 @@ impl Views for Offline {
     }
 
     fn status(&self) -> Call<'_, Option<GenerationStatus>> {
+        not_connected("redis")
+    }
+
+    fn scan(&self, _: Family) -> Call<'_, Option<Scanned>> {
         not_connected("redis")
     }
 

@@ -15,7 +15,6 @@ const NOT_BUILT_YET: &[(&str, &str)] = &[
     ("GET", "/api/v1/users/{}"),
     ("PUT", "/api/v1/users/profile"),
     ("DELETE", "/api/v1/users/account"),
-    ("POST", "/api/v1/admin/notifications/broadcast"),
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/logout"),

@@ -145,6 +145,12 @@ pub fn render(template: &str, vars: &BTreeMap<String, String>) -> Result<(String
     Ok((subject.trim().to_string(), body.trim().to_string()))
 }
 
+/// `text` rendered as a template with `vars` (an admin's broadcast, which
+/// brings its own subject and body); an error says why it does not render.
+pub fn render_str(text: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    environment().render_str(text, vars).map_err(|e| e.to_string())
+}
+
 /// The template of an order entering `status`: `order_<status in snake case>`.
 pub fn order_template(status: shopflow_topics::OrderStatus) -> String {
     let mut name = String::from("order");

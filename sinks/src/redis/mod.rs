@@ -15,3 +15,27 @@ pub use keys::Keys;
 pub use reader::{GenerationStatus, ListVersions, RedisReader, Served, ServedLists};
 pub use requests::{Account, Claim, Funds, FundsHold, Hold, Requests};
 pub use sink::RedisSink;
+
+/// Every key matching `pattern` (SCAN, in batches of about 1,000).
+pub(crate) async fn scan_keys(
+    connection: &mut redis::aio::MultiplexedConnection,
+    pattern: &str,
+) -> Result<Vec<String>, crate::SinkError> {
+    let mut cursor: u64 = 0;
+    let mut found = Vec::new();
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(connection)
+            .await?;
+        found.extend(keys);
+        if next == 0 {
+            return Ok(found);
+        }
+        cursor = next;
+    }
+}

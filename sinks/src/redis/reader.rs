@@ -341,6 +341,24 @@ impl RedisReader {
         }))
     }
 
+    /// Every object of `family` in the current generation: (asOf, [(key,
+    /// JSON)]), in no order; `None` before any generation is current. It walks
+    /// the generation's keys with SCAN (O(all keys), for rare whole-family
+    /// work such as an admin's broadcast, never a shopper's read).
+    pub async fn scan(&self, family: Family) -> Result<Option<(i64, Vec<(String, String)>)>, SinkError> {
+        let Some(status) = self.status().await? else { return Ok(None) };
+        let mut connection = self.connection.clone();
+        let prefix = self.keys.object(&status.generation, family, "");
+        let keys = super::scan_keys(&mut connection, &format!("{prefix}*")).await?;
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(1_000) {
+            let values: Vec<Option<String>> = redis::cmd("MGET").arg(chunk).query_async(&mut connection).await?;
+            // A key that went away (a generation dropped meanwhile) is passed over.
+            found.extend(chunk.iter().zip(values).filter_map(|(key, v)| Some((key[prefix.len()..].to_string(), v?))));
+        }
+        Ok(Some((status.as_of, found)))
+    }
+
     /// A cheap liveness check.
     pub async fn ping(&self) -> Result<(), SinkError> {
         let mut connection = self.connection.clone();

@@ -98,25 +98,9 @@ impl RedisSink {
         Ok(as_of)
     }
 
-    /// Every key matching `pattern` (SCAN, in batches).
+    /// Every key matching `pattern`.
     async fn scan(&mut self, pattern: &str) -> Result<Vec<String>, SinkError> {
-        let mut cursor: u64 = 0;
-        let mut found = Vec::new();
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(1000)
-                .query_async(&mut self.connection)
-                .await?;
-            found.extend(keys);
-            if next == 0 {
-                return Ok(found);
-            }
-            cursor = next;
-        }
+        super::scan_keys(&mut self.connection, pattern).await
     }
 
     /// Every generation with keys under the namespace (found by their meta hashes).
