@@ -564,12 +564,13 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
     let suspected = fraud.clone().flat_map(|((_, user_id), view)| {
         view.flags.into_iter().map(move |flag| Derived::FraudSuspected { user_id: user_id.clone(), flag })
     });
-    let mut derived = orders::status_changes(orders.clone())
-        .concat(inventory::alerts(moves, settings.low_stock_threshold))
-        .concat(suspected);
+    let inventory_alerts = inventory::alerts(moves, settings.low_stock_threshold);
+    let mut derived = orders::status_changes(orders.clone()).concat(inventory_alerts.clone()).concat(suspected);
     if settings.notifications {
         derived = derived.concat(notifications::view(
             facts.of(&[Kind::User]),
+            facts.of(&[Kind::Cart]),
+            inventory_alerts,
             orders.clone(),
             payments.payments.clone(),
             shipping.tracking.clone(),

@@ -1,15 +1,17 @@
 //! Notifications (`views.md`, "Notifications"; the rules in
 //! [`shopflow_views::notifications`]): what happened to each user — their
 //! orders' status changes, completed payments, shipment updates, couriers
-//! assigned, their registration — joined with how the user was at that
+//! assigned, a product in their cart back in stock, their registration —
+//! joined with how the user was at that
 //! moment (reachable, name, preferences). The result is a collection of
 //! Notification.Requested like every derived event: the pipeline emits each
 //! once it is settled.
 
 use crate::orders::changes_of;
 use crate::{fold_each, Coll};
-use shopflow_views::derived::Derived;
-use shopflow_views::facts::{Fact, Stamp, UserChange};
+use shopflow_topics::EventTime;
+use shopflow_views::derived::{AlertKind, Derived};
+use shopflow_views::facts::{CartChange, Fact, Stamp, UserChange};
 use shopflow_views::notifications::{notify, order_template, Moment, Timeline, Trigger};
 use shopflow_views::orders::OrderView;
 use shopflow_views::payments::PaymentView;
@@ -58,6 +60,51 @@ pub fn profile<'a>(changes: impl IntoIterator<Item = (&'a Stamp, &'a UserChange)
     Profile { timeline, registered }
 }
 
+/// A time a product was in a user's cart: (product, from, until — `None`: still there).
+pub type Spell = (String, EventTime, Option<EventTime>);
+
+/// Folds a user's cart changes, sorted by (`time`, `id`), into the spells
+/// each product spent in the cart with a quantity above zero (ItemAdded
+/// adds, ItemUpdated sets, ItemRemoved and CheckedOut empty, as the cart view folds).
+pub fn cart_spells<'a>(changes: impl IntoIterator<Item = (&'a Stamp, &'a CartChange)>) -> Vec<Spell> {
+    let mut lines: BTreeMap<&str, (i64, EventTime)> = BTreeMap::new();
+    let mut spells = Vec::new();
+    let mut set = |lines: &mut BTreeMap<&'a str, (i64, EventTime)>, product: &'a str, quantity: i64, at: EventTime| {
+        let was = lines.get(product).map(|(q, since)| (*q, *since));
+        match was {
+            Some((_, since)) if quantity <= 0 => {
+                spells.push((product.to_string(), since, Some(at)));
+                lines.remove(product);
+            }
+            Some((_, since)) => {
+                lines.insert(product, (quantity, since));
+            }
+            None if quantity > 0 => {
+                lines.insert(product, (quantity, at));
+            }
+            None => {}
+        }
+    };
+    for (stamp, change) in changes {
+        match change {
+            CartChange::Added { product_id, quantity } => {
+                let now = lines.get(product_id.as_str()).map_or(0, |(q, _)| *q);
+                set(&mut lines, product_id, now + quantity, stamp.time);
+            }
+            CartChange::Updated { product_id, quantity } => set(&mut lines, product_id, *quantity, stamp.time),
+            CartChange::Removed { product_id } => set(&mut lines, product_id, 0, stamp.time),
+            CartChange::CheckedOut => {
+                let products: Vec<&str> = lines.keys().copied().collect();
+                for product in products {
+                    set(&mut lines, product, 0, stamp.time);
+                }
+            }
+        }
+    }
+    spells.extend(lines.into_iter().map(|(product, (_, since))| (product.to_string(), since, None)));
+    spells
+}
+
 fn vars<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
@@ -79,9 +126,13 @@ pub fn order_triggers(order_id: &str, view: &OrderView) -> Vec<(String, Trigger)
         .collect()
 }
 
-/// Notification.Requested of everything that happened to users.
+/// Notification.Requested of everything that happened to users
+/// (`cart_facts`: the Cart facts; `alerts`: the inventory alerts, of which
+/// Product.BackInStock tells whoever has the product in their cart then).
 pub fn view<'s>(
     user_facts: Coll<'s, Fact>,
+    cart_facts: Coll<'s, Fact>,
+    alerts: Coll<'s, Derived>,
     orders: Coll<'s, (String, OrderView)>,
     payments: Coll<'s, (String, PaymentView)>,
     tracking: Coll<'s, (String, TrackingView)>,
@@ -159,11 +210,81 @@ pub fn view<'s>(
             })
             .collect::<Vec<_>>()
     });
-    let triggers =
-        welcome.concat(statuses).concat(paid).concat(shipped.flat_map(|t| t)).concat(assigned.flat_map(|t| t));
+    let spells = cart_facts
+        .flat_map(|fact| match fact {
+            Fact::Cart(user, stamp, change) => Some((user, (stamp, change))),
+            _ => None,
+        })
+        .reduce(|_user, changes, out| {
+            for spell in cart_spells(changes.iter().map(|(c, _)| (&c.0, &c.1))) {
+                out.push((spell, 1));
+            }
+        })
+        .map(|(user, (product, from, until))| (product, (user, from, until)));
+    let back = alerts.flat_map(|derived| match derived {
+        Derived::InventoryAlert(alert) if alert.kind == AlertKind::BackInStock => {
+            Some((alert.product_id.clone(), (alert.at, alert.step, alert.available)))
+        }
+        _ => None,
+    });
+    let restocked = spells.join_map(back, |product, (user, from, until), (at, step, available)| {
+        let in_cart = *from <= *at && until.is_none_or(|until| *at < until);
+        in_cart.then(|| {
+            let trigger = Trigger {
+                at: *at,
+                settles_at: *at,
+                template: "back_in_stock".into(),
+                source: format!("{product}/stock@{}/{step}", at.0),
+                vars: vars([("productId", product.clone()), ("available", available.to_string())]),
+            };
+            (user.clone(), trigger)
+        })
+    });
+    let triggers = welcome
+        .concat(statuses)
+        .concat(paid)
+        .concat(shipped.flat_map(|t| t))
+        .concat(assigned.flat_map(|t| t))
+        .concat(restocked.flat_map(|t| t));
     triggers
         .join_map(profiles, |user_id, trigger, profile| {
             notify(user_id, trigger, &profile.timeline).into_iter().map(Derived::Notify).collect::<Vec<_>>()
         })
         .flat_map(|notes| notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(seconds: i64) -> Stamp {
+        Stamp { time: EventTime(seconds * EventTime::SECOND), id: format!("e{seconds}") }
+    }
+
+    #[test]
+    fn a_product_is_in_the_cart_from_its_first_unit_to_its_line_emptied() {
+        let at = |s: i64| EventTime(s * EventTime::SECOND);
+        let add = |p: &str, q| CartChange::Added { product_id: p.into(), quantity: q };
+        let changes = [
+            (stamp(1), add("lamp", 1)),
+            (stamp(2), add("lamp", 2)),
+            (stamp(3), add("desk", 1)),
+            (stamp(4), CartChange::Updated { product_id: "lamp".into(), quantity: 0 }),
+            (stamp(5), CartChange::Updated { product_id: "lamp".into(), quantity: 4 }),
+            (stamp(6), CartChange::CheckedOut),
+            (stamp(7), CartChange::Removed { product_id: "desk".into() }),
+            (stamp(8), add("chair", 1)),
+        ];
+        let mut spells = cart_spells(changes.iter().map(|(s, c)| (s, c)));
+        spells.sort();
+        assert_eq!(
+            spells,
+            [
+                ("chair".to_string(), at(8), None),
+                ("desk".to_string(), at(3), Some(at(6))),
+                ("lamp".to_string(), at(1), Some(at(4))),
+                ("lamp".to_string(), at(5), Some(at(6))),
+            ]
+        );
+    }
 }

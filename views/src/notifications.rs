@@ -3,7 +3,7 @@
 //!
 //! A [`Trigger`] is something that happened to a user (their order changed
 //! status, a payment completed, their shipment moved, a courier was
-//! assigned, they registered). It becomes one [`Notification`] per channel
+//! assigned, a product in their cart came back in stock, they registered). It becomes one [`Notification`] per channel
 //! the user's preferences allow *as of the trigger's event time* (all three
 //! before any User.PreferencesUpdated; `welcome` by e-mail only, if allowed), and none
 //! while the user is not registered or after User.Deleted. Its id hashes

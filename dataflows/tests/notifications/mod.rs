@@ -6,6 +6,7 @@ use super::common::{put, Snapshot};
 use serde_json::Value;
 use shopflow_topics::events::Channel;
 use shopflow_topics::{Envelope, Event, EventTime};
+use shopflow_views::derived::{AlertKind, InventoryAlert};
 use shopflow_views::notifications::{notification_id, Notification};
 use shopflow_views::orders::OrderView;
 use std::collections::BTreeMap;
@@ -27,7 +28,46 @@ pub fn put_notifications(sorted: &[&Envelope], orders: &BTreeMap<String, OrderVi
     let mut payers: BTreeMap<String, String> = BTreeMap::new();
     let mut completions: BTreeMap<String, (EventTime, i64)> = BTreeMap::new();
     let mut payment_orders: BTreeMap<String, String> = BTreeMap::new();
+    // Carts: the units of each (user, product) line and since when it held any; the spells it did.
+    let mut lines: BTreeMap<(String, String), (i64, EventTime)> = BTreeMap::new();
+    let mut spells: Vec<(String, String, EventTime, Option<EventTime>)> = Vec::new();
     for e in sorted {
+        let cart: Vec<(&String, &String, Option<i64>)> = match &e.event {
+            Event::CartItemAdded(a) => vec![(&a.user_id, &a.product_id, Some(a.quantity))],
+            Event::CartItemUpdated(u) => vec![(&u.user_id, &u.product_id, None)],
+            Event::CartItemRemoved(r) => vec![(&r.user_id, &r.product_id, None)],
+            _ => Vec::new(),
+        };
+        let emptied: Vec<(String, String)> = match &e.event {
+            Event::CartCheckedOut(c) => lines.keys().filter(|(u, _)| *u == c.user_id).cloned().collect(),
+            _ => Vec::new(),
+        };
+        let mut changes: Vec<((String, String), i64)> = emptied.into_iter().map(|line| (line, 0)).collect();
+        for (user, product, added) in cart {
+            let line = (user.clone(), product.clone());
+            let now = lines.get(&line).map_or(0, |(q, _)| *q);
+            let quantity = match (&e.event, added) {
+                (_, Some(added)) => now + added,
+                (Event::CartItemUpdated(u), None) => u.quantity,
+                _ => 0,
+            };
+            changes.push((line, quantity));
+        }
+        for (line, quantity) in changes {
+            match (lines.get(&line).copied(), quantity > 0) {
+                (Some((_, since)), false) => {
+                    spells.push((line.0.clone(), line.1.clone(), since, Some(e.time)));
+                    lines.remove(&line);
+                }
+                (Some((_, since)), true) => {
+                    lines.insert(line, (quantity, since));
+                }
+                (None, true) => {
+                    lines.insert(line, (quantity, e.time));
+                }
+                (None, false) => {}
+            }
+        }
         let user = match &e.event {
             Event::UserRegistered(r) => Some(&r.user_id),
             Event::UserProfileUpdated(u) => Some(&u.user_id),
@@ -110,6 +150,25 @@ pub fn put_notifications(sorted: &[&Envelope], orders: &BTreeMap<String, OrderVi
             let amount = amount.to_string();
             let v = vars(&[("paymentId", payment), ("orderId", order), ("amount", &amount)]);
             happened.push((user.clone(), *at, *at, "payment_completed".into(), payment.clone(), v));
+        }
+    }
+    spells.extend(lines.into_iter().map(|((user, product), (_, since))| (user, product, since, None)));
+    // A product back in stock: told to whoever had it in their cart at that step.
+    let back_in_stock: Vec<InventoryAlert> = out
+        .iter()
+        .filter(|((name, _), _)| *name == "inventoryAlerts")
+        .map(|(_, value)| serde_json::from_str::<InventoryAlert>(value).unwrap())
+        .filter(|alert| alert.kind == AlertKind::BackInStock)
+        .collect();
+    for alert in &back_in_stock {
+        let at = alert.at;
+        for (user, product, from, until) in &spells {
+            if *product == alert.product_id && *from <= at && until.is_none_or(|until| at < until) {
+                let available = alert.available.to_string();
+                let v = vars(&[("productId", product), ("available", &available)]);
+                let source = format!("{product}/stock@{}/{}", at.0, alert.step);
+                happened.push((user.clone(), at, at, "back_in_stock".into(), source, v));
+            }
         }
     }
     let served: Vec<(&'static str, Value)> = out
