@@ -185,6 +185,8 @@ pub fn report_progress(counters: Arc<Counters>, done: Arc<AtomicBool>) {
                 as_of = counters.as_of.load(Ordering::Relaxed),
                 current = counters.current.load(Ordering::Relaxed),
                 late = counters.late.load(Ordering::Relaxed),
+                derived = counters.derived.load(Ordering::Relaxed),
+                waiting = counters.waiting.load(Ordering::Relaxed),
                 "pipeline progress"
             );
         }

@@ -98,6 +98,10 @@ pub struct Counters {
     pub current: AtomicBool,
     /// Events read after the watermark had passed their time.
     pub late: AtomicU64,
+    /// Derived events waiting for the watermark (not settled yet).
+    pub waiting: AtomicU64,
+    /// Derived events emitted.
+    pub derived: AtomicU64,
 }
 
 /// Runs the pipeline until `stop` is set (or, with `exit_when_caught_up`, until caught up).

@@ -160,6 +160,8 @@ impl State {
         }
         self.settler.absorb(batch.derived);
         let settled = self.settler.advance(watermark(&batch.clocks, self.lateness));
+        self.counters.waiting.store(self.settler.waiting() as u64, Ordering::Relaxed);
+        self.counters.derived.fetch_add(settled.len() as u64, Ordering::Relaxed);
         let publication = Publication { upper: batch.upper, changes: batch.changes, offsets: batch.offsets };
         let was_current = self.counters.current.load(Ordering::SeqCst);
         let switching = caught_up && !was_current;
