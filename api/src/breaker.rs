@@ -99,6 +99,19 @@ impl Breaker {
     where
         E: std::error::Error + 'static,
     {
+        self.call_within(self.config.timeout, call).await
+    }
+
+    /// [`Breaker::call`] with its own bound: for the rare call that walks a
+    /// whole store (an admin's broadcast scanning every user), not a point read.
+    pub async fn call_within<T, E>(
+        &self,
+        timeout: std::time::Duration,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, AppError>
+    where
+        E: std::error::Error + 'static,
+    {
         let admitted = self.circuit.lock().expect("not poisoned").admit(Instant::now(), &self.config);
         if let Err(seconds) = admitted {
             return Err(AppError::unavailable(
@@ -106,7 +119,7 @@ impl Breaker {
                 format!("{} is unavailable; calls resume in about {seconds} s", self.store),
             ));
         }
-        let outcome = tokio::time::timeout(self.config.timeout, call).await;
+        let outcome = tokio::time::timeout(timeout, call).await;
         let mut circuit = self.circuit.lock().expect("not poisoned");
         match outcome {
             Ok(Ok(value)) => {
@@ -119,10 +132,10 @@ impl Breaker {
             }
             Err(_) => {
                 circuit.failed(Instant::now(), &self.config);
-                tracing::error!(store = self.store, "no answer within {:?}", self.config.timeout);
+                tracing::error!(store = self.store, "no answer within {timeout:?}");
                 Err(AppError::unavailable(
                     "store_timeout",
-                    format!("{} did not answer within {} ms", self.store, self.config.timeout.as_millis()),
+                    format!("{} did not answer within {} ms", self.store, timeout.as_millis()),
                 ))
             }
         }

@@ -71,6 +71,9 @@ pub fn routes() -> Vec<Route> {
 const BROADCAST: &[(&str, &str, bool)] =
     &[("template", "string", true), ("subject", "string", true), ("body", "string", true), ("channel", "string", true)];
 
+/// How long the broadcast's walk over every served user may take.
+const SCAN_BOUND: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How many notifications one produce call carries.
 const BROADCAST_CHUNK: usize = 1_000;
 
@@ -130,8 +133,9 @@ pub async fn broadcast(
     caller.require_admin()?;
     let body = body_of(&bytes)?;
     let (template, subject, text_body, channel) = broadcast_of(&body)?;
-    let (_, users) =
-        state.breakers.redis.call(state.stores.views.scan(Family::User)).await?.ok_or_else(super::not_ready)?;
+    // SCAN walks every key of Redis (O(all keys)): bounded on its own, well above a point read's.
+    let scan = state.breakers.redis.call_within(SCAN_BOUND, state.stores.views.scan(Family::User));
+    let (_, users) = scan.await?.ok_or_else(super::not_ready)?;
     let mut recipients: Vec<UserView> = users
         .into_iter()
         .filter_map(|(_, json)| serde_json::from_str::<UserView>(&json).ok())
