@@ -183,16 +183,6 @@ impl Ledger {
         Ok(())
     }
 
-    /// The state of `notification_id`'s record, if it has one.
-    pub async fn state(&self, notification_id: &str) -> Result<Option<String>, SinkError> {
-        let state: Option<String> = redis::cmd("HGET")
-            .arg(self.keys.delivery(notification_id))
-            .arg("state")
-            .query_async(&mut self.connection.clone())
-            .await?;
-        Ok(state)
-    }
-
     /// The newest `limit` notifications of `user_id`'s history, newest first, skipping `skip`.
     pub async fn history(&self, user_id: &str, skip: usize, limit: usize) -> Result<(usize, Vec<Delivery>), SinkError> {
         let mut connection = self.connection.clone();
