@@ -112,7 +112,7 @@ pub struct PipelineArgs {
     #[arg(long, env = "SHOPFLOW_IDLE_TIMEOUT", default_value = "5s", value_parser = super::parse_duration)]
     pub idle_timeout: Duration,
     /// Request notifications (Notification.Requested on shop.notifications). Off by default:
-    /// measured at +50% of the whole pipeline's time (BENCHMARKS.md), over its budget.
+    /// measured at +40% of the whole pipeline's time (BENCHMARKS.md), over its budget.
     #[arg(long, env = "SHOPFLOW_NOTIFICATIONS")]
     pub notifications: bool,
     #[command(flatten)]
@@ -134,6 +134,9 @@ impl PipelineArgs {
                 max_epoch_records: self.max_epoch_records as usize,
                 exit_when_caught_up: self.exit_when_caught_up,
                 idle_timeout: self.idle_timeout,
+                align_records: shopflow_ingest::source::operator::ALIGN_RECORDS,
+                align_window: self.allowed_lateness,
+                align_patience: shopflow_ingest::source::operator::ALIGN_PATIENCE,
             },
             allowed_lateness: self.allowed_lateness,
             redis_url: self.stores.redis_url.clone(),

@@ -43,6 +43,15 @@ pub struct SourceConfig {
     /// nothing new for this long is idle: it no longer holds the event-time
     /// watermark back ([`shopflow_views::settle`]).
     pub idle_timeout: Duration,
+    /// Alignment: a partition is read at most as far ahead in event time of
+    /// the oldest partition that still has a backlog as this many records of
+    /// this worker cover at the density read so far...
+    pub align_records: u64,
+    /// ...and at least this far.
+    pub align_window: Duration,
+    /// How long the source may find nothing it is allowed to read before it
+    /// reads ahead anyway (one second in the pipeline).
+    pub align_patience: Duration,
 }
 
 impl SourceConfig {
@@ -89,7 +98,12 @@ pub fn consumer_config(brokers: &str, group_id: &str) -> ClientConfig {
         // Fetch in large chunks: replay throughput matters more than per-record latency.
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "10485760")
-        .set("queued.max.messages.kbytes", "262144");
+        .set("queued.max.messages.kbytes", "262144")
+        // Each partition has its own queue (the source reads them aligned in event time):
+        // a partition stops being fetched once this many of its records wait, so that a
+        // replay does not hold every topic in memory at once nor keep asking the broker
+        // for partitions it is not reading yet.
+        .set("queued.min.messages", "5000");
     config
 }
 

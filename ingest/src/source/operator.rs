@@ -3,13 +3,33 @@
 //!
 //! Time is the wall clock in milliseconds: each activation first moves the
 //! operator's capability up to "now", emits what it reads at that time and
-//! then moves one past it. Workers park between activations instead of
+//! then moves one past it — except behind (the read budget filled), when the
+//! epoch stays open for up to [`EPOCH_SPAN`] of reading and starts on a span
+//! boundary, so that downstream a reduce evaluates a changed key once per
+//! span rather than once per activation of each worker. Workers park between activations instead of
 //! polling on a timer: a record arriving wakes, through the consumer queue's
 //! non-empty callback, every source of the process ([`Wakers`]), so the idle
 //! ones move their capabilities past the busy one's epoch; while records
 //! keep arriving they follow up every [`BUSY_TICK`], and otherwise wake every
 //! [`IDLE_TICK`] (to notice a stop, decide "caught up", and let peers in
 //! other processes of a cluster move on).
+//!
+//! Reading is aligned in event time: each partition has its own queue
+//! (librdkafka prefetches into it), and the source reads from the partition
+//! whose newest event time is the oldest, never taking a partition further
+//! ahead of the oldest partition of the process that still has a backlog
+//! (not yet read to where it ended at start) than its *reach*: the event
+//! time that [`SourceConfig::align_records`] records cover at the density
+//! read so far, and at least [`SourceConfig::align_window`]. (A fixed span
+//! of event time would be a few records on a sparse history, and the
+//! workers would take turns record by record, or millions of records on a
+//! busy one.) Without it a replay reads the topics one after another in
+//! whatever order the broker's fetch answers fill (on tansu, nearly topic by
+//! topic): the event-time watermark — the minimum over partitions — cannot
+//! move until the last topic is reached, and every derived event waits in
+//! the publisher until the end. Live partitions (read to their end) are
+//! never held back by one another; a partition that stays behind without
+//! delivering anything for [`SourceConfig::align_patience`] stops holding the others.
 //!
 //! Three streams leave it: the caller's decoded records (`D`), the caller's
 //! audit rows (`A`), and this worker's [`Position`] each time it changes.
@@ -19,16 +39,17 @@
 use super::{covers, restrict, Offsets, Position, SourceConfig, SourcePartition};
 use crate::producer::RecordProducer;
 use crate::KafkaError;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
 use rdkafka::error::KafkaError as RdError;
-use rdkafka::message::Message;
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use shopflow_topics::events::DeadLetter;
 use shopflow_topics::hash::derived_id;
 use shopflow_topics::{Envelope, EventTime, Topic};
 use shopflow_views::settle::Clock;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -57,6 +78,9 @@ pub struct Wakers {
     activators: std::sync::Mutex<Vec<timely::scheduling::SyncActivator>>,
     /// When a record last arrived (ms since the Unix epoch).
     last_arrival: AtomicU64,
+    /// Each source's oldest backlogged partition's newest event time
+    /// ([`i64::MAX`]: none backlogged; [`i64::MIN`]: one has read nothing yet).
+    lows: std::sync::Mutex<Vec<Arc<AtomicI64>>>,
 }
 
 impl Wakers {
@@ -69,6 +93,24 @@ impl Wakers {
         for activator in self.activators.lock().expect("not poisoned").iter() {
             let _ = activator.activate();
         }
+    }
+
+    /// A new source's slot for its low mark.
+    fn low_slot(&self) -> Arc<AtomicI64> {
+        let slot = Arc::new(AtomicI64::new(i64::MAX));
+        self.lows.lock().expect("not poisoned").push(slot.clone());
+        slot
+    }
+
+    /// The oldest low mark of the process's sources.
+    fn low(&self) -> i64 {
+        self.lows
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(i64::MAX)
     }
 
     fn busy(&self) -> bool {
@@ -84,8 +126,29 @@ pub const QUIET: Duration = Duration::from_millis(500);
 /// stops reading: bounds what a fast source piles up ahead of the views.
 pub const IN_FLIGHT: usize = 4;
 
+/// How long an epoch stays open at most while the source has a backlog
+/// (each activation fills its read budget). Quiet, every activation that
+/// reads closes its epoch; behind, fewer and larger epochs cost the
+/// operators downstream less (a reduce evaluates each changed key once per
+/// epoch) without delaying anything that was not already waiting.
+pub const EPOCH_SPAN: Duration = Duration::from_millis(2000);
+
 /// How long one activation reads at most.
 const READ_BUDGET: Duration = Duration::from_millis(50);
+
+/// How many records are read from one partition before choosing again.
+const RUN: usize = 512;
+
+/// How many records' worth of event time the pipeline's source reads a
+/// partition ahead of the oldest backlogged one ([`SourceConfig::align_records`]):
+/// about what the derived events waiting for the watermark amount to during a replay.
+pub const ALIGN_RECORDS: u64 = 20_000;
+
+/// How long the pipeline's source may find nothing it is allowed to read
+/// before it reads ahead anyway ([`SourceConfig::align_patience`]):
+/// alignment orders the reading, it must never stop it (a backlogged
+/// partition whose records do not come, an offset the broker never reaches).
+pub const ALIGN_PATIENCE: Duration = Duration::from_secs(1);
 
 /// Counters the source keeps (this process).
 #[derive(Default, Debug)]
@@ -141,6 +204,134 @@ fn now_ms() -> Epoch {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Epoch)
 }
 
+/// One partition this worker reads, and where its reading stands.
+struct Lane {
+    /// The topic as named on the broker.
+    topic: String,
+    /// The contract topic it carries.
+    contract: Topic,
+    partition: i32,
+    /// Next offset to read.
+    next: i64,
+    /// Where it ended when the source started.
+    target: i64,
+    /// Its fetcher has reported reaching the end at least once.
+    eof: bool,
+    /// Its queue was empty when last polled.
+    drained: bool,
+    clock: Clock,
+    /// When it last had something to read (or was held back).
+    last_read: Instant,
+}
+
+impl Lane {
+    /// Its newest event time, for ordering (nothing read: before everything).
+    fn key(&self) -> i64 {
+        self.clock.newest.map_or(i64::MIN, |t| t.0)
+    }
+
+    /// Whether it still has a backlog from before the start: records in its
+    /// queue, or not yet read to where it ended at start. (Its queue counts
+    /// because the broker's end offsets can be low: tansu reports them low
+    /// after multi-record batches.)
+    fn backlogged(&self) -> bool {
+        !self.drained || (!self.eof && self.next < self.target)
+    }
+}
+
+/// Where records that do not decode go.
+struct Letters {
+    producer: RecordProducer,
+    topic: String,
+    stop: Arc<AtomicBool>,
+    counters: Arc<SourceCounters>,
+    worker: usize,
+}
+
+impl Letters {
+    fn send(&self, lane: &Lane, message: &BorrowedMessage<'_>, reason: String) {
+        let (topic, partition, offset) = (lane.topic.as_str(), lane.partition, message.offset());
+        let value = message.payload().unwrap_or_default();
+        let letter = DeadLetter::new(topic, partition, offset, message.key(), value, reason.clone());
+        let id = derived_id(&["dead-letter", topic, &partition.to_string(), &offset.to_string()]);
+        let envelope = Envelope::new(id, "shopflow", EventTime::now(), letter);
+        if let Err(error) = self.producer.send(&self.topic, envelope.key(), &envelope.to_json()) {
+            let error = shopflow_topics::error::chain(&error);
+            tracing::error!(worker = self.worker, topic, partition, offset, "dead letter not sent: {error}");
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(topic, partition, offset, %reason, "dead letter");
+    }
+}
+
+/// Takes one record of `lane`: its decoded record and audit row, or `None`
+/// when it went to the dead-letter topic.
+fn take<D, A>(
+    lane: &mut Lane,
+    message: &BorrowedMessage<'_>,
+    decode: &mut impl FnMut(Record<'_>) -> (D, A),
+    letters: &Letters,
+    pace: &mut Pace,
+) -> Option<(D, A)> {
+    let offset = message.offset();
+    lane.next = lane.next.max(offset + 1);
+    lane.last_read = Instant::now();
+    let value = message.payload().unwrap_or_default();
+    match Envelope::decode_record(lane.contract.name(), message.key(), value) {
+        Ok(envelope) => {
+            lane.clock.newest = lane.clock.newest.max(Some(envelope.time));
+            pace.note(envelope.time.0);
+            Some(decode(Record { envelope, topic: &lane.topic, partition: lane.partition, offset }))
+        }
+        Err(reason) => {
+            letters.send(lane, message, reason.to_string());
+            None
+        }
+    }
+}
+
+/// How densely this worker's records lie in event time.
+#[derive(Default)]
+struct Pace {
+    /// Oldest and newest event time read.
+    span: Option<(i64, i64)>,
+    /// Records read.
+    records: u64,
+}
+
+impl Pace {
+    fn note(&mut self, time: i64) {
+        self.records += 1;
+        self.span = Some(self.span.map_or((time, time), |(first, last)| (first.min(time), last.max(time))));
+    }
+
+    /// The event time `records` records cover at the density read so far, at least `window`.
+    fn reach(&self, window: i64, records: u64) -> i64 {
+        let Some((first, last)) = self.span else { return window };
+        let per_record = (last.saturating_sub(first) / self.records.max(1) as i64).max(0);
+        window.max(per_record.saturating_mul(i64::try_from(records).unwrap_or(i64::MAX)))
+    }
+}
+
+/// The lane to read next: the one with the oldest newest event time among
+/// those not found empty, if it is within `limit`.
+fn pick(lanes: &[Lane], empty: &[bool], limit: i64) -> Option<usize> {
+    lanes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !empty[*i])
+        .min_by_key(|(_, lane)| lane.key())
+        .filter(|(_, lane)| lane.key() <= limit)
+        .map(|(i, _)| i)
+}
+
+/// The newest event time of this worker's oldest backlogged lane
+/// ([`i64::MAX`] when none is backlogged).
+fn low_mark(lanes: &[Lane]) -> i64 {
+    lanes.iter().filter(|lane| lane.backlogged()).map(Lane::key).min().unwrap_or(i64::MAX)
+}
+
 /// Reads `source.partitions` into the dataflow, each record through `decode`
 /// into a record and an audit row.
 pub fn kafka_source<'s, D, A>(
@@ -154,15 +345,6 @@ where
 {
     let KafkaSource { config, partitions, targets, stop, counters, probe, wakers } = source;
     let mut consumer: BaseConsumer = super::consumer_config(&config.brokers, &config.group_id).create()?;
-    let mut assignment = TopicPartitionList::new();
-    for p in &partitions {
-        assignment.add_partition_offset(&p.topic, p.partition, Offset::Beginning)?;
-    }
-    consumer.assign(&assignment)?;
-    let dead_letters = RecordProducer::new(&config.brokers)?;
-    let dead_letter_topic = config.topic_name(Topic::DeadLetter);
-    let contract_of: BTreeMap<String, Topic> = partitions.iter().map(|p| (p.topic.clone(), p.contract)).collect();
-    let my_targets = restrict(&targets, &partitions);
     let worker = scope.index();
 
     let mut builder = OperatorBuilder::new("KafkaSource".to_owned(), scope);
@@ -172,6 +354,46 @@ where
     wakers.register(scope.worker().sync_activator_for(address.to_vec()));
     let waker = wakers.clone();
     consumer.set_nonempty_callback(move || waker.wake_all());
+    let consumer = Arc::new(consumer);
+    let mut assignment = TopicPartitionList::new();
+    for p in &partitions {
+        assignment.add_partition_offset(&p.topic, p.partition, Offset::Beginning)?;
+    }
+    consumer.assign(&assignment)?;
+    // Each partition into its own queue, so that the source chooses what to read next.
+    let mut queues: Vec<PartitionQueue<DefaultConsumerContext>> = Vec::with_capacity(partitions.len());
+    let mut lanes: Vec<Lane> = Vec::with_capacity(partitions.len());
+    for p in &partitions {
+        let mut queue = consumer.split_partition_queue(&p.topic, p.partition).ok_or_else(|| KafkaError::Topic {
+            topic: p.topic.clone(),
+            message: format!("partition {} has no queue", p.partition),
+        })?;
+        let waker = wakers.clone();
+        queue.set_nonempty_callback(move || waker.wake_all());
+        queues.push(queue);
+        lanes.push(Lane {
+            topic: p.topic.clone(),
+            contract: p.contract,
+            partition: p.partition,
+            next: 0,
+            target: targets.get(&p.topic).and_then(|parts| parts.get(&p.partition)).copied().unwrap_or(0),
+            eof: false,
+            drained: false,
+            clock: Clock::default(),
+            last_read: Instant::now(),
+        });
+    }
+    let letters = Letters {
+        producer: RecordProducer::new(&config.brokers)?,
+        topic: config.topic_name(Topic::DeadLetter),
+        stop: stop.clone(),
+        counters: counters.clone(),
+        worker,
+    };
+    let my_targets = restrict(&targets, &partitions);
+    let window = i64::try_from(config.align_window.as_nanos()).unwrap_or(i64::MAX);
+    let low_slot = wakers.low_slot();
+
     let (records_output, records) = builder.new_output::<Vec<(D, Epoch, isize)>>();
     let (audit_output, audit) = builder.new_output::<Vec<(A, Epoch, isize)>>();
     let (positions_output, positions) = builder.new_output::<Vec<(Position, Epoch, isize)>>();
@@ -182,135 +404,164 @@ where
     builder.build(move |capabilities| {
         // One capability per output: records, audit rows, positions; moved together.
         let mut capability: Option<Vec<Capability<Epoch>>> = Some(capabilities);
-        // Where this worker has read to: topic → partition → next offset.
-        let mut offsets: Offsets = Offsets::new();
-        for p in &partitions {
-            offsets.entry(p.topic.clone()).or_default().insert(p.partition, 0);
-        }
-        // Each partition's event-time clock, and since when it has had nothing new to read.
-        let mut clocks: BTreeMap<String, BTreeMap<i32, Clock>> = BTreeMap::new();
-        let mut last_read: BTreeMap<String, BTreeMap<i32, Instant>> = BTreeMap::new();
-        for p in &partitions {
-            clocks.entry(p.topic.clone()).or_default().insert(p.partition, Clock::default());
-            last_read.entry(p.topic.clone()).or_default().insert(p.partition, Instant::now());
-        }
         let mut reported: Option<Position> = None;
         let mut quiet_since: Option<Instant> = None;
+        // Since when alignment has allowed nothing to be read.
+        let mut blocked_since: Option<Instant> = None;
+        let mut pace = Pace::default();
         let mut in_flight: VecDeque<Epoch> = VecDeque::new();
+        // Since when the current epoch has had records (it stays open while the source
+        // has a backlog, up to EPOCH_SPAN), and whether the last activation left a backlog.
+        let mut opened: Option<Instant> = None;
+        let mut backlog = false;
         move |_frontiers| {
             let Some(caps) = capability.as_mut() else { return };
-            let time = now_ms().max(*caps[0].time());
-            for cap in caps.iter_mut() {
-                cap.downgrade(&time);
+            if opened.is_none() {
+                // A new epoch: under a backlog on the span's boundary, so that the workers'
+                // epochs coincide and the operators downstream see one time where they would
+                // have seen one per worker per activation.
+                let now = now_ms();
+                let now = if backlog { now - now % EPOCH_SPAN.as_millis() as Epoch } else { now };
+                let time = now.max(*caps[0].time());
+                for cap in caps.iter_mut() {
+                    cap.downgrade(&time);
+                }
             }
+            let time = *caps[0].time();
             in_flight.retain(|epoch| probe.less_equal(epoch));
             let held_back = in_flight.len() >= IN_FLIGHT;
 
             let mut polled = 0usize;
             let mut more = false;
+            let mut blocked = false;
             if !held_back {
                 let started = Instant::now();
                 let mut records = records_output.activate();
                 let mut records = records.session(&caps[0]);
                 let mut audit = audit_output.activate();
                 let mut audit = audit.session(&caps[1]);
-                loop {
+                // The main queue serves the consumer's events; a record there (fetched
+                // before its partition was split off) is taken like any other.
+                while let Some(event) = consumer.poll(Duration::ZERO) {
+                    match event {
+                        Ok(message) => {
+                            let found = lanes
+                                .iter_mut()
+                                .find(|lane| lane.topic == message.topic() && lane.partition == message.partition());
+                            if let Some(lane) = found {
+                                polled += 1;
+                                if let Some((record, row)) = take(lane, &message, &mut decode, &letters, &mut pace) {
+                                    records.give((record, time, 1));
+                                    audit.give((row, time, 1));
+                                }
+                            }
+                        }
+                        Err(RdError::PartitionEOF(_)) => {}
+                        Err(e) => tracing::warn!(worker, "kafka: {e}"),
+                    }
+                }
+                let patient = blocked_since.is_none_or(|since| since.elapsed() < config.align_patience);
+                let mut empty = vec![false; lanes.len()];
+                'read: loop {
                     if polled >= config.max_epoch_records || started.elapsed() >= READ_BUDGET {
                         more = true;
                         break;
                     }
-                    let message = match consumer.poll(Duration::ZERO) {
-                        None => break,
-                        Some(Err(RdError::PartitionEOF(_))) => continue,
-                        Some(Err(e)) => {
-                            tracing::warn!(worker, "kafka: {e}");
-                            break;
-                        }
-                        Some(Ok(message)) => message,
+                    low_slot.store(low_mark(&lanes), Ordering::Relaxed);
+                    let reach = pace.reach(window, config.align_records);
+                    let limit = if patient { wakers.low().saturating_add(reach) } else { i64::MAX };
+                    let Some(i) = pick(&lanes, &empty, limit) else {
+                        blocked = lanes.iter().zip(&empty).any(|(lane, empty)| !empty && lane.key() > limit);
+                        break;
                     };
-                    polled += 1;
-                    let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-                    if let Some(next) = offsets.get_mut(topic).and_then(|p| p.get_mut(&partition)) {
-                        *next = (*next).max(offset + 1);
-                    }
-                    let contract = contract_of.get(topic).copied().unwrap_or(Topic::DeadLetter);
-                    let value = message.payload().unwrap_or_default();
-                    if let Some(read) = last_read.get_mut(topic).and_then(|p| p.get_mut(&partition)) {
-                        *read = Instant::now();
-                    }
-                    match Envelope::decode_record(contract.name(), message.key(), value) {
-                        Ok(envelope) => {
-                            if let Some(clock) = clocks.get_mut(topic).and_then(|p| p.get_mut(&partition)) {
-                                clock.newest = clock.newest.max(Some(envelope.time));
+                    let (lane, queue) = (&mut lanes[i], &queues[i]);
+                    for _ in 0..RUN {
+                        match queue.poll(Duration::ZERO) {
+                            None => {
+                                empty[i] = true;
+                                lane.drained = true;
+                                continue 'read;
                             }
-                            let (record, row) = decode(Record { envelope, topic, partition, offset });
-                            records.give((record, time, 1));
-                            audit.give((row, time, 1));
-                        }
-                        Err(reason) => {
-                            let letter =
-                                DeadLetter::new(topic, partition, offset, message.key(), value, reason.to_string());
-                            let id = derived_id(&["dead-letter", topic, &partition.to_string(), &offset.to_string()]);
-                            let envelope = Envelope::new(id, "shopflow", EventTime::now(), letter);
-                            if let Err(error) =
-                                dead_letters.send(&dead_letter_topic, envelope.key(), &envelope.to_json())
-                            {
-                                let error = shopflow_topics::error::chain(&error);
-                                tracing::error!(worker, topic, partition, offset, "dead letter not sent: {error}");
-                                stop.store(true, Ordering::SeqCst);
+                            Some(Err(RdError::PartitionEOF(_))) => lane.eof = true,
+                            Some(Err(e)) => {
+                                tracing::warn!(worker, topic = lane.topic, partition = lane.partition, "kafka: {e}");
+                                empty[i] = true;
+                                continue 'read;
                             }
-                            counters.dead_letters.fetch_add(1, Ordering::Relaxed);
-                            tracing::debug!(topic, partition, offset, %reason, "dead letter");
+                            Some(Ok(message)) => {
+                                polled += 1;
+                                lane.drained = false;
+                                if let Some((record, row)) = take(lane, &message, &mut decode, &letters, &mut pace) {
+                                    records.give((record, time, 1));
+                                    audit.give((row, time, 1));
+                                }
+                                if lane.key() > limit || polled >= config.max_epoch_records {
+                                    continue 'read;
+                                }
+                            }
                         }
                     }
                 }
+                low_slot.store(low_mark(&lanes), Ordering::Relaxed);
             }
             counters.records.fetch_add(polled as u64, Ordering::Relaxed);
             if polled > 0 {
+                opened.get_or_insert_with(Instant::now);
+            }
+            backlog = more;
+            if polled > 0 {
                 quiet_since = None;
+                blocked_since = None;
+            } else if blocked {
+                blocked_since.get_or_insert_with(Instant::now);
             } else if !held_back {
                 quiet_since.get_or_insert_with(Instant::now);
             }
+            if more && opened.is_some_and(|since| since.elapsed() < EPOCH_SPAN) && !stop.load(Ordering::SeqCst) {
+                // Behind: the epoch stays open and reading goes on.
+                activator.activate();
+                return;
+            }
 
-            let at_end = polled == 0 && !held_back && covers(&offsets, &my_targets);
+            let offsets = {
+                let mut offsets = Offsets::new();
+                for lane in &lanes {
+                    offsets.entry(lane.topic.clone()).or_default().insert(lane.partition, lane.next);
+                }
+                offsets
+            };
+            let at_end = polled == 0 && !held_back && !blocked && covers(&offsets, &my_targets);
             let caught_up = covers(&offsets, &my_targets) && quiet_since.is_some_and(|q| q.elapsed() >= QUIET);
             let finishing = stop.load(Ordering::SeqCst) || (config.exit_when_caught_up && caught_up);
             // Idle: read up to where it ended at start, then nothing new for the idle timeout
             // while the source was reading (time held back does not count). Caught up at the
             // end of a run, every partition is idle: what was read is all there is.
-            for (topic, partition, read) in
-                last_read.iter_mut().flat_map(|(t, parts)| parts.iter_mut().map(move |(p, r)| (t, p, r)))
-            {
-                if held_back {
-                    *read = Instant::now();
+            let mut clocks: BTreeMap<String, BTreeMap<i32, Clock>> = BTreeMap::new();
+            for lane in lanes.iter_mut() {
+                if held_back || blocked {
+                    lane.last_read = Instant::now();
                 }
-                let reached = my_targets.get(topic).and_then(|p| p.get(partition)).copied().unwrap_or(0)
-                    <= offsets.get(topic).and_then(|p| p.get(partition)).copied().unwrap_or(0);
-                let idle = (reached && read.elapsed() >= config.idle_timeout) || (finishing && caught_up);
-                if let Some(clock) = clocks.get_mut(topic).and_then(|p| p.get_mut(partition)) {
-                    clock.idle = idle;
-                }
+                let reached = lane.target <= lane.next;
+                lane.clock.idle =
+                    (reached && lane.last_read.elapsed() >= config.idle_timeout) || (finishing && caught_up);
+                clocks.entry(lane.topic.clone()).or_default().insert(lane.partition, lane.clock);
             }
-            let position = Position {
-                worker,
-                offsets: offsets.clone(),
-                at_end: at_end || (finishing && caught_up),
-                clocks: clocks.clone(),
-            };
+            let position = Position { worker, offsets, at_end: at_end || (finishing && caught_up), clocks };
             let changed = reported.as_ref() != Some(&position);
             if changed {
                 positions_output.activate().session(&caps[2]).give((position.clone(), time, 1));
                 reported = Some(position);
             }
-            if polled > 0 || changed {
+            if opened.take().is_some() || changed {
                 in_flight.push_back(time);
                 for cap in caps.iter_mut() {
                     cap.downgrade(&(time + 1));
                 }
             }
             if finishing {
+                low_slot.store(i64::MAX, Ordering::Relaxed);
                 // Dropping a producer purges what it has not delivered.
-                if let Err(error) = dead_letters.flush(Duration::from_secs(60)) {
+                if let Err(error) = letters.producer.flush(Duration::from_secs(60)) {
                     let error = shopflow_topics::error::chain(&error);
                     tracing::error!(worker, "the last dead letters were not delivered: {error}");
                 }
@@ -322,7 +573,7 @@ where
                 activator.activate();
             } else if held_back {
                 activator.activate_after(Duration::from_millis(1));
-            } else if wakers.busy() {
+            } else if blocked || wakers.busy() {
                 activator.activate_after(BUSY_TICK);
             } else {
                 activator.activate_after(IDLE_TICK);
@@ -330,4 +581,63 @@ where
         }
     });
     Ok(SourceStreams { records, audit, positions })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(newest: Option<i64>, next: i64, target: i64) -> Lane {
+        Lane {
+            topic: "t".into(),
+            contract: Topic::Orders,
+            partition: 0,
+            next,
+            target,
+            eof: false,
+            drained: true,
+            clock: Clock { newest: newest.map(EventTime), idle: false },
+            last_read: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn the_oldest_lane_is_read_first_and_none_beyond_the_limit() {
+        let lanes = [lane(Some(30), 1, 9), lane(Some(10), 1, 9), lane(Some(20), 1, 9)];
+        assert_eq!(pick(&lanes, &[false; 3], i64::MAX), Some(1));
+        // The oldest found empty: the next oldest, if within the limit.
+        assert_eq!(pick(&lanes, &[false, true, false], 25), Some(2));
+        assert_eq!(pick(&lanes, &[false, true, true], 25), None, "30 is beyond the limit of 25");
+        // A lane that has read nothing comes before everything.
+        let lanes = [lane(Some(30), 1, 9), lane(None, 0, 9)];
+        assert_eq!(pick(&lanes, &[false; 2], i64::MIN), Some(1));
+    }
+
+    #[test]
+    fn the_reach_covers_the_records_at_the_density_read() {
+        let mut pace = Pace::default();
+        assert_eq!(pace.reach(5, 100), 5, "nothing read: the window");
+        for time in [1_000, 3_000, 2_000, 5_000] {
+            pace.note(time);
+        }
+        // 4 records over 4,000: 1,000 each; 100 records cover 100,000.
+        assert_eq!(pace.reach(5, 100), 100_000);
+        assert_eq!(pace.reach(500_000, 100), 500_000, "never less than the window");
+    }
+
+    #[test]
+    fn only_lanes_with_a_backlog_hold_the_low_mark() {
+        // Read to where it ended at start: live, it holds nothing back.
+        let lanes = [lane(Some(5), 9, 9), lane(Some(40), 3, 9)];
+        assert_eq!(low_mark(&lanes), 40);
+        let mut ended = lane(Some(7), 3, 9);
+        ended.eof = true;
+        assert_eq!(low_mark(&[ended]), i64::MAX, "its fetcher reached the end below the start's end offset");
+        assert_eq!(low_mark(&[lane(None, 0, 9), lane(Some(40), 3, 9)]), i64::MIN);
+        // Records still queued: backlogged, wherever the end offsets said it ended.
+        let mut queued = lane(Some(7), 9, 9);
+        queued.drained = false;
+        assert_eq!(low_mark(&[queued, lane(Some(40), 3, 9)]), 7);
+        assert_eq!(low_mark(&[]), i64::MAX);
+    }
 }
