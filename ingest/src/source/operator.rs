@@ -533,12 +533,15 @@ where
             let at_end = polled == 0 && !held_back && !blocked && covers(&offsets, &my_targets);
             let caught_up = covers(&offsets, &my_targets) && quiet_since.is_some_and(|q| q.elapsed() >= QUIET);
             let finishing = stop.load(Ordering::SeqCst) || (config.exit_when_caught_up && caught_up);
-            // Idle: read up to where it ended at start, then nothing new for the idle timeout
-            // while the source was reading (time held back does not count). Caught up at the
-            // end of a run, every partition is idle: what was read is all there is.
+            // Idle: read up to where it ended at start, then nothing new for the idle timeout.
+            // Time held back does not count for a partition that may have records waiting
+            // (one found empty when last polled keeps ageing: under a steady load the source
+            // is often held back, and partitions with nothing to read must still go idle,
+            // or the watermark would wait for them for ever). Caught up at the end of a run,
+            // every partition is idle: what was read is all there is.
             let mut clocks: BTreeMap<String, BTreeMap<i32, Clock>> = BTreeMap::new();
             for lane in lanes.iter_mut() {
-                if held_back || blocked {
+                if (held_back || blocked) && !lane.drained {
                     lane.last_read = Instant::now();
                 }
                 let reached = lane.target <= lane.next;
