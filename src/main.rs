@@ -22,6 +22,8 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     /// Run the pipeline: topics in, views out to Redis, ClickHouse and Kafka.
     Pipeline(commands::pipeline::PipelineArgs),
+    /// Build every view from a range of the topics (event time, or as of a time) into a new namespace.
+    Replay(Box<commands::replay::ReplayArgs>),
     /// Serve the HTTP API over what the pipeline publishes.
     Serve(commands::serve::ServeArgs),
     /// Run the pipeline and the API in one process (and the dispatcher, with --notifications).
@@ -59,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Topics(args) => commands::topics::run(args),
         Command::Generate(args) => commands::generate::run(args),
         Command::Pipeline(args) => commands::pipeline::run(args),
+        Command::Replay(args) => commands::replay::run(*args),
         Command::Serve(args) => commands::serve::run_serve(args),
         Command::Run(args) => commands::serve::run_all(*args),
         Command::Notify(args) => commands::notify::run(args),

@@ -33,6 +33,8 @@ fn replay(space: &Space, window: Duration) -> Read {
         align_window: window,
         // Long enough that only alignment orders this test's reading.
         align_patience: Duration::from_secs(600),
+        times: source::TimeRange::default(),
+        dead_letters: true,
     };
     let partitions = source::partitions(&config).unwrap();
     let targets = source::end_offsets(&config.brokers, &partitions).unwrap();

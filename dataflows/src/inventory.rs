@@ -215,7 +215,7 @@ mod tests {
     use super::*;
 
     fn types(alerts: Vec<InventoryAlert>) -> Vec<&'static str> {
-        alerts.into_iter().map(|a| Derived::InventoryAlert(a).event().type_name()).collect()
+        alerts.into_iter().map(|a| Derived::InventoryAlert(a).events()[0].0.type_name()).collect()
     }
 
     fn inventory_alerts(product_id: &str, previous: Option<i64>, current: i64, threshold: i64) -> Vec<InventoryAlert> {

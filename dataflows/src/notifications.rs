@@ -12,7 +12,7 @@ use crate::{fold_each, Coll};
 use shopflow_topics::EventTime;
 use shopflow_views::derived::{AlertKind, Derived};
 use shopflow_views::facts::{CartChange, Fact, Stamp, UserChange};
-use shopflow_views::notifications::{notify, order_template, Moment, Timeline, Trigger};
+use shopflow_views::notifications::{notify, order_template, Moment, Timeline, Trigger, Vars};
 use shopflow_views::orders::OrderView;
 use shopflow_views::payments::PaymentView;
 use shopflow_views::shipping::{Assignment, TrackingView};
@@ -105,7 +105,7 @@ pub fn cart_spells<'a>(changes: impl IntoIterator<Item = (&'a Stamp, &'a CartCha
     spells
 }
 
-fn vars<const N: usize>(pairs: [(&str, String); N]) -> BTreeMap<String, String> {
+fn vars<const N: usize>(pairs: [(&str, String); N]) -> Vars {
     pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }
 
@@ -153,7 +153,7 @@ pub fn view<'s>(
                 settles_at: stamp.time,
                 template: "welcome".into(),
                 source: stamp.id,
-                vars: BTreeMap::new(),
+                vars: Vars::new(),
             };
             (user_id, trigger)
         })
@@ -171,44 +171,52 @@ pub fn view<'s>(
         Some((user, trigger))
     });
     let order_users = orders.map(|(order_id, view)| (order_id, (view.user_id, view.created_at)));
-    let shipped = tracking.join_map(order_users.clone(), |order_id, view, (user_id, created_at)| {
-        let updates =
-            view.events.iter().enumerate().filter(|(_, e)| e.status == "in_transit" || e.status == "out_for_delivery");
+    // Histories are taken apart before they meet the orders: an entry that
+    // stays as it was cancels out where the join arranges its input, so only
+    // the new entries of a longer history go on.
+    let tracked = tracking.flat_map(|(order_id, view)| {
+        let updates = view
+            .events
+            .into_iter()
+            .enumerate()
+            .filter(|(_, e)| e.status == "in_transit" || e.status == "out_for_delivery");
         updates
-            .map(|(i, event)| {
-                let mut vars = vars([("orderId", order_id.clone()), ("status", event.status.clone())]);
-                if let Some(location) = &event.location {
-                    vars.insert("location".into(), location.clone());
-                }
-                let trigger = Trigger {
-                    at: event.at,
-                    settles_at: event.at.max(*created_at),
-                    template: "shipment_update".into(),
-                    source: format!("{order_id}/shipment#{i}"),
-                    vars,
-                };
-                (user_id.clone(), trigger)
-            })
+            .map(move |(i, event)| (order_id.clone(), (i, event.at, event.status, event.location)))
             .collect::<Vec<_>>()
     });
-    let assigned = deliveries.join_map(order_users, |order_id, assignment, (_, created_at)| {
-        let user_id = assignment.user_id.clone();
+    let shipped =
+        tracked.join_map(order_users.clone(), |order_id, (i, at, status, location), (user_id, created_at)| {
+            let mut vars = vars([("orderId", order_id.clone()), ("status", status.clone())]);
+            if let Some(location) = location {
+                vars.push(("location".into(), location.clone()));
+            }
+            let trigger = Trigger {
+                at: *at,
+                settles_at: (*at).max(*created_at),
+                template: "shipment_update".into(),
+                source: format!("{order_id}/shipment#{i}"),
+                vars,
+            };
+            (user_id.clone(), trigger)
+        });
+    let steps = deliveries.flat_map(|(order_id, assignment)| {
+        let user_id = assignment.user_id;
         assignment
             .history
-            .iter()
+            .into_iter()
             .enumerate()
-            .filter_map(|(i, step)| {
-                let partner = step.partner_id.clone()?;
-                let trigger = Trigger {
-                    at: step.at,
-                    settles_at: step.at.max(*created_at),
-                    template: "partner_assigned".into(),
-                    source: format!("{order_id}/partner#{i}"),
-                    vars: vars([("orderId", order_id.clone()), ("partnerId", partner)]),
-                };
-                Some((user_id.clone(), trigger))
-            })
+            .filter_map(|(i, step)| Some((order_id.clone(), (i, step.at, step.partner_id?, user_id.clone()))))
             .collect::<Vec<_>>()
+    });
+    let assigned = steps.join_map(order_users, |order_id, (i, at, partner, user_id), (_, created_at)| {
+        let trigger = Trigger {
+            at: *at,
+            settles_at: (*at).max(*created_at),
+            template: "partner_assigned".into(),
+            source: format!("{order_id}/partner#{i}"),
+            vars: vars([("orderId", order_id.clone()), ("partnerId", partner.clone())]),
+        };
+        (user_id.clone(), trigger)
     });
     let spells = cart_facts
         .flat_map(|fact| match fact {
@@ -240,17 +248,13 @@ pub fn view<'s>(
             (user.clone(), trigger)
         })
     });
-    let triggers = welcome
-        .concat(statuses)
-        .concat(paid)
-        .concat(shipped.flat_map(|t| t))
-        .concat(assigned.flat_map(|t| t))
-        .concat(restocked.flat_map(|t| t));
+    let restocked = restocked.flat_map(|t| t);
+    let triggers = welcome.concat(statuses).concat(paid).concat(shipped).concat(assigned).concat(restocked);
     triggers
         .join_map(profiles, |user_id, trigger, profile| {
-            notify(user_id, trigger, &profile.timeline).into_iter().map(Derived::Notify).collect::<Vec<_>>()
+            notify(user_id, trigger, &profile.timeline).map(Derived::Notify)
         })
-        .flat_map(|notes| notes)
+        .flat_map(|notice| notice)
 }
 
 #[cfg(test)]

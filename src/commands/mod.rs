@@ -4,6 +4,7 @@ pub mod demo;
 pub mod generate;
 pub mod notify;
 pub mod pipeline;
+pub mod replay;
 pub mod serve;
 pub mod topics;
 

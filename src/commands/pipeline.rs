@@ -112,7 +112,7 @@ pub struct PipelineArgs {
     #[arg(long, env = "SHOPFLOW_IDLE_TIMEOUT", default_value = "5s", value_parser = super::parse_duration)]
     pub idle_timeout: Duration,
     /// Request notifications (Notification.Requested on shop.notifications). Off by default:
-    /// measured at +40% of the whole pipeline's time (BENCHMARKS.md), over its budget.
+    /// measured at +20% of the whole pipeline's time and memory (BENCHMARKS.md).
     #[arg(long, env = "SHOPFLOW_NOTIFICATIONS")]
     pub notifications: bool,
     #[command(flatten)]
@@ -137,8 +137,11 @@ impl PipelineArgs {
                 align_records: shopflow_ingest::source::operator::ALIGN_RECORDS,
                 align_window: self.allowed_lateness,
                 align_patience: shopflow_ingest::source::operator::ALIGN_PATIENCE,
+                times: shopflow_ingest::source::TimeRange::default(),
+                dead_letters: true,
             },
             allowed_lateness: self.allowed_lateness,
+            emit_derived: true,
             redis_url: self.stores.redis_url.clone(),
             namespace: self.stores.namespace.clone(),
             clickhouse_url: self.stores.clickhouse_url.clone(),

@@ -51,6 +51,8 @@ pub struct PipelineConfig {
     /// How far behind the newest event time of the slowest busy partition the
     /// watermark of settled state stays ([`shopflow_views::settle`]).
     pub allowed_lateness: std::time::Duration,
+    /// Emit derived events to Kafka (off in a replay, which builds views only).
+    pub emit_derived: bool,
 }
 
 /// A timely cluster: several processes, each with `workers` threads, that

@@ -66,7 +66,11 @@ pub fn spawn(
             .await
             .with_context(|| format!("connecting to Redis at {}", config.redis_url))
     })?;
-    let derived = DerivedProducer::new(&config.source.brokers, &config.source.topic_prefix)?;
+    let derived = if config.emit_derived {
+        Some(DerivedProducer::new(&config.source.brokers, &config.source.topic_prefix)?)
+    } else {
+        None
+    };
     let committer: BaseConsumer =
         shopflow_ingest::source::consumer_config(&config.source.brokers, &config.source.group_id).create()?;
     Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
@@ -84,7 +88,9 @@ pub fn spawn(
             }
             // Dropping a producer purges what it has not delivered: the last derived events
             // must reach Kafka before the process ends.
-            state.derived.flush().context("delivering the last derived events")?;
+            if let Some(derived) = &state.derived {
+                derived.flush().context("delivering the last derived events")?;
+            }
             anyhow::Ok(())
         });
         let analysed = analytics.join().map_err(|_| anyhow::anyhow!("the ClickHouse writer panicked"))?;
@@ -135,7 +141,8 @@ impl Analytics {
 struct State {
     redis: RedisSink,
     analytics: std::sync::mpsc::Sender<Analytics>,
-    derived: DerivedProducer,
+    /// `None`: derived events are settled and counted, not emitted (a replay).
+    derived: Option<DerivedProducer>,
     committer: BaseConsumer,
     targets: Offsets,
     counters: Arc<Counters>,
@@ -161,7 +168,6 @@ impl State {
         self.settler.absorb(batch.derived);
         let settled = self.settler.advance(watermark(&batch.clocks, self.lateness));
         self.counters.waiting.store(self.settler.waiting() as u64, Ordering::Relaxed);
-        self.counters.derived.fetch_add(settled.len() as u64, Ordering::Relaxed);
         let publication = Publication { upper: batch.upper, changes: batch.changes, offsets: batch.offsets };
         let was_current = self.counters.current.load(Ordering::SeqCst);
         let switching = caught_up && !was_current;
@@ -203,10 +209,13 @@ impl State {
 
     /// Emits settled transitions, each stamped with its own event time.
     fn emit_derived(&mut self, derived: Vec<Derived>) -> anyhow::Result<()> {
-        let events: Vec<(Event, String, EventTime)> =
-            derived.iter().map(|d| (d.event(), d.state(), d.time())).collect();
-        if !events.is_empty() {
-            self.derived.send(&events)?;
+        let events: Vec<(Event, String, EventTime)> = derived
+            .iter()
+            .flat_map(|d| d.events().into_iter().map(|(event, state)| (event, state, d.time())))
+            .collect();
+        self.counters.derived.fetch_add(events.len() as u64, Ordering::Relaxed);
+        if let (false, Some(derived)) = (events.is_empty(), &self.derived) {
+            derived.send(&events)?;
         }
         Ok(())
     }

@@ -54,8 +54,8 @@ pub enum Derived {
     StatusChanged(StatusChange),
     /// Inventory.Oversold, Inventory.LowStock or Product.BackInStock.
     InventoryAlert(InventoryAlert),
-    /// Notification.Requested.
-    Notify(crate::notifications::Notification),
+    /// Notification.Requested: one per channel of the notice.
+    Notify(crate::notifications::Notice),
     /// Fraud.Suspected: a user's flag.
     FraudSuspected {
         /// The user.
@@ -66,46 +66,67 @@ pub enum Derived {
 }
 
 impl Derived {
-    /// The event to emit.
-    pub fn event(&self) -> Event {
+    /// The events to emit, each with the state its id hashes: one, or for
+    /// a notice one Notification.Requested per channel.
+    pub fn events(&self) -> Vec<(Event, String)> {
+        let one = |event: Event, state: String| vec![(event, state)];
         match self {
-            Derived::StatusChanged(change) => OrderStatusChanged {
-                order_id: change.order_id.clone(),
-                user_id: change.user_id.clone(),
-                previous_status: change.previous,
-                new_status: change.status,
-            }
-            .into(),
+            Derived::StatusChanged(change) => one(
+                OrderStatusChanged {
+                    order_id: change.order_id.clone(),
+                    user_id: change.user_id.clone(),
+                    previous_status: change.previous,
+                    new_status: change.status,
+                }
+                .into(),
+                format!("{}#{}@{}", change.order_id, change.index, change.at),
+            ),
             Derived::InventoryAlert(alert) => {
                 let product_id = alert.product_id.clone();
-                match alert.kind {
+                let event = match alert.kind {
                     AlertKind::Oversold => InventoryOversold { product_id, available: alert.available }.into(),
                     AlertKind::LowStock => {
                         InventoryLowStock { product_id, available: alert.available, threshold: alert.threshold }.into()
                     }
                     AlertKind::BackInStock => ProductBackInStock { product_id, available: alert.available }.into(),
+                };
+                let state = format!(
+                    "{}@{}/{}:{:?}->{}",
+                    alert.product_id, alert.at.0, alert.step, alert.previous, alert.available
+                );
+                one(event, state)
+            }
+            Derived::Notify(notice) => {
+                // The text is the same on every channel: rendered once.
+                let (subject, body) =
+                    crate::notifications::render(&notice.template, &crate::notifications::var_map(&notice.vars))
+                        .unwrap_or_else(|error| (notice.template.clone(), error));
+                notice
+                    .notifications()
+                    .into_iter()
+                    .map(|n| {
+                        let event = NotificationRequested {
+                            notification_id: n.notification_id.clone(),
+                            user_id: n.user_id,
+                            channel: n.channel,
+                            template: n.template,
+                            subject: subject.clone(),
+                            body: body.clone(),
+                        };
+                        (event.into(), n.notification_id)
+                    })
+                    .collect()
+            }
+            Derived::FraudSuspected { user_id, flag } => one(
+                FraudSuspected {
+                    user_id: user_id.clone(),
+                    order_id: Some(flag.order_id.clone()),
+                    rule: flag.rule.as_str().to_string(),
+                    detail: flag.detail.clone(),
                 }
-            }
-            Derived::Notify(n) => {
-                let (subject, body) = crate::notifications::render(&n.template, &n.vars)
-                    .unwrap_or_else(|error| (n.template.clone(), error));
-                NotificationRequested {
-                    notification_id: n.notification_id.clone(),
-                    user_id: n.user_id.clone(),
-                    channel: n.channel,
-                    template: n.template.clone(),
-                    subject,
-                    body,
-                }
-                .into()
-            }
-            Derived::FraudSuspected { user_id, flag } => FraudSuspected {
-                user_id: user_id.clone(),
-                order_id: Some(flag.order_id.clone()),
-                rule: flag.rule.as_str().to_string(),
-                detail: flag.detail.clone(),
-            }
-            .into(),
+                .into(),
+                format!("{user_id}:{}:{}@{}", flag.rule.as_str(), flag.order_id, flag.at.0),
+            ),
         }
     }
 
@@ -127,20 +148,6 @@ impl Derived {
             Derived::StatusChanged(change) => change.at.max(change.created_at),
             Derived::Notify(n) => n.settles_at,
             _ => self.time(),
-        }
-    }
-
-    /// What the event follows from: with what it says, the input of its id.
-    pub fn state(&self) -> String {
-        match self {
-            Derived::StatusChanged(change) => format!("{}#{}@{}", change.order_id, change.index, change.at),
-            Derived::InventoryAlert(alert) => {
-                format!("{}@{}/{}:{:?}->{}", alert.product_id, alert.at.0, alert.step, alert.previous, alert.available)
-            }
-            Derived::FraudSuspected { user_id, flag } => {
-                format!("{user_id}:{}:{}@{}", flag.rule.as_str(), flag.order_id, flag.at.0)
-            }
-            Derived::Notify(n) => n.notification_id.clone(),
         }
     }
 }

@@ -34,6 +34,16 @@ pub const TEMPLATES: [(&str, &str); 13] = [
     ("welcome", include_str!("../../templates/welcome.txt")),
 ];
 
+/// A template's variables, as (name, value) pairs: a few per notification,
+/// and hundreds of thousands of notifications held in the dataflows, so a
+/// list rather than a map (a map's node takes room for eleven).
+pub type Vars = Vec<(String, String)>;
+
+/// `vars` as the map templates are rendered with (a later pair wins).
+pub fn var_map(vars: &Vars) -> BTreeMap<String, String> {
+    vars.iter().cloned().collect()
+}
+
 /// Something that happened to a user that they are told about.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Trigger {
@@ -46,7 +56,7 @@ pub struct Trigger {
     /// What it follows from (an order's history entry, a payment, ...): part of the id.
     pub source: String,
     /// The template's variables.
-    pub vars: BTreeMap<String, String>,
+    pub vars: Vars,
 }
 
 /// A user as notifications see them at one moment.
@@ -63,7 +73,7 @@ pub struct Moment {
 /// A user's moments: from each time on (inclusive), how they are.
 pub type Timeline = Vec<(EventTime, Moment)>;
 
-/// A notification to send.
+/// A notification to send on one channel: what Notification.Requested says.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Notification {
     /// Its id.
@@ -82,15 +92,53 @@ pub struct Notification {
     pub settles_at: EventTime,
 }
 
-/// The notifications of `trigger` for `user_id` given their `timeline`
-/// (sorted by time): one per channel their preferences allow at the
-/// trigger's time, none when they are not reachable then.
-pub fn notify(user_id: &str, trigger: &Trigger, timeline: &Timeline) -> Vec<Notification> {
-    let Some((since, moment)) = timeline.iter().take_while(|(since, _)| *since <= trigger.at).last() else {
-        return Vec::new();
-    };
+/// What one trigger tells one user, on every channel they allow: the
+/// dataflows carry one of these per trigger, and it becomes one
+/// [`Notification`] per channel only when it is emitted (a third of the
+/// records to compute and hold back, for the same events).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Notice {
+    /// The recipient.
+    pub user_id: String,
+    /// The channels, in the order email, sms, push; never empty.
+    pub channels: Vec<Channel>,
+    /// Template name.
+    pub template: String,
+    /// What it follows from: part of each notification's id.
+    pub source: String,
+    /// The template's variables (with the user's id and name).
+    pub vars: Vars,
+    /// The event time of what it tells.
+    pub at: EventTime,
+    /// When it is settled.
+    pub settles_at: EventTime,
+}
+
+impl Notice {
+    /// One notification per channel.
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.channels
+            .iter()
+            .map(|&channel| Notification {
+                notification_id: notification_id(&self.user_id, channel, &self.template, &self.source),
+                user_id: self.user_id.clone(),
+                channel,
+                template: self.template.clone(),
+                vars: var_map(&self.vars),
+                at: self.at,
+                settles_at: self.settles_at,
+            })
+            .collect()
+    }
+}
+
+/// What `trigger` tells `user_id` given their `timeline` (sorted by time):
+/// the channels their preferences allow at the trigger's time; `None` when
+/// they allow none or the user is not reachable then.
+pub fn notify(user_id: &str, trigger: &Trigger, timeline: &Timeline) -> Option<Notice> {
+    let (since, moment) = timeline.iter().take_while(|(since, _)| *since <= trigger.at).last()?;
     if !moment.reachable {
-        return Vec::new();
+        return None;
     }
     let prefs = &moment.preferences;
     let channels: Vec<Channel> = if trigger.template == "welcome" {
@@ -101,21 +149,22 @@ pub fn notify(user_id: &str, trigger: &Trigger, timeline: &Timeline) -> Vec<Noti
             .filter_map(|(on, channel)| on.then_some(channel))
             .collect()
     };
-    let mut vars = trigger.vars.clone();
-    vars.insert("userId".into(), user_id.to_string());
-    vars.insert("name".into(), moment.name.clone());
-    channels
-        .into_iter()
-        .map(|channel| Notification {
-            notification_id: notification_id(user_id, channel, &trigger.template, &trigger.source),
-            user_id: user_id.to_string(),
-            channel,
-            template: trigger.template.clone(),
-            vars: vars.clone(),
-            at: trigger.at,
-            settles_at: trigger.settles_at.max(*since),
-        })
-        .collect()
+    if channels.is_empty() {
+        return None;
+    }
+    let mut vars = Vars::with_capacity(trigger.vars.len() + 2);
+    vars.extend(trigger.vars.iter().filter(|(k, _)| k != "userId" && k != "name").cloned());
+    vars.push(("userId".into(), user_id.to_string()));
+    vars.push(("name".into(), moment.name.clone()));
+    Some(Notice {
+        user_id: user_id.to_string(),
+        channels,
+        template: trigger.template.clone(),
+        source: trigger.source.clone(),
+        vars,
+        at: trigger.at,
+        settles_at: trigger.settles_at.max(*since),
+    })
 }
 
 /// The id of a notification: a hash of (userId, channel, template, source).
@@ -205,7 +254,7 @@ mod tests {
             (EventTime(9), moment(false, true, true, true)),
         ];
         let channels = |at, template| -> Vec<Channel> {
-            notify("usr-1", &trigger(at, template), &timeline).iter().map(|n| n.channel).collect()
+            notify("usr-1", &trigger(at, template), &timeline).map_or_else(Vec::new, |n| n.channels)
         };
         assert!(channels(0, "order_paid").is_empty(), "not registered yet");
         assert_eq!(channels(3, "order_paid"), [Channel::Email, Channel::Sms, Channel::Push]);
@@ -213,10 +262,16 @@ mod tests {
         assert!(channels(5, "welcome").is_empty(), "welcome: by e-mail only, if e-mail is allowed");
         assert_eq!(channels(3, "welcome"), [Channel::Email], "welcome: e-mail only");
         assert!(channels(9, "order_paid").is_empty(), "deleted");
-        let ids: Vec<String> =
-            notify("usr-1", &trigger(3, "order_paid"), &timeline).into_iter().map(|n| n.notification_id).collect();
-        let again: Vec<String> =
-            notify("usr-1", &trigger(3, "order_paid"), &timeline).into_iter().map(|n| n.notification_id).collect();
+        let ids: Vec<String> = notify("usr-1", &trigger(3, "order_paid"), &timeline)
+            .into_iter()
+            .flat_map(|n| n.notifications())
+            .map(|n| n.notification_id)
+            .collect();
+        let again: Vec<String> = notify("usr-1", &trigger(3, "order_paid"), &timeline)
+            .into_iter()
+            .flat_map(|n| n.notifications())
+            .map(|n| n.notification_id)
+            .collect();
         assert_eq!(ids, again);
         assert_eq!(ids.iter().collect::<std::collections::BTreeSet<_>>().len(), 3, "one id per channel");
     }

@@ -160,8 +160,10 @@ pub fn run_settling(batches: &[Vec<Envelope>], clocks: &[EpochClocks], workers: 
             });
             parts.push(capture("inventoryAlerts", alerts, sink.clone()).map(|_| ()));
             let notifications = derived.clone().flat_map(|derived| match derived {
-                Derived::Notify(n) => Some((n.notification_id.clone(), n)),
-                _ => None,
+                Derived::Notify(notice) => {
+                    notice.notifications().into_iter().map(|n| (n.notification_id.clone(), n)).collect()
+                }
+                _ => Vec::new(),
             });
             parts.push(capture("notifications", notifications, sink.clone()).map(|_| ()));
             let all = parts.into_iter().reduce(|a, b| a.concat(b)).expect("views");

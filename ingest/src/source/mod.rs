@@ -52,6 +52,29 @@ pub struct SourceConfig {
     /// How long the source may find nothing it is allowed to read before it
     /// reads ahead anyway (one second in the pipeline).
     pub align_patience: Duration,
+    /// Only events whose time lies in this range enter the dataflows (a
+    /// replay's `--from-time`, `--to-time`, `--as-of`); the rest are read
+    /// past and counted as skipped.
+    pub times: TimeRange,
+    /// Records that do not decode go to the dead-letter topic (off in a
+    /// replay: the live pipeline has already sent them there).
+    pub dead_letters: bool,
+}
+
+/// A range of event time, both ends inclusive; `None`: open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// The earliest event time taken.
+    pub from: Option<shopflow_topics::EventTime>,
+    /// The latest event time taken.
+    pub to: Option<shopflow_topics::EventTime>,
+}
+
+impl TimeRange {
+    /// Whether `time` lies in the range.
+    pub fn contains(&self, time: shopflow_topics::EventTime) -> bool {
+        self.from.is_none_or(|from| from <= time) && self.to.is_none_or(|to| time <= to)
+    }
 }
 
 impl SourceConfig {

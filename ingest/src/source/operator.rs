@@ -36,7 +36,7 @@
 //! Records that do not decode go to the dead-letter topic with the reason;
 //! the partition keeps flowing.
 
-use super::{covers, restrict, Offsets, Position, SourceConfig, SourcePartition};
+use super::{covers, restrict, Offsets, Position, SourceConfig, SourcePartition, TimeRange};
 use crate::producer::RecordProducer;
 use crate::KafkaError;
 use rdkafka::consumer::base_consumer::PartitionQueue;
@@ -155,8 +155,10 @@ pub const ALIGN_PATIENCE: Duration = Duration::from_secs(1);
 pub struct SourceCounters {
     /// Records read.
     pub records: AtomicU64,
-    /// Records sent to the dead-letter topic.
+    /// Records sent to the dead-letter topic (or, in a replay, that would have been).
     pub dead_letters: AtomicU64,
+    /// Records read past: their event time lies outside the source's range.
+    pub skipped: AtomicU64,
 }
 
 /// A record read, as the decoder sees it.
@@ -241,7 +243,8 @@ impl Lane {
 
 /// Where records that do not decode go.
 struct Letters {
-    producer: RecordProducer,
+    /// `None`: counted and logged only (a replay).
+    producer: Option<RecordProducer>,
     topic: String,
     stop: Arc<AtomicBool>,
     counters: Arc<SourceCounters>,
@@ -255,7 +258,12 @@ impl Letters {
         let letter = DeadLetter::new(topic, partition, offset, message.key(), value, reason.clone());
         let id = derived_id(&["dead-letter", topic, &partition.to_string(), &offset.to_string()]);
         let envelope = Envelope::new(id, "shopflow", EventTime::now(), letter);
-        if let Err(error) = self.producer.send(&self.topic, envelope.key(), &envelope.to_json()) {
+        let Some(producer) = &self.producer else {
+            self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(topic, partition, offset, %reason, "does not decode (not sent again)");
+            return;
+        };
+        if let Err(error) = producer.send(&self.topic, envelope.key(), &envelope.to_json()) {
             let error = shopflow_topics::error::chain(&error);
             tracing::error!(worker = self.worker, topic, partition, offset, "dead letter not sent: {error}");
             self.stop.store(true, Ordering::SeqCst);
@@ -266,19 +274,24 @@ impl Letters {
 }
 
 /// Takes one record of `lane`: its decoded record and audit row, or `None`
-/// when it went to the dead-letter topic.
+/// when it went to the dead-letter topic or lies outside `times`.
 fn take<D, A>(
     lane: &mut Lane,
     message: &BorrowedMessage<'_>,
     decode: &mut impl FnMut(Record<'_>) -> (D, A),
     letters: &Letters,
     pace: &mut Pace,
+    times: &TimeRange,
 ) -> Option<(D, A)> {
     let offset = message.offset();
     lane.next = lane.next.max(offset + 1);
     lane.last_read = Instant::now();
     let value = message.payload().unwrap_or_default();
     match Envelope::decode_record(lane.contract.name(), message.key(), value) {
+        Ok(envelope) if !times.contains(envelope.time) => {
+            letters.counters.skipped.fetch_add(1, Ordering::Relaxed);
+            None
+        }
         Ok(envelope) => {
             lane.clock.newest = lane.clock.newest.max(Some(envelope.time));
             pace.note(envelope.time.0);
@@ -384,7 +397,7 @@ where
         });
     }
     let letters = Letters {
-        producer: RecordProducer::new(&config.brokers)?,
+        producer: if config.dead_letters { Some(RecordProducer::new(&config.brokers)?) } else { None },
         topic: config.topic_name(Topic::DeadLetter),
         stop: stop.clone(),
         counters: counters.clone(),
@@ -450,7 +463,9 @@ where
                                 .find(|lane| lane.topic == message.topic() && lane.partition == message.partition());
                             if let Some(lane) = found {
                                 polled += 1;
-                                if let Some((record, row)) = take(lane, &message, &mut decode, &letters, &mut pace) {
+                                if let Some((record, row)) =
+                                    take(lane, &message, &mut decode, &letters, &mut pace, &config.times)
+                                {
                                     records.give((record, time, 1));
                                     audit.give((row, time, 1));
                                 }
@@ -491,7 +506,9 @@ where
                             Some(Ok(message)) => {
                                 polled += 1;
                                 lane.drained = false;
-                                if let Some((record, row)) = take(lane, &message, &mut decode, &letters, &mut pace) {
+                                if let Some((record, row)) =
+                                    take(lane, &message, &mut decode, &letters, &mut pace, &config.times)
+                                {
                                     records.give((record, time, 1));
                                     audit.give((row, time, 1));
                                 }
@@ -564,7 +581,8 @@ where
             if finishing {
                 low_slot.store(i64::MAX, Ordering::Relaxed);
                 // Dropping a producer purges what it has not delivered.
-                if let Err(error) = letters.producer.flush(Duration::from_secs(60)) {
+                let flushed = letters.producer.as_ref().map_or(Ok(()), |p| p.flush(Duration::from_secs(60)));
+                if let Err(error) = flushed {
                     let error = shopflow_topics::error::chain(&error);
                     tracing::error!(worker, "the last dead letters were not delivered: {error}");
                 }

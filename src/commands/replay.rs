@@ -1,0 +1,191 @@
+//! `shopflow replay`: every view built from a range of the source topics
+//! into a fresh, named place — its own Redis namespace and ClickHouse
+//! database — beside the live generation, which it never touches.
+//!
+//! The range is one of event time: `--from-time` and `--to-time` (both
+//! inclusive), or `--as-of TIME`, the marketplace as it was at that event
+//! time (every event with time ≤ TIME). Events outside it are read past and
+//! counted. A replay builds views only: it emits no derived event and sends
+//! no dead letter (the live pipeline has done both), and commits offsets
+//! under its own consumer group. It reads the topics as far as they reach
+//! when it starts, shows its progress, and exits when done.
+
+use super::pipeline::{report_progress, stop_on_signals, PipelineArgs};
+use crate::pipeline::{self, Counters};
+use anyhow::Context;
+use clap::Args;
+use shopflow_ingest::source::{self, TimeRange};
+use shopflow_topics::EventTime;
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `shopflow replay`.
+#[derive(Args, Clone, Debug)]
+pub struct ReplayArgs {
+    /// Where to build: the Redis namespace and the ClickHouse database (both
+    /// this name). It must be new: not the live namespace, and no generation in it yet.
+    #[arg(long)]
+    pub into: String,
+    /// The state as of this event time (RFC 3339): every event with time at or before it.
+    #[arg(long, value_parser = EventTime::parse, conflicts_with = "to_time")]
+    pub as_of: Option<EventTime>,
+    /// Only events at or after this event time (RFC 3339).
+    #[arg(long, value_parser = EventTime::parse)]
+    pub from_time: Option<EventTime>,
+    /// Only events at or before this event time (RFC 3339).
+    #[arg(long, value_parser = EventTime::parse)]
+    pub to_time: Option<EventTime>,
+    /// Everything else as `shopflow pipeline` takes it (workers, thresholds, services).
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+/// A name a Redis namespace and a ClickHouse database can both carry.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let fine = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if !fine {
+        anyhow::bail!("--into {name:?}: use 1 to 64 letters, digits and '_', not starting with a digit");
+    }
+    Ok(())
+}
+
+/// Runs `shopflow replay`.
+pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    check_name(&args.into)?;
+    let live = &args.pipeline.stores;
+    if args.into == live.namespace || args.into == live.clickhouse_database {
+        anyhow::bail!(
+            "--into {} is the live namespace or database (--namespace {}, --clickhouse-database {}): \
+             a replay builds beside them, never in them",
+            args.into,
+            live.namespace,
+            live.clickhouse_database
+        );
+    }
+    let times = TimeRange { from: args.from_time, to: args.as_of.or(args.to_time) };
+    if let (Some(from), Some(to)) = (times.from, times.to) {
+        if from > to {
+            anyhow::bail!("--from-time {from} is after the end of the range {to}");
+        }
+    }
+    let mut config = args.pipeline.config()?;
+    config.namespace = args.into.clone();
+    config.clickhouse_database = args.into.clone();
+    config.source.group_id = format!("shopflow-replay-{}", args.into);
+    config.source.exit_when_caught_up = true;
+    config.source.times = times;
+    config.source.dead_letters = false;
+    config.emit_derived = false;
+    // Notifications are derived events only: nothing of them would be kept.
+    config.settings.notifications = false;
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let existing = runtime.block_on(async {
+        let mut redis = shopflow_sinks::redis::RedisSink::connect(&config.redis_url, &config.namespace, "check")
+            .await
+            .with_context(|| format!("connecting to Redis at {}", config.redis_url))?;
+        anyhow::Ok(redis.generations().await?)
+    })?;
+    if !existing.is_empty() {
+        anyhow::bail!(
+            "--into {}: Redis already holds a build there (generations {}); choose another name, \
+             or drop it first (keys {}:*)",
+            args.into,
+            existing.join(", "),
+            args.into
+        );
+    }
+
+    let partitions = source::partitions(&config.source)?;
+    let targets = source::end_offsets(&config.source.brokers, &partitions)?;
+    let total: i64 = targets.values().flat_map(|parts| parts.values()).sum();
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone());
+    let counters = Arc::new(Counters::default());
+    let done = Arc::new(AtomicBool::new(false));
+    report_progress(counters.clone(), done.clone());
+    let shown = show_progress(counters.clone(), done.clone(), total);
+    let started = Instant::now();
+    let result = pipeline::run(config.clone(), stop, counters.clone());
+    done.store(true, Ordering::SeqCst);
+    let _ = shown.join();
+    result.context("replaying")?;
+
+    let records = counters.source.records.load(Ordering::Relaxed);
+    let skipped = counters.source.skipped.load(Ordering::Relaxed);
+    let undecodable = counters.source.dead_letters.load(Ordering::Relaxed);
+    let as_of = counters.as_of.load(Ordering::Relaxed);
+    println!(
+        "replayed {records} records in {:.1}s: {} events in the range, {skipped} outside it, {undecodable} that do not decode",
+        started.elapsed().as_secs_f64(),
+        records.saturating_sub(skipped + undecodable)
+    );
+    println!("built into Redis namespace {0} and ClickHouse database {0} (asOf {as_of})", args.into);
+    println!("serve it: shopflow serve --namespace {0} --clickhouse-database {0}", args.into);
+    Ok(())
+}
+
+/// Prints records read, the rate and the time left every 2 s while `done`
+/// is unset (on a terminal, one line rewritten; otherwise a line each time).
+fn show_progress(counters: Arc<Counters>, done: Arc<AtomicBool>, total: i64) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let terminal = std::io::stderr().is_terminal();
+        let started = Instant::now();
+        let mut last_print = Instant::now();
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(100));
+            if last_print.elapsed() < Duration::from_secs(2) {
+                continue;
+            }
+            last_print = Instant::now();
+            let read = counters.source.records.load(Ordering::Relaxed);
+            let line = progress_line(read, total, started.elapsed());
+            if terminal {
+                eprint!("\r{line}\x1b[K");
+            } else {
+                eprintln!("{line}");
+            }
+        }
+        if terminal {
+            eprintln!();
+        }
+    })
+}
+
+/// `replay: 1200/5000 records (24%), 600/s, about 7s left`.
+fn progress_line(read: u64, total: i64, elapsed: Duration) -> String {
+    let rate = read as f64 / elapsed.as_secs_f64().max(0.001);
+    let total = total.max(0) as u64;
+    if total == 0 || read >= total {
+        // The end offsets seen at start are passed (some brokers report them low): no estimate.
+        return format!("replay: {read} records, {rate:.0}/s");
+    }
+    let percent = read * 100 / total;
+    let left = if rate > 0.0 { format!("about {:.0}s left", (total - read) as f64 / rate) } else { "—".into() };
+    format!("replay: {read}/{total} records ({percent}%), {rate:.0}/s, {left}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_redis_and_clickhouse_both_take() {
+        assert!(check_name("bf_2025").is_ok());
+        for bad in ["", "9lives", "black-friday", "a.b", &"x".repeat(65)] {
+            assert!(check_name(bad).unwrap_err().to_string().contains("--into"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn progress_says_how_far_and_how_long() {
+        let line = progress_line(250, 1000, Duration::from_secs(5));
+        assert_eq!(line, "replay: 250/1000 records (25%), 50/s, about 15s left");
+        assert_eq!(progress_line(1200, 1000, Duration::from_secs(2)), "replay: 1200 records, 600/s");
+    }
+}
