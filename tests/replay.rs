@@ -49,14 +49,28 @@ fn reference(name: &str, records: &[serde_json::Value], keep: impl Fn(EventTime)
 }
 
 /// The live generation as readers see it: its name, its `asOf`, its objects.
-fn live(space: &Space) -> (String, String, BTreeMap<String, String>) {
+fn live(space: &Space) -> (String, BTreeMap<String, String>, BTreeMap<String, String>) {
     let (generation, objects) = space.redis_objects();
     let client = redis::Client::open(support::redis_url()).unwrap();
     let mut connection = client.get_connection().unwrap();
-    let meta: Vec<(String, String)> =
+    let meta: BTreeMap<String, String> =
         redis::cmd("HGETALL").arg(format!("{}:{generation}:meta", space.name)).query(&mut connection).unwrap();
-    let meta = format!("{meta:?}");
+    assert!(meta.contains_key("asOf") && meta.contains_key("offsets"), "{meta:?}");
     (generation, meta, objects)
+}
+
+/// The offsets a generation covers (its `meta`), as `--to-offsets` takes them.
+fn offsets_of(space: &Space, meta: &BTreeMap<String, String>) -> String {
+    let offsets: BTreeMap<String, BTreeMap<String, i64>> = serde_json::from_str(&meta["offsets"]).unwrap();
+    let prefix = format!("{}.", space.name);
+    let mut parts = Vec::new();
+    for (topic, partitions) in offsets {
+        for (partition, next) in partitions {
+            parts.push(format!("{}:{partition}={next}", topic.strip_prefix(&prefix).unwrap()));
+        }
+    }
+    assert!(parts.len() >= 11, "every source partition: {parts:?}");
+    parts.join(",")
 }
 
 #[test]
@@ -99,6 +113,30 @@ fn a_replay_builds_the_past_beside_the_live_generation() {
     // The live generation: untouched.
     assert_eq!(live(&space), before, "a replay changed the live generation");
     assert_eq!(space.clickhouse_relations(), live_analytics, "a replay changed the live ClickHouse database");
+
+    // By offsets: more events arrive after the live generation was built. A replay up to the
+    // offsets that generation covers builds it again; one from there builds the new events alone.
+    let covered = offsets_of(&space, &before.1);
+    let file = temp_path(&format!("{}-more.ndjson", space.name));
+    let more = ["--seed", "34", "--users", "30", "--products", "10", "--orders", "60"];
+    space.run_ok(&[&["generate", "--quiet", "--out", file.to_str().unwrap()], &more[..]].concat());
+    space.run_ok(&[&["generate", "--quiet"], &more[..]].concat());
+    let added: Vec<serde_json::Value> =
+        std::fs::read_to_string(&file).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let _ = std::fs::remove_file(file);
+    let into = format!("{}_upto", space.name);
+    space.run_ok(&["replay", "--to-offsets", &covered, "--into", &into]);
+    let diff = Space::object_differences(&before.2, &Space { name: into }.redis_objects().1);
+    assert!(diff.is_empty(), "up to the live generation's offsets: differs from it:\n{}", diff.join("\n"));
+    let expected = reference("added", &added, |_| true);
+    let into = format!("{}_since", space.name);
+    space.run_ok(&["replay", "--from-offsets", &covered, "--into", &into]);
+    let diff = Space::object_differences(&expected.redis_objects().1, &Space { name: into }.redis_objects().1);
+    assert!(
+        diff.is_empty(),
+        "from the live generation's offsets: differs from the new events alone:\n{}",
+        diff.join("\n")
+    );
 
     // Refusals, each naming what is wrong.
     let refused = |args: &[&str], says: &str| {

@@ -35,6 +35,8 @@ fn replay(space: &Space, window: Duration) -> Read {
         align_patience: Duration::from_secs(600),
         times: source::TimeRange::default(),
         dead_letters: true,
+        from_offsets: Default::default(),
+        to_offsets: Default::default(),
     };
     let partitions = source::partitions(&config).unwrap();
     let targets = source::end_offsets(&config.brokers, &partitions).unwrap();

@@ -139,6 +139,8 @@ impl PipelineArgs {
                 align_patience: shopflow_ingest::source::operator::ALIGN_PATIENCE,
                 times: shopflow_ingest::source::TimeRange::default(),
                 dead_letters: true,
+                from_offsets: Default::default(),
+                to_offsets: Default::default(),
             },
             allowed_lateness: self.allowed_lateness,
             emit_derived: true,

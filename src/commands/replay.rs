@@ -2,10 +2,11 @@
 //! into a fresh, named place — its own Redis namespace and ClickHouse
 //! database — beside the live generation, which it never touches.
 //!
-//! The range is one of event time: `--from-time` and `--to-time` (both
-//! inclusive), or `--as-of TIME`, the marketplace as it was at that event
-//! time (every event with time ≤ TIME). Events outside it are read past and
-//! counted. A replay builds views only: it emits no derived event and sends
+//! The range is given by offsets per partition (`--from-offsets`,
+//! `--to-offsets`: `TOPIC:PARTITION=OFFSET,...`), by event time
+//! (`--from-time` and `--to-time`, both inclusive, or `--as-of TIME`, the
+//! marketplace as it was at that event time: every event with time ≤ TIME),
+//! or both. Events outside it are read past and counted. A replay builds views only: it emits no derived event and sends
 //! no dead letter (the live pipeline has done both), and commits offsets
 //! under its own consumer group. It reads the topics as far as they reach
 //! when it starts, shows its progress, and exits when done.
@@ -15,7 +16,8 @@ use crate::pipeline::{self, Counters};
 use anyhow::Context;
 use clap::Args;
 use shopflow_ingest::source::{self, TimeRange};
-use shopflow_topics::EventTime;
+use shopflow_topics::{EventTime, Topic};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -37,9 +39,45 @@ pub struct ReplayArgs {
     /// Only events at or before this event time (RFC 3339).
     #[arg(long, value_parser = EventTime::parse)]
     pub to_time: Option<EventTime>,
+    /// Where to start, per partition: `shop.orders:0=120,shop.orders:1=88` (a partition not
+    /// named starts at its beginning).
+    #[arg(long, value_parser = parse_offsets, default_value = "")]
+    pub from_offsets: ContractOffsets,
+    /// Where to stop, per partition (that offset is not read): as `--from-offsets` (a partition
+    /// not named is read as far as it reaches when the replay starts).
+    #[arg(long, value_parser = parse_offsets, default_value = "")]
+    pub to_offsets: ContractOffsets,
     /// Everything else as `shopflow pipeline` takes it (workers, thresholds, services).
     #[command(flatten)]
     pub pipeline: PipelineArgs,
+}
+
+/// Offsets by contract topic (`shop.orders`) and partition.
+pub type ContractOffsets = BTreeMap<String, BTreeMap<i32, i64>>;
+
+/// `shop.orders:0=120,shop.orders:1=88` (empty: none); an error names the bad part.
+fn parse_offsets(text: &str) -> Result<ContractOffsets, String> {
+    let mut out = ContractOffsets::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("{part:?}: expected TOPIC:PARTITION=OFFSET, as shop.orders:0=120");
+        let (place, offset) = part.split_once('=').ok_or_else(bad)?;
+        let (topic, partition) = place.rsplit_once(':').ok_or_else(bad)?;
+        if !Topic::SOURCES.iter().any(|t| t.name() == topic) {
+            let names: Vec<&str> = Topic::SOURCES.iter().map(|t| t.name()).collect();
+            return Err(format!("{part:?}: {topic:?} is not a source topic ({})", names.join(", ")));
+        }
+        let partition: i32 = partition.parse().ok().filter(|p| *p >= 0).ok_or_else(bad)?;
+        let offset: i64 = offset.parse().ok().filter(|o| *o >= 0).ok_or_else(bad)?;
+        if out.entry(topic.to_string()).or_default().insert(partition, offset).is_some() {
+            return Err(format!("{part:?}: {topic}:{partition} is named twice"));
+        }
+    }
+    Ok(out)
+}
+
+/// `offsets` with each topic as named on the broker (`prefix` before it).
+fn on_broker(offsets: &ContractOffsets, prefix: &str) -> ContractOffsets {
+    offsets.iter().map(|(topic, parts)| (format!("{prefix}{topic}"), parts.clone())).collect()
 }
 
 /// A name a Redis namespace and a ClickHouse database can both carry.
@@ -73,7 +111,16 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             anyhow::bail!("--from-time {from} is after the end of the range {to}");
         }
     }
+    for (topic, parts) in &args.from_offsets {
+        for (partition, from) in parts {
+            if let Some(to) = args.to_offsets.get(topic).and_then(|t| t.get(partition)).filter(|to| *to < from) {
+                anyhow::bail!("{topic}:{partition}: --from-offsets {from} is after --to-offsets {to}");
+            }
+        }
+    }
     let mut config = args.pipeline.config()?;
+    config.source.from_offsets = on_broker(&args.from_offsets, &config.source.topic_prefix);
+    config.source.to_offsets = on_broker(&args.to_offsets, &config.source.topic_prefix);
     config.namespace = args.into.clone();
     config.clickhouse_database = args.into.clone();
     config.source.group_id = format!("shopflow-replay-{}", args.into);
@@ -102,8 +149,14 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     }
 
     let partitions = source::partitions(&config.source)?;
-    let targets = source::end_offsets(&config.source.brokers, &partitions)?;
-    let total: i64 = targets.values().flat_map(|parts| parts.values()).sum();
+    let targets = source::bounded(source::end_offsets(&config.source.brokers, &partitions)?, &config.source.to_offsets);
+    let total: i64 = targets
+        .iter()
+        .flat_map(|(topic, parts)| {
+            let from = config.source.from_offsets.get(topic);
+            parts.iter().map(move |(p, end)| (end - from.and_then(|f| f.get(p)).copied().unwrap_or(0)).max(0))
+        })
+        .sum();
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone());
     let counters = Arc::new(Counters::default());
@@ -180,6 +233,20 @@ mod tests {
         for bad in ["", "9lives", "black-friday", "a.b", &"x".repeat(65)] {
             assert!(check_name(bad).unwrap_err().to_string().contains("--into"), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn offsets_name_a_source_partition_each_once() {
+        let parsed = parse_offsets("shop.orders:0=120, shop.orders:1=88,shop.users:2=0").unwrap();
+        assert_eq!(parsed["shop.orders"][&1], 88);
+        assert_eq!(parsed["shop.users"][&2], 0);
+        assert!(parse_offsets("").unwrap().is_empty());
+        assert!(parse_offsets("shop.orders:0").unwrap_err().contains("TOPIC:PARTITION=OFFSET"));
+        assert!(parse_offsets("shop.orders:-1=3").unwrap_err().contains("TOPIC:PARTITION=OFFSET"));
+        assert!(parse_offsets("shop.order-status:0=3").unwrap_err().contains("not a source topic"));
+        assert!(parse_offsets("shop.orders:0=1,shop.orders:0=2").unwrap_err().contains("named twice"));
+        let named = on_broker(&parsed, "t1.");
+        assert_eq!(named["t1.shop.orders"][&0], 120);
     }
 
     #[test]

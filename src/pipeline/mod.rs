@@ -113,6 +113,8 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
     let partitions =
         source::partitions(&config.source).with_context(|| format!("reading the source topics on {brokers}"))?;
     let targets = source::end_offsets(&brokers, &partitions).context("reading where the source partitions end")?;
+    // A range that stops early ends there (a replay's --to-offsets).
+    let targets = source::bounded(targets, &config.source.to_offsets);
     let target_records: i64 = targets.values().flat_map(|p| p.values()).sum();
     tracing::info!(%generation, partitions = partitions.len(), target_records, workers = config.workers, "pipeline starting");
 

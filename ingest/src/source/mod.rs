@@ -59,6 +59,24 @@ pub struct SourceConfig {
     /// Records that do not decode go to the dead-letter topic (off in a
     /// replay: the live pipeline has already sent them there).
     pub dead_letters: bool,
+    /// Per partition (topic as named on the broker), the first offset to
+    /// read; a partition not named is read from its beginning.
+    pub from_offsets: Offsets,
+    /// Per partition, the offset to stop before; a partition not named is
+    /// read as far as it reached at start (and on, unless the source exits).
+    pub to_offsets: Offsets,
+}
+
+/// `targets` with each partition that `to` names ending there at the latest.
+pub fn bounded(mut targets: Offsets, to: &Offsets) -> Offsets {
+    for (topic, parts) in targets.iter_mut() {
+        for (partition, end) in parts.iter_mut() {
+            if let Some(stop) = to.get(topic).and_then(|t| t.get(partition)) {
+                *end = (*end).min(*stop);
+            }
+        }
+    }
+    targets
 }
 
 /// A range of event time, both ends inclusive; `None`: open.

@@ -224,6 +224,8 @@ struct Lane {
     clock: Clock,
     /// When it last had something to read (or was held back).
     last_read: Instant,
+    /// The offset it stops before (`None`: it reads on).
+    stop: Option<i64>,
 }
 
 impl Lane {
@@ -237,7 +239,12 @@ impl Lane {
     /// because the broker's end offsets can be low: tansu reports them low
     /// after multi-record batches.)
     fn backlogged(&self) -> bool {
-        !self.drained || (!self.eof && self.next < self.target)
+        !self.finished() && (!self.drained || (!self.eof && self.next < self.target))
+    }
+
+    /// Whether it has read up to where it stops.
+    fn finished(&self) -> bool {
+        self.stop.is_some_and(|stop| self.next >= stop)
     }
 }
 
@@ -284,6 +291,11 @@ fn take<D, A>(
     times: &TimeRange,
 ) -> Option<(D, A)> {
     let offset = message.offset();
+    if let Some(stop) = lane.stop.filter(|stop| offset >= *stop) {
+        // Past the range: not taken (offsets may skip, so the lane ends at its stop).
+        lane.next = lane.next.max(stop);
+        return None;
+    }
     lane.next = lane.next.max(offset + 1);
     lane.last_read = Instant::now();
     let value = message.payload().unwrap_or_default();
@@ -369,8 +381,10 @@ where
     consumer.set_nonempty_callback(move || waker.wake_all());
     let consumer = Arc::new(consumer);
     let mut assignment = TopicPartitionList::new();
+    let from = |p: &SourcePartition| config.from_offsets.get(&p.topic).and_then(|t| t.get(&p.partition)).copied();
     for p in &partitions {
-        assignment.add_partition_offset(&p.topic, p.partition, Offset::Beginning)?;
+        let start = from(p).map_or(Offset::Beginning, Offset::Offset);
+        assignment.add_partition_offset(&p.topic, p.partition, start)?;
     }
     consumer.assign(&assignment)?;
     // Each partition into its own queue, so that the source chooses what to read next.
@@ -388,12 +402,13 @@ where
             topic: p.topic.clone(),
             contract: p.contract,
             partition: p.partition,
-            next: 0,
+            next: from(p).unwrap_or(0),
             target: targets.get(&p.topic).and_then(|parts| parts.get(&p.partition)).copied().unwrap_or(0),
             eof: false,
             drained: false,
             clock: Clock::default(),
             last_read: Instant::now(),
+            stop: config.to_offsets.get(&p.topic).and_then(|t| t.get(&p.partition)).copied(),
         });
     }
     let letters = Letters {
@@ -476,7 +491,11 @@ where
                     }
                 }
                 let patient = blocked_since.is_none_or(|since| since.elapsed() < config.align_patience);
-                let mut empty = vec![false; lanes.len()];
+                // A lane read up to its stop has nothing more to give.
+                for lane in lanes.iter_mut().filter(|lane| lane.finished()) {
+                    lane.drained = true;
+                }
+                let mut empty: Vec<bool> = lanes.iter().map(Lane::finished).collect();
                 'read: loop {
                     if polled >= config.max_epoch_records || started.elapsed() >= READ_BUDGET {
                         more = true;
@@ -619,6 +638,7 @@ mod tests {
             drained: true,
             clock: Clock { newest: newest.map(EventTime), idle: false },
             last_read: Instant::now(),
+            stop: None,
         }
     }
 
@@ -644,6 +664,16 @@ mod tests {
         // 4 records over 4,000: 1,000 each; 100 records cover 100,000.
         assert_eq!(pace.reach(5, 100), 100_000);
         assert_eq!(pace.reach(500_000, 100), 500_000, "never less than the window");
+    }
+
+    #[test]
+    fn a_lane_read_up_to_its_stop_is_finished_and_holds_nothing_back() {
+        let mut lane = lane(Some(5), 10, 40);
+        lane.drained = false;
+        assert!(lane.backlogged() && !lane.finished());
+        lane.stop = Some(10);
+        assert!(lane.finished() && !lane.backlogged(), "nothing more to read: no backlog, whatever its queue holds");
+        assert_eq!(low_mark(&[lane]), i64::MAX);
     }
 
     #[test]
