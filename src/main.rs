@@ -24,6 +24,8 @@ enum Command {
     Pipeline(commands::pipeline::PipelineArgs),
     /// Build every view from a range of the topics (event time, or as of a time) into a new namespace.
     Replay(Box<commands::replay::ReplayArgs>),
+    /// Check what is served (Redis, ClickHouse) against the topics; exit code 0 only when equal.
+    Verify(Box<commands::verify::VerifyArgs>),
     /// Serve the HTTP API over what the pipeline publishes.
     Serve(commands::serve::ServeArgs),
     /// Run the pipeline and the API in one process (and the dispatcher, with --notifications).
@@ -62,6 +64,16 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => commands::generate::run(args),
         Command::Pipeline(args) => commands::pipeline::run(args),
         Command::Replay(args) => commands::replay::run(*args),
+        Command::Verify(args) => match commands::verify::run(*args) {
+            Ok(true) => Ok(()),
+            // Differences were printed: the exit code says so.
+            Ok(false) => return std::process::ExitCode::from(1),
+            Err(error) => {
+                // Not verified either way: 2, apart from "they differ".
+                eprintln!("error: {error:#}");
+                return std::process::ExitCode::from(2);
+            }
+        },
         Command::Serve(args) => commands::serve::run_serve(args),
         Command::Run(args) => commands::serve::run_all(*args),
         Command::Notify(args) => commands::notify::run(args),

@@ -9,7 +9,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use shopflow_topics::{Envelope, Event};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use support::{read_topic, temp_path, wait_until, Space};
+use support::{clickhouse, read_topic, temp_path, wait_until, Space};
 
 /// Topics, then a seeded workload; returns the generated records (NDJSON lines).
 fn load(space: &Space, generate: &[&str]) -> Vec<serde_json::Value> {
@@ -322,21 +322,6 @@ fn count_ids<'a>(events: impl Iterator<Item = &'a Envelope>) -> BTreeMap<String,
         *counts.entry(event.id.clone()).or_insert(0) += 1;
     }
     counts
-}
-
-/// One statement over ClickHouse's HTTP interface; its answer.
-fn clickhouse(sql: &str) -> String {
-    use std::io::{Read, Write};
-    let url = support::clickhouse_url();
-    let address = url.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = std::net::TcpStream::connect(address).unwrap();
-    let request = format!("POST / HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{sql}", sql.len());
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{sql}: {response}");
-    body.to_string()
 }
 
 #[test]

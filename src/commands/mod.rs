@@ -7,6 +7,7 @@ pub mod pipeline;
 pub mod replay;
 pub mod serve;
 pub mod topics;
+pub mod verify;
 
 use clap::Args;
 use std::time::Duration;

@@ -12,7 +12,7 @@
 //! when it starts, shows its progress, and exits when done.
 
 use super::pipeline::{report_progress, stop_on_signals, PipelineArgs};
-use crate::pipeline::{self, Counters};
+use crate::pipeline::{self, Counters, PipelineConfig};
 use anyhow::Context;
 use clap::Args;
 use shopflow_ingest::source::{self, TimeRange};
@@ -92,6 +92,22 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The configuration of a build of views only, into namespace and database
+/// `into`, that reads once and exits: no derived event, no dead letter, its
+/// own consumer group `group` (`shopflow replay`, `shopflow verify`).
+pub fn rebuild_config(pipeline: &PipelineArgs, into: &str, group: String) -> anyhow::Result<PipelineConfig> {
+    let mut config = pipeline.config()?;
+    config.namespace = into.to_string();
+    config.clickhouse_database = into.to_string();
+    config.source.group_id = group;
+    config.source.exit_when_caught_up = true;
+    config.source.dead_letters = false;
+    config.emit_derived = false;
+    // Notifications are derived events only: nothing of them would be kept.
+    config.settings.notifications = false;
+    Ok(config)
+}
+
 /// Runs `shopflow replay`.
 pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
     check_name(&args.into)?;
@@ -118,18 +134,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let mut config = args.pipeline.config()?;
+    let mut config = rebuild_config(&args.pipeline, &args.into, format!("shopflow-replay-{}", args.into))?;
     config.source.from_offsets = on_broker(&args.from_offsets, &config.source.topic_prefix);
     config.source.to_offsets = on_broker(&args.to_offsets, &config.source.topic_prefix);
-    config.namespace = args.into.clone();
-    config.clickhouse_database = args.into.clone();
-    config.source.group_id = format!("shopflow-replay-{}", args.into);
-    config.source.exit_when_caught_up = true;
     config.source.times = times;
-    config.source.dead_letters = false;
-    config.emit_derived = false;
-    // Notifications are derived events only: nothing of them would be kept.
-    config.settings.notifications = false;
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let existing = runtime.block_on(async {

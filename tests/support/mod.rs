@@ -299,3 +299,18 @@ pub fn read_topic(topic: &str, mut enough: impl FnMut(&[Envelope]) -> bool) -> V
     }
     read
 }
+
+/// One statement over ClickHouse's HTTP interface; its answer.
+pub fn clickhouse(sql: &str) -> String {
+    use std::io::{Read, Write};
+    let url = clickhouse_url();
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let request = format!("POST / HTTP/1.0\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{sql}", sql.len());
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{sql}: {response}");
+    body.to_string()
+}

@@ -16,6 +16,18 @@ pub use reader::{GenerationStatus, ListVersions, RedisReader, Served, ServedList
 pub use requests::{Account, Claim, Funds, FundsHold, Hold, Requests};
 pub use sink::RedisSink;
 
+/// Deletes every key of `namespace` (`{namespace}:*`); returns how many.
+/// For a namespace of one's own making (`shopflow verify`'s rebuild).
+pub async fn drop_namespace(url: &str, namespace: &str) -> Result<u64, crate::SinkError> {
+    let client = redis::Client::open(url)?;
+    let mut connection = client.get_multiplexed_async_connection().await?;
+    let keys = scan_keys(&mut connection, &format!("{namespace}:*")).await?;
+    for batch in keys.chunks(1000) {
+        let _: () = redis::cmd("UNLINK").arg(batch).query_async(&mut connection).await?;
+    }
+    Ok(keys.len() as u64)
+}
+
 /// Every key matching `pattern` (SCAN, in batches of about 1,000).
 pub(crate) async fn scan_keys(
     connection: &mut redis::aio::MultiplexedConnection,

@@ -359,6 +359,30 @@ impl RedisReader {
         Ok(Some((status.as_of, found)))
     }
 
+    /// Every object of `family` in `generation`: (key, JSON), in no order; a
+    /// hashed family's members as (`list[member]`, JSON). It walks the
+    /// generation's keys with SCAN: for whole-generation work (`shopflow verify`).
+    pub async fn objects(&self, generation: &str, family: Family) -> Result<Vec<(String, String)>, SinkError> {
+        let mut connection = self.connection.clone();
+        let prefix = self.keys.object(generation, family, "");
+        let keys = super::scan_keys(&mut connection, &format!("{prefix}*")).await?;
+        let mut found = Vec::with_capacity(keys.len());
+        if family.hashed() {
+            for key in keys {
+                let members: Vec<(String, String)> =
+                    redis::cmd("HGETALL").arg(&key).query_async(&mut connection).await?;
+                let list = &key[prefix.len()..];
+                found.extend(members.into_iter().map(|(member, value)| (format!("{list}[{member}]"), value)));
+            }
+            return Ok(found);
+        }
+        for chunk in keys.chunks(1_000) {
+            let values: Vec<Option<String>> = redis::cmd("MGET").arg(chunk).query_async(&mut connection).await?;
+            found.extend(chunk.iter().zip(values).filter_map(|(key, v)| Some((key[prefix.len()..].to_string(), v?))));
+        }
+        Ok(found)
+    }
+
     /// A cheap liveness check.
     pub async fn ping(&self) -> Result<(), SinkError> {
         let mut connection = self.connection.clone();
