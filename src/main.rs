@@ -26,6 +26,8 @@ enum Command {
     Replay(Box<commands::replay::ReplayArgs>),
     /// Check what is served (Redis, ClickHouse) against the topics; exit code 0 only when equal.
     Verify(Box<commands::verify::VerifyArgs>),
+    /// Copy a range of topics to another cluster, record for record (idempotent on re-run).
+    Mirror(Box<commands::mirror::MirrorArgs>),
     /// Serve the HTTP API over what the pipeline publishes.
     Serve(commands::serve::ServeArgs),
     /// Run the pipeline and the API in one process (and the dispatcher, with --notifications).
@@ -64,6 +66,7 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => commands::generate::run(args),
         Command::Pipeline(args) => commands::pipeline::run(args),
         Command::Replay(args) => commands::replay::run(*args),
+        Command::Mirror(args) => commands::mirror::run(*args),
         Command::Verify(args) => match commands::verify::run(*args) {
             Ok(true) => Ok(()),
             // Differences were printed: the exit code says so.

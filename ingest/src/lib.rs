@@ -27,6 +27,7 @@
 pub mod admin;
 pub mod follow;
 pub mod generate;
+pub mod mirror;
 pub mod producer;
 pub mod source;
 

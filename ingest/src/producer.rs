@@ -94,7 +94,11 @@ impl RecordProducer {
 
     /// Queues one record, waiting while the local queue is full.
     pub fn send(&self, topic: &str, key: &str, value: &[u8]) -> Result<(), KafkaError> {
-        let mut record = BaseRecord::to(topic).key(key).payload(value);
+        self.queue(BaseRecord::to(topic).key(key.as_bytes()).payload(value))
+    }
+
+    /// Queues `record`, waiting while the local queue is full.
+    fn queue(&self, mut record: BaseRecord<'_, [u8], [u8]>) -> Result<(), KafkaError> {
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -106,6 +110,25 @@ impl RecordProducer {
                 Err((error, _)) => return Err(error.into()),
             }
         }
+    }
+
+    /// Queues a copy of a record as it is: to `partition`, with its key,
+    /// value, headers and timestamp unchanged (`shopflow mirror`).
+    pub fn send_copy(
+        &self,
+        topic: &str,
+        partition: i32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: Option<rdkafka::message::OwnedHeaders>,
+        timestamp: Option<i64>,
+    ) -> Result<(), KafkaError> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).partition(partition);
+        record.key = key;
+        record.payload = value;
+        record.headers = headers;
+        record.timestamp = timestamp;
+        self.queue(record)
     }
 
     /// Waits until every queued record is delivered or failed.

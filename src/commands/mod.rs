@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod generate;
+pub mod mirror;
 pub mod notify;
 pub mod pipeline;
 pub mod replay;

@@ -56,7 +56,7 @@ pub struct ReplayArgs {
 pub type ContractOffsets = BTreeMap<String, BTreeMap<i32, i64>>;
 
 /// `shop.orders:0=120,shop.orders:1=88` (empty: none); an error names the bad part.
-fn parse_offsets(text: &str) -> Result<ContractOffsets, String> {
+pub(crate) fn parse_offsets(text: &str) -> Result<ContractOffsets, String> {
     let mut out = ContractOffsets::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let bad = || format!("{part:?}: expected TOPIC:PARTITION=OFFSET, as shop.orders:0=120");
