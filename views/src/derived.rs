@@ -101,19 +101,26 @@ impl Derived {
                 let (subject, body) =
                     crate::notifications::render(&notice.template, &crate::notifications::var_map(&notice.vars))
                         .unwrap_or_else(|error| (notice.template.clone(), error));
+                // Only the ids differ per channel: no per-channel copy of the variables.
                 notice
-                    .notifications()
-                    .into_iter()
-                    .map(|n| {
+                    .channels
+                    .iter()
+                    .map(|&channel| {
+                        let id = crate::notifications::notification_id(
+                            &notice.user_id,
+                            channel,
+                            &notice.template,
+                            &notice.source,
+                        );
                         let event = NotificationRequested {
-                            notification_id: n.notification_id.clone(),
-                            user_id: n.user_id,
-                            channel: n.channel,
-                            template: n.template,
+                            notification_id: id.clone(),
+                            user_id: notice.user_id.clone(),
+                            channel,
+                            template: notice.template.clone(),
                             subject: subject.clone(),
                             body: body.clone(),
                         };
-                        (event.into(), n.notification_id)
+                        (event.into(), id)
                     })
                     .collect()
             }
@@ -149,5 +156,29 @@ impl Derived {
             Derived::Notify(n) => n.settles_at,
             _ => self.time(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notifications::Notice;
+    use shopflow_topics::events::Channel;
+
+    #[test]
+    fn a_notice_is_emitted_once_per_channel_under_its_notifications_ids() {
+        let notice = Notice {
+            user_id: "usr-1".into(),
+            channels: vec![Channel::Email, Channel::Push],
+            template: "order_paid".into(),
+            source: "ord-1#2".into(),
+            vars: vec![("orderId".into(), "ord-1".into()), ("name".into(), "Ann".into())],
+            at: EventTime(5),
+            settles_at: EventTime(5),
+        };
+        let ids: Vec<String> = notice.notifications().into_iter().map(|n| n.notification_id).collect();
+        let emitted = Derived::Notify(notice).events();
+        assert_eq!(emitted.iter().map(|(_, id)| id.clone()).collect::<Vec<_>>(), ids);
+        assert!(emitted.iter().all(|(event, _)| event.type_name() == "Notification.Requested"));
     }
 }

@@ -21,9 +21,17 @@ pub use sink::RedisSink;
 pub async fn drop_namespace(url: &str, namespace: &str) -> Result<u64, crate::SinkError> {
     let client = redis::Client::open(url)?;
     let mut connection = client.get_multiplexed_async_connection().await?;
-    let keys = scan_keys(&mut connection, &format!("{namespace}:*")).await?;
+    unlink_matching(&mut connection, &format!("{namespace}:*")).await
+}
+
+/// Deletes every key matching `pattern` (SCAN, then UNLINK in batches); returns how many.
+pub(crate) async fn unlink_matching(
+    connection: &mut redis::aio::MultiplexedConnection,
+    pattern: &str,
+) -> Result<u64, crate::SinkError> {
+    let keys = scan_keys(connection, pattern).await?;
     for batch in keys.chunks(1000) {
-        let _: () = redis::cmd("UNLINK").arg(batch).query_async(&mut connection).await?;
+        let _: () = redis::cmd("UNLINK").arg(batch).query_async(connection).await?;
     }
     Ok(keys.len() as u64)
 }

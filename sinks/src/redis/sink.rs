@@ -122,10 +122,6 @@ impl RedisSink {
         if generation == self.generation {
             return Ok(0);
         }
-        let keys = self.scan(&self.keys.generation_pattern(generation)).await?;
-        for batch in keys.chunks(1000) {
-            let _: () = redis::cmd("UNLINK").arg(batch).query_async(&mut self.connection).await?;
-        }
-        Ok(keys.len() as u64)
+        super::unlink_matching(&mut self.connection, &self.keys.generation_pattern(generation)).await
     }
 }
