@@ -26,6 +26,8 @@ enum Command {
     Replay(Box<commands::replay::ReplayArgs>),
     /// Check what is served (Redis, ClickHouse) against the topics; exit code 0 only when equal.
     Verify(Box<commands::verify::VerifyArgs>),
+    /// Export a range of topics to Parquet, Arrow IPC or NDJSON files, one dataset per event type and day.
+    Export(Box<commands::export::ExportArgs>),
     /// Copy a range of topics to another cluster, record for record (idempotent on re-run).
     Mirror(Box<commands::mirror::MirrorArgs>),
     /// Serve the HTTP API over what the pipeline publishes.
@@ -67,6 +69,7 @@ fn main() -> std::process::ExitCode {
         Command::Pipeline(args) => commands::pipeline::run(args),
         Command::Replay(args) => commands::replay::run(*args),
         Command::Mirror(args) => commands::mirror::run(*args),
+        Command::Export(args) => commands::export::run(*args),
         Command::Verify(args) => match commands::verify::run(*args) {
             Ok(true) => Ok(()),
             // Differences were printed: the exit code says so.

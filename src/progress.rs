@@ -33,11 +33,17 @@ impl Progress {
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);
         let rate = done as f64 / secs;
         match self.total {
-            Some(total) if total > 0 => {
+            // Past a total estimated low (some brokers report end offsets low): no bar.
+            Some(total) if total > 0 && done <= total => {
                 let width = 30;
                 let filled = ((done.min(total) * width) / total) as usize;
+                // The time left, while the total is ahead (totals from reported end offsets can be low).
+                let left = match total.checked_sub(done) {
+                    Some(left) if left > 0 && rate > 0.0 => format!(", about {:.0}s left", left as f64 / rate),
+                    _ => String::new(),
+                };
                 format!(
-                    "{} [{}{}] {done}/{total} ({:.0}/s, {:.1}s)",
+                    "{} [{}{}] {done}/{total} ({:.0}/s, {:.1}s{left})",
                     self.label,
                     "#".repeat(filled),
                     "-".repeat(width as usize - filled),

@@ -24,13 +24,9 @@ use support::{free_port, temp_path, wait_until, Running, Space};
 
 const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
 
-/// The test venv's Python (scripts/test installs aiosmtpd into it).
+/// The test venv's Python, with aiosmtpd.
 fn python() -> PathBuf {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".shopflow/venv/bin/python");
-    let ok =
-        std::process::Command::new(&python).args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success());
-    assert!(ok, "{} has no aiosmtpd: run scripts/test, which installs it", python.display());
-    python
+    support::venv_python("aiosmtpd")
 }
 
 /// aiosmtpd on `port`, delivering into the Maildir `dir`.

@@ -7,6 +7,10 @@
 //! - [`producer`] — the idempotent producer every writer uses.
 //! - [`follow`] — reading one topic from offsets the reader keeps itself
 //!   (the notification dispatcher).
+//! - `export` (feature `export`) — a range of topics to Parquet, Arrow IPC or
+//!   NDJSON files, one dataset per event type and day.
+//! - [`range`] — reading a range of partitions once, to given offsets or to
+//!   their end (what `mirror` and `export` read through).
 //! - [`generate`] — the seeded workload generator behind `shopflow generate`.
 //! - [`source`] — the pipeline's Kafka source: partitions, their ends, which
 //!   worker reads which, the consumer's settings, and (feature `timely`) the
@@ -25,10 +29,13 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+#[cfg(feature = "export")]
+pub mod export;
 pub mod follow;
 pub mod generate;
 pub mod mirror;
 pub mod producer;
+pub mod range;
 pub mod source;
 
 pub use source::Offsets;

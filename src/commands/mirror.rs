@@ -8,8 +8,9 @@ use super::KafkaArgs;
 use anyhow::Context;
 use clap::Args;
 use shopflow_ingest::admin::{create_topics, TopicSpec};
-use shopflow_ingest::mirror::{mirror, partitions_of, Copied, Span};
+use shopflow_ingest::mirror::{mirror, Copied};
 use shopflow_ingest::producer::RecordProducer;
+use shopflow_ingest::range::{partitions_of, Span};
 use shopflow_topics::Topic;
 use std::time::{Duration, Instant};
 

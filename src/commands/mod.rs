@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod demo;
+pub mod export;
 pub mod generate;
 pub mod mirror;
 pub mod notify;
@@ -11,6 +12,8 @@ pub mod topics;
 pub mod verify;
 
 use clap::Args;
+use shopflow_ingest::source::TimeRange;
+use shopflow_topics::EventTime;
 use std::time::Duration;
 
 /// Parses a duration as `500ms`, `5s`, `2m` or `1h` (a bare number is seconds).
@@ -35,6 +38,31 @@ pub struct WorkerArgs {
     /// Timely worker threads (per process).
     #[arg(long, env = "SHOPFLOW_WORKERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: u16,
+}
+
+/// A window of event time (`replay`, `export`), both ends inclusive.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct TimeArgs {
+    /// Only events at or after this event time (RFC 3339).
+    #[arg(long, value_parser = EventTime::parse)]
+    pub from_time: Option<EventTime>,
+    /// Only events at or before this event time (RFC 3339).
+    #[arg(long, value_parser = EventTime::parse)]
+    pub to_time: Option<EventTime>,
+}
+
+impl TimeArgs {
+    /// The window, ending at `to` when given rather than at `--to-time`; an
+    /// error when it ends before it starts.
+    pub fn range(&self, to: Option<EventTime>) -> anyhow::Result<TimeRange> {
+        let range = TimeRange { from: self.from_time, to: to.or(self.to_time) };
+        if let (Some(from), Some(to)) = (range.from, range.to) {
+            if from > to {
+                anyhow::bail!("--from-time {from} is after the end of the range {to}");
+            }
+        }
+        Ok(range)
+    }
 }
 
 /// Where Kafka is.

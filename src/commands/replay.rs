@@ -12,10 +12,11 @@
 //! when it starts, shows its progress, and exits when done.
 
 use super::pipeline::{report_progress, stop_on_signals, PipelineArgs};
+use super::TimeArgs;
 use crate::pipeline::{self, Counters, PipelineConfig};
 use anyhow::Context;
 use clap::Args;
-use shopflow_ingest::source::{self, TimeRange};
+use shopflow_ingest::source;
 use shopflow_topics::{EventTime, Topic};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -33,12 +34,8 @@ pub struct ReplayArgs {
     /// The state as of this event time (RFC 3339): every event with time at or before it.
     #[arg(long, value_parser = EventTime::parse, conflicts_with = "to_time")]
     pub as_of: Option<EventTime>,
-    /// Only events at or after this event time (RFC 3339).
-    #[arg(long, value_parser = EventTime::parse)]
-    pub from_time: Option<EventTime>,
-    /// Only events at or before this event time (RFC 3339).
-    #[arg(long, value_parser = EventTime::parse)]
-    pub to_time: Option<EventTime>,
+    #[command(flatten)]
+    pub times: TimeArgs,
     /// Where to start, per partition: `shop.orders:0=120,shop.orders:1=88` (a partition not
     /// named starts at its beginning).
     #[arg(long, value_parser = parse_offsets, default_value = "")]
@@ -55,16 +52,22 @@ pub struct ReplayArgs {
 /// Offsets by contract topic (`shop.orders`) and partition.
 pub type ContractOffsets = BTreeMap<String, BTreeMap<i32, i64>>;
 
-/// `shop.orders:0=120,shop.orders:1=88` (empty: none); an error names the bad part.
+/// `shop.orders:0=120,shop.orders:1=88` (empty: none), source topics only;
+/// an error names the bad part.
 pub(crate) fn parse_offsets(text: &str) -> Result<ContractOffsets, String> {
+    offsets_among(text, &Topic::SOURCES, "a source topic")
+}
+
+/// As [`parse_offsets`], of the topics `allowed` (`what` names them in an error).
+pub(crate) fn offsets_among(text: &str, allowed: &[Topic], what: &str) -> Result<ContractOffsets, String> {
     let mut out = ContractOffsets::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let bad = || format!("{part:?}: expected TOPIC:PARTITION=OFFSET, as shop.orders:0=120");
         let (place, offset) = part.split_once('=').ok_or_else(bad)?;
         let (topic, partition) = place.rsplit_once(':').ok_or_else(bad)?;
-        if !Topic::SOURCES.iter().any(|t| t.name() == topic) {
-            let names: Vec<&str> = Topic::SOURCES.iter().map(|t| t.name()).collect();
-            return Err(format!("{part:?}: {topic:?} is not a source topic ({})", names.join(", ")));
+        if !allowed.iter().any(|t| t.name() == topic) {
+            let names: Vec<&str> = allowed.iter().map(|t| t.name()).collect();
+            return Err(format!("{part:?}: {topic:?} is not {what} ({})", names.join(", ")));
         }
         let partition: i32 = partition.parse().ok().filter(|p| *p >= 0).ok_or_else(bad)?;
         let offset: i64 = offset.parse().ok().filter(|o| *o >= 0).ok_or_else(bad)?;
@@ -121,12 +124,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<()> {
             live.clickhouse_database
         );
     }
-    let times = TimeRange { from: args.from_time, to: args.as_of.or(args.to_time) };
-    if let (Some(from), Some(to)) = (times.from, times.to) {
-        if from > to {
-            anyhow::bail!("--from-time {from} is after the end of the range {to}");
-        }
-    }
+    let times = args.times.range(args.as_of)?;
     for (topic, parts) in &args.from_offsets {
         for (partition, from) in parts {
             if let Some(to) = args.to_offsets.get(topic).and_then(|t| t.get(partition)).filter(|to| *to < from) {

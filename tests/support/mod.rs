@@ -43,6 +43,15 @@ fn succeeded(command: &mut Command, args: &[&str]) -> Output {
     output
 }
 
+/// The test venv's Python (`scripts/test` makes it), checked to import `module`.
+pub fn venv_python(module: &str) -> PathBuf {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".shopflow/venv/bin/python");
+    let imports = Command::new(&python).args(["-c", &format!("import {module}")]).output();
+    let ok = imports.is_ok_and(|o| o.status.success());
+    assert!(ok, "{} has no {module}: run scripts/test, which installs it", python.display());
+    python
+}
+
 /// A fresh temporary path for this test process.
 pub fn temp_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("shopflow-test-{}", std::process::id()));

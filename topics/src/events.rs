@@ -41,6 +41,15 @@ macro_rules! string_enum {
             }
         }
 
+        impl $crate::columns::Flat for $name {
+            fn columns(name: &str, nullable: bool, out: &mut Vec<$crate::columns::Column>) {
+                <String as $crate::columns::Flat>::columns(name, nullable, out);
+            }
+            fn cells(&self, out: &mut dyn $crate::columns::Cells) {
+                out.text(self.as_str());
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -176,6 +185,8 @@ macro_rules! data_struct {
                 $key
             }
         }
+
+        $crate::columns::record!($name { $( $field: $ty ),+ });
     };
 }
 
@@ -1038,6 +1049,22 @@ macro_rules! events {
                 match self {
                     $(Event::$variant(d) => serde_json::to_value(d).expect("event data serialises")),+
                 }
+            }
+
+            /// Appends the columns of `type_name`'s `data` (`None`: no such type).
+            pub fn data_columns(type_name: &str, out: &mut Vec<$crate::columns::Column>) -> Option<()> {
+                use $crate::columns::Record;
+                match type_name {
+                    $($name => $ty::record_columns("", false, out),)+
+                    _ => return None,
+                }
+                Some(())
+            }
+
+            /// Gives the cells of `data`, in the order of [`Event::data_columns`].
+            pub fn data_cells(&self, out: &mut dyn $crate::columns::Cells) {
+                use $crate::columns::Record;
+                match self { $(Event::$variant(d) => d.record_cells(out)),+ }
             }
 
             pub(crate) fn serialize_data<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

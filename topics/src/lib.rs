@@ -40,10 +40,15 @@
 //! - `error` — [`DecodeError`], one variant per kind of failure.
 //! - `hash` — stable hashes of ids ([`hash::id_hash`], [`hash::derived_id`]).
 //! - `time` — [`EventTime`].
+//! - `columns` — each event type as a table of typed columns (`shopflow export`);
+//!   `arrow` (feature `arrow`) — those tables as Arrow record batches.
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod base64;
+pub mod columns;
 pub mod envelope;
 pub mod error;
 pub mod events;
