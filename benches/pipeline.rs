@@ -13,7 +13,11 @@
 //! 4. freshness: the pipeline running, records produced at half the
 //!    pipeline's measured rate, and for each the time from send to the
 //!    moment Redis's published offsets cover it; p50 and p99;
-//! 5. the same on a quiet shop: 20 records a second for 10 seconds.
+//! 5. the same on a quiet shop: 20 records a second for 10 seconds;
+//! 6. the data engineers' tools over the same records (unless
+//!    `BENCH_DATA_TOOLS=0`): a full `shopflow replay` into a namespace of
+//!    its own, and `shopflow export` in each format, start to exit, with
+//!    records/s, MB/s and the ratio to the raw ceiling.
 //!
 //! It prints one line per figure; BENCHMARKS.md records them.
 
@@ -112,8 +116,8 @@ fn create_topics(
     }
 }
 
-/// Reads and decodes every record of the source topics; returns (records, seconds).
-fn raw_ceiling(brokers: &str, prefix: &str, expected: u64) -> (u64, f64) {
+/// Reads and decodes every record of the source topics; returns (records, their bytes, seconds).
+fn raw_ceiling(brokers: &str, prefix: &str, expected: u64) -> (u64, u64, f64) {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let started = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -139,7 +143,7 @@ fn raw_ceiling(brokers: &str, prefix: &str, expected: u64) -> (u64, f64) {
                     }
                 }
                 consumer.assign(&list).unwrap();
-                let (mut read, mut idle) = (0u64, Instant::now());
+                let (mut read, mut bytes, mut idle) = (0u64, 0u64, Instant::now());
                 while idle.elapsed() < Duration::from_secs(2) {
                     if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
                         let topic = message.topic().strip_prefix(&prefix).unwrap_or("").to_string();
@@ -149,28 +153,51 @@ fn raw_ceiling(brokers: &str, prefix: &str, expected: u64) -> (u64, f64) {
                             message.payload().unwrap_or_default(),
                         ));
                         read += 1;
+                        bytes += (message.key_len() + message.payload_len()) as u64;
                         idle = Instant::now();
                     }
                 }
-                (read, idle)
+                (read, bytes, idle)
             })
         })
         .collect();
-    let mut read = 0;
+    let (mut read, mut bytes) = (0, 0);
     let mut last = started;
     for handle in handles {
-        let (r, idle) = handle.join().unwrap();
+        let (r, b, idle) = handle.join().unwrap();
         read += r;
+        bytes += b;
         last = last.max(idle);
     }
     assert!(read >= expected, "the raw reader saw {read} of {expected} records");
-    (read, (last - started).as_secs_f64())
+    (read, bytes, (last - started).as_secs_f64())
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Waits for `child` (`what`: for a failure's message) while sampling its
+/// resident memory; its peak in KiB. A failure panics with its log's end.
+fn wait_measured(mut child: std::process::Child, what: &str) -> u64 {
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if !status.success() {
+        let log = std::fs::read_to_string(log_path()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        panic!("{what} failed; its log ends:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    peak
 }
 
 fn pipeline_command(brokers: &str, prefix: &str, namespace: &str) -> Command {
@@ -229,32 +256,18 @@ fn main() {
     );
 
     // 2. The raw ceiling.
-    let (read, seconds) = raw_ceiling(&brokers, &prefix, sent);
+    let (read, bytes, seconds) = raw_ceiling(&brokers, &prefix, sent);
     let raw_rate = read as f64 / seconds;
-    println!("raw ceiling (rdkafka consume + decode, {} threads): {read} records in {seconds:.1} s = {raw_rate:.0} records/s",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    println!("raw ceiling (rdkafka consume + decode, {} threads): {read} records ({:.0} MB) in {seconds:.1} s = {raw_rate:.0} records/s, {:.1} MB/s",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2), bytes as f64 / 1e6, bytes as f64 / 1e6 / seconds);
 
     // 3. The pipeline, start to exit.
     let started = Instant::now();
-    let mut child = pipeline_command(&brokers, &prefix, &namespace)
+    let child = pipeline_command(&brokers, &prefix, &namespace)
         .args(["pipeline", "--exit-when-caught-up", "--workers", &workers])
         .spawn()
         .unwrap();
-    let mut peak = 0;
-    let status = loop {
-        if let Some(kib) = peak_rss_kib(child.id()) {
-            peak = peak.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    if !status.success() {
-        let log = std::fs::read_to_string(log_path()).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(15).collect();
-        panic!("the pipeline failed; its log ends:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
-    }
+    let peak = wait_measured(child, "the pipeline");
     let seconds = started.elapsed().as_secs_f64();
     let rate = sent as f64 / seconds;
     println!(
@@ -263,6 +276,38 @@ fn main() {
         rate / raw_rate,
         peak as f64 / 1024.0
     );
+
+    // 6. (run now, before freshness adds records) The data engineers' tools.
+    if env("BENCH_DATA_TOOLS", "1") != "0" {
+        let figure = |what: &str, started: Instant, peak: u64| {
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "{what}: {sent} records in {seconds:.1} s = {:.0} records/s, {:.1} MB/s; ratio to raw ceiling {:.2}; peak RSS {:.0} MiB",
+                sent as f64 / seconds,
+                bytes as f64 / 1e6 / seconds,
+                sent as f64 / seconds / raw_rate,
+                peak as f64 / 1024.0
+            );
+        };
+        let started = Instant::now();
+        let replay = format!("{namespace}_replay");
+        let child = pipeline_command(&brokers, &prefix, &namespace)
+            .args(["replay", "--into", &replay, "--workers", &workers])
+            .spawn()
+            .unwrap();
+        figure("replay (every view into a namespace of its own)", started, wait_measured(child, "the replay"));
+        for format in ["parquet", "arrow", "ndjson"] {
+            let dir = std::env::temp_dir().join(format!("{namespace}-export-{format}"));
+            let started = Instant::now();
+            let child = pipeline_command(&brokers, &prefix, &namespace)
+                .args(["export", "--to", dir.to_str().unwrap(), "--format", format])
+                .spawn()
+                .unwrap();
+            let peak = wait_measured(child, "the export");
+            figure(&format!("export --format {format}"), started, peak);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 
     // 4. Freshness at half the pipeline's rate.
     let offered = (rate / 2.0).max(100.0);
