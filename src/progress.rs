@@ -73,3 +73,26 @@ impl Progress {
         let _ = if self.terminal { writeln!(err, "\r{line}\x1b[K") } else { writeln!(err, "{line}") };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(total: Option<u64>, seconds: u64) -> Progress {
+        let mut progress = Progress::new("export", total);
+        progress.started = Instant::now() - Duration::from_secs(seconds);
+        progress
+    }
+
+    #[test]
+    fn a_line_says_how_far_how_fast_and_how_long_is_left() {
+        let line = at(Some(1000), 5).line(250);
+        assert!(line.starts_with("export [#######-------"), "{line}");
+        assert!(line.contains("250/1000 (50/s, 5.0s, about 15s left)"), "{line}");
+        // Past a total that was estimated low: no bar, no estimate.
+        let line = at(Some(1000), 2).line(1200);
+        assert!(line.starts_with("export 1200 (600/s"), "{line}");
+        assert!(!line.contains("left"), "{line}");
+        assert!(at(None, 2).line(10).starts_with("export 10 ("));
+    }
+}

@@ -3,7 +3,7 @@
 //! value, headers and timestamp unchanged; run again, it copies only what
 //! the destination does not hold yet.
 
-use super::replay::{parse_offsets, ContractOffsets};
+use super::replay::{offsets_among, ContractOffsets};
 use super::KafkaArgs;
 use anyhow::Context;
 use clap::Args;
@@ -34,6 +34,11 @@ pub struct MirrorArgs {
     pub to_offsets: ContractOffsets,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+}
+
+/// Offsets of any contract topic (`mirror --topics` takes them all).
+fn parse_offsets(text: &str) -> Result<ContractOffsets, String> {
+    offsets_among(text, &Topic::ALL, "a contract topic")
 }
 
 fn parse_topic(text: &str) -> Result<Topic, String> {
@@ -127,4 +132,15 @@ pub fn run(args: MirrorArgs) -> anyhow::Result<()> {
         total.present
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_may_name_any_contract_topic() {
+        assert_eq!(parse_offsets("shop.order-status:1=7").unwrap()["shop.order-status"][&1], 7);
+        assert!(parse_offsets("shop.nope:0=1").unwrap_err().contains("not a contract topic"));
+    }
 }
