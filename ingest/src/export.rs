@@ -281,10 +281,13 @@ fn write(path: &Path, batch: &RecordBatch, format: Format) -> Result<(), ExportE
             writer.finish().map_err(arrow)?;
         }
         Format::Ndjson => {
+            let schema = batch.schema();
+            let columns: Vec<(&String, &dyn Array)> =
+                schema.fields().iter().map(|f| f.name()).zip(batch.columns().iter().map(|c| c.as_ref())).collect();
             for row in 0..batch.num_rows() {
                 let mut object = Map::new();
-                for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-                    object.insert(field.name().clone(), cell(column.as_ref(), row));
+                for (name, column) in &columns {
+                    object.insert((*name).clone(), cell(*column, row));
                 }
                 serde_json::to_writer(&mut out, &object).map_err(|e| io(&partial)(e.into()))?;
                 out.write_all(b"\n").map_err(io(&partial))?;
