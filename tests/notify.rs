@@ -15,68 +15,15 @@ use shopflow_topics::events::{
 use shopflow_topics::{Envelope, Event, EventTime};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::api::Api;
+use support::mail::{mailbox, smtp_server, Mail};
 use support::{free_port, temp_path, wait_until, Running, Space};
 
 const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
-
-/// The test venv's Python, with aiosmtpd.
-fn python() -> PathBuf {
-    support::venv_python("aiosmtpd")
-}
-
-/// aiosmtpd on `port`, delivering into the Maildir `dir`.
-fn smtp_server(port: u16, dir: &Path) -> Running {
-    let child = std::process::Command::new(python())
-        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
-        .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until("the SMTP server to listen", 30, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    Running(child)
-}
-
-/// A captured e-mail: (To, Subject, Message-ID, body).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct Mail {
-    to: String,
-    subject: String,
-    message_id: String,
-    body: String,
-}
-
-/// Every message in the Maildir `dir`.
-fn mailbox(dir: &Path) -> Vec<Mail> {
-    let mut mails = Vec::new();
-    for sub in ["new", "cur"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else { continue };
-        for entry in entries {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
-            let header = |name: &str| {
-                head.lines()
-                    .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(": ")))
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string()
-            };
-            mails.push(Mail {
-                to: header("To"),
-                subject: header("Subject"),
-                message_id: header("Message-ID"),
-                body: body.replace("=\n", "").trim().to_string(),
-            });
-        }
-    }
-    mails.sort();
-    mails
-}
 
 /// A webhook request the gateway accepted: (path, notificationId, JSON body).
 type Accepted = Arc<Mutex<Vec<(String, String, serde_json::Value)>>>;

@@ -312,6 +312,7 @@ fn rate_and_body_limits_answer_429_and_413_with_the_uniform_error() {
         reads: Rate { burst: 1_000, per_second: 1_000.0 },
         writes: Rate { burst: 3, per_second: 0.01 },
         body_bytes: 512,
+        ..Limits::default()
     };
     let api = Api::limited(&space, Duration::from_secs(5), limits);
     let (alice, bob) = (api.token("usr-alice", Role::Shopper), api.token("usr-bob", Role::Shopper));

@@ -55,6 +55,10 @@ pub struct Claims {
     /// A refresh token's id (each is good once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// A refresh token's session version: it is refused once the user's
+    /// version has moved on (logout, password reset, suspension). Absent: 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<i64>,
 }
 
 /// An RS256 key that could not be read.
@@ -146,11 +150,17 @@ impl Auth {
             vendor_id: vendor_id.map(str::to_string),
             token_use: None,
             jti: None,
+            session: None,
         })
     }
 
-    /// Mints a refresh token (7 days, one use). Needs [`Auth::can_mint`].
+    /// Mints a refresh token (7 days, one use) of session version 0. Needs [`Auth::can_mint`].
     pub fn mint_refresh(&self, sub: &str, role: Role, vendor_id: Option<&str>) -> String {
+        self.mint_refresh_in(sub, role, vendor_id, 0)
+    }
+
+    /// Mints a refresh token (7 days, one use) of the user's session version `session`.
+    pub fn mint_refresh_in(&self, sub: &str, role: Role, vendor_id: Option<&str>, session: i64) -> String {
         let now = chrono::Utc::now().timestamp();
         self.sign(&Claims {
             sub: sub.to_string(),
@@ -162,6 +172,7 @@ impl Auth {
             vendor_id: vendor_id.map(str::to_string),
             token_use: Some(REFRESH.to_string()),
             jti: Some(crate::write::new_id("rt")),
+            session: (session != 0).then_some(session),
         })
     }
 

@@ -18,6 +18,7 @@
 //! - `form` — request bodies checked field by field, every bad field reported.
 //! - `consistency` — `?after=<consistencyToken>` on reads (read-your-writes).
 //! - `breaker` — timeouts and circuit breakers around every store.
+//! - `identity` — password hashes (argon2id), sealed secrets, TOTP, reset tokens.
 //! - `limits` — rate limits shared through Redis, the body size limit.
 //! - `metrics` — `GET /metrics` (Prometheus) and the middleware counting requests.
 //! - `stores` — the stores behind the API as small traits (Redis, ClickHouse,
@@ -36,6 +37,7 @@ pub mod breaker;
 mod consistency;
 pub mod error;
 pub mod form;
+pub mod identity;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -103,6 +105,8 @@ pub struct Services {
     pub answers: answers::Answers,
     /// What checkout charges for shipping.
     pub shipping: Shipping,
+    /// Seals second-factor secrets (`--seal-key`); without one, second factors are off.
+    pub sealer: Option<identity::Sealer>,
 }
 
 /// What checkout charges for shipping, in minor units: `fee`, nothing when

@@ -9,6 +9,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use shopflow_sinks::redis::Bucket;
 use std::net::SocketAddr;
 
 /// One token bucket: `burst` requests at once, refilled at `per_second`; a burst of 0
@@ -28,6 +29,8 @@ pub struct Limits {
     pub reads: Rate,
     /// Writes (every other method) per subject.
     pub writes: Rate,
+    /// Sign-in attempts (and password reset requests) per account and per client address.
+    pub logins: Rate,
     /// The largest request body, in bytes.
     pub body_bytes: usize,
 }
@@ -37,15 +40,20 @@ impl Default for Limits {
         Limits {
             reads: Rate { burst: 200, per_second: 100.0 },
             writes: Rate { burst: 40, per_second: 10.0 },
+            logins: Rate { burst: 10, per_second: 0.05 },
             body_bytes: 64 * 1024,
         }
     }
 }
 
+/// The note kind that marks a suspended user: their access tokens are refused
+/// until it expires, which is after the longest access token they could hold.
+pub const SUSPENDED: &str = "suspended";
+
 /// Who a request counts against: the token's subject when it carries a valid one, else its
 /// address. A verified token is kept in the request, so the `Caller` extractor does not verify
-/// it again.
-fn subject(state: &AppState, request: &mut Request) -> String {
+/// it again. The second value is the subject of a valid token.
+fn subject(state: &AppState, request: &mut Request) -> (String, Option<String>) {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -53,16 +61,37 @@ fn subject(state: &AppState, request: &mut Request) -> String {
         .and_then(|h| h.strip_prefix("Bearer "));
     if let Some(claims) = token.and_then(|t| state.auth.verify(t.trim()).ok()) {
         let subject = format!("sub:{}", claims.sub);
+        let user = claims.sub.clone();
         request.extensions_mut().insert(Caller(claims));
-        return subject;
+        return (subject, Some(user));
     }
-    match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(address)) => format!("ip:{}", address.ip()),
-        None => "ip:unknown".to_string(),
+    (format!("ip:{}", client_address(request.extensions())), None)
+}
+
+/// The client's address, as the connection says (`unknown` without one, in tests).
+pub fn client_address(extensions: &axum::http::Extensions) -> String {
+    match extensions.get::<ConnectInfo<SocketAddr>>() {
+        Some(ConnectInfo(address)) => address.ip().to_string(),
+        None => "unknown".to_string(),
     }
 }
 
-/// The middleware: 413 for a body over the limit, 429 with `Retry-After` over the rate.
+/// 429 `rate_limited` with `Retry-After`.
+pub fn too_many(what: &str, wait_ms: u64) -> Response {
+    let seconds = wait_ms.div_ceil(1000).max(1);
+    let mut response =
+        AppError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many {what}; retry in {seconds} s"))
+            .into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+fn suspended() -> Response {
+    AppError::unauthorized("this account is suspended").into_response()
+}
+
+/// The middleware: 413 for a body over the limit, 429 with `Retry-After` over the rate,
+/// 401 for a suspended user's token.
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let too_large = || {
         AppError::new(
@@ -92,25 +121,31 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     };
     let (class, rate) =
         if request.method() == Method::GET { ("read", state.limits.reads) } else { ("write", state.limits.writes) };
+    let mut request = request;
+    let (bucket, user) = subject(&state, &mut request);
     if rate.burst == 0 {
+        // No limit, but a suspended user is still refused.
+        if let Some(user) = &user {
+            match state.breakers.redis.call(state.stores.requests.note(SUSPENDED, user)).await {
+                Ok(Some(_)) => return suspended(),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("suspensions unavailable, letting the request through: {e}"),
+            }
+        }
         return next.run(request).await;
     }
-    let mut request = request;
-    let bucket = format!("{class}:{}", subject(&state, &mut request));
+    let bucket = format!("{class}:{bucket}");
     let now = chrono::Utc::now().timestamp_millis();
-    match state.breakers.redis.call(state.stores.requests.take(&bucket, rate.burst, rate.per_second, now)).await {
-        Ok(None) => next.run(request).await,
-        Ok(Some(wait_ms)) => {
-            let seconds = wait_ms.div_ceil(1000).max(1);
-            let mut response = AppError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("too many {class}s; retry in {seconds} s"),
-            )
-            .into_response();
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            response
-        }
+    let blocked = user.as_deref().map(|user| (SUSPENDED, user));
+    match state
+        .breakers
+        .redis
+        .call(state.stores.requests.take(&bucket, blocked, rate.burst, rate.per_second, now))
+        .await
+    {
+        Ok(Bucket::Taken) => next.run(request).await,
+        Ok(Bucket::Empty(wait_ms)) => too_many(&format!("{class}s"), wait_ms),
+        Ok(Bucket::Blocked) => suspended(),
         Err(e) => {
             // The limiter protects the API; it must not take it down with Redis.
             tracing::warn!("rate limiter unavailable, letting the request through: {e}");

@@ -37,6 +37,8 @@ pub enum Output {
     Object,
     /// 202, where a write landed.
     Written,
+    /// 202, a JSON object (taken; what follows is not told).
+    Accepted,
     /// 200, Prometheus text.
     Text,
     /// 200, XML.
@@ -144,6 +146,12 @@ fn operation(doc: &Doc) -> Value {
                 json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}),
             );
         }
+        Output::Accepted => {
+            responses.insert(
+                "202".into(),
+                json!({"description": "accepted", "content": {"application/json": {"schema": {"type": "object"}}}}),
+            );
+        }
         Output::Written => {
             responses.insert(
                 "202".into(),
@@ -171,7 +179,7 @@ fn operation(doc: &Doc) -> Value {
         (
             "409",
             "conflicts with the current state (insufficient_stock, insufficient_funds, insufficient_balance, \
-             payment_in_progress, invalid_state, request_in_progress)",
+             payment_in_progress, invalid_state, request_in_progress, email_taken, not_enrolling)",
         ),
         ("413", "body too large"),
         (
@@ -180,7 +188,7 @@ fn operation(doc: &Doc) -> Value {
              promotion_not_started, promotion_expired, promotion_minimum_not_met)",
         ),
         ("429", "rate limited (Retry-After)"),
-        ("503", "a store is down or behind, or a setting is missing (not_ready, not_caught_up, store_unavailable, circuit_open, webhook_not_configured)"),
+        ("503", "a store is down or behind, or a setting is missing (not_ready, not_caught_up, store_unavailable, circuit_open, webhook_not_configured, cannot_mint, mfa_unavailable)"),
     ] {
         responses.insert(code.into(), error(description));
     }

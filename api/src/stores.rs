@@ -9,7 +9,8 @@ use shopflow_ingest::Offsets;
 use shopflow_sinks::clickhouse::{ClickHouseReader, Filter, Relation};
 use shopflow_sinks::notify::ledger::Delivery;
 use shopflow_sinks::redis::{
-    Account, Claim, Funds, FundsHold, GenerationStatus, Hold, ListVersions, RedisReader, Requests, Served, ServedLists,
+    Account, Bucket, Claim, Funds, FundsHold, GenerationStatus, Hold, ListVersions, RedisReader, Requests, Served,
+    ServedLists,
 };
 use shopflow_sinks::SinkError;
 use shopflow_topics::{Envelope, Topic};
@@ -75,7 +76,23 @@ pub trait RequestLog: Send + Sync {
     /// Whether `id` of `kind` is used for the first time.
     fn first_use<'a>(&'a self, kind: &'a str, id: &'a str, ttl_seconds: u64) -> Call<'a, bool>;
     /// Takes a token from a rate bucket: `None`, or the milliseconds until one is free.
-    fn take<'a>(&'a self, bucket: &'a str, burst: u32, per_second: f64, now_ms: i64) -> Call<'a, Option<u64>>;
+    /// Takes one token from `bucket` unless the note `blocked` (kind, id) exists.
+    fn take<'a>(
+        &'a self,
+        bucket: &'a str,
+        blocked: Option<(&'a str, &'a str)>,
+        burst: u32,
+        per_second: f64,
+        now_ms: i64,
+    ) -> Call<'a, Bucket>;
+    /// Keeps `value` as the note `kind`/`id` for `ttl_seconds` (0: until changed).
+    fn put_note<'a>(&'a self, kind: &'a str, id: &'a str, value: &'a str, ttl_seconds: u64) -> Call<'a, ()>;
+    /// The note `kind`/`id`, if there is one.
+    fn note<'a>(&'a self, kind: &'a str, id: &'a str) -> Call<'a, Option<String>>;
+    /// The note `kind`/`id`, removed as it is read (one reader gets it).
+    fn take_note<'a>(&'a self, kind: &'a str, id: &'a str) -> Call<'a, Option<String>>;
+    /// Adds one to the counter note `kind`/`id` (absent: 0); the new value.
+    fn bump_note<'a>(&'a self, kind: &'a str, id: &'a str) -> Call<'a, i64>;
     /// The notifications the dispatcher has handled for `user_id`, newest first: (how many, one page).
     fn notification_history<'a>(
         &'a self,
@@ -260,8 +277,31 @@ impl RequestLog for Requests {
         Box::pin(Requests::first_use(self, kind, id, ttl_seconds))
     }
 
-    fn take<'a>(&'a self, bucket: &'a str, burst: u32, per_second: f64, now_ms: i64) -> Call<'a, Option<u64>> {
-        Box::pin(Requests::take(self, bucket, burst, per_second, now_ms))
+    fn put_note<'a>(&'a self, kind: &'a str, id: &'a str, value: &'a str, ttl_seconds: u64) -> Call<'a, ()> {
+        Box::pin(Requests::put_note(self, kind, id, value, ttl_seconds))
+    }
+
+    fn note<'a>(&'a self, kind: &'a str, id: &'a str) -> Call<'a, Option<String>> {
+        Box::pin(Requests::note(self, kind, id))
+    }
+
+    fn take_note<'a>(&'a self, kind: &'a str, id: &'a str) -> Call<'a, Option<String>> {
+        Box::pin(Requests::take_note(self, kind, id))
+    }
+
+    fn bump_note<'a>(&'a self, kind: &'a str, id: &'a str) -> Call<'a, i64> {
+        Box::pin(Requests::bump_note(self, kind, id))
+    }
+
+    fn take<'a>(
+        &'a self,
+        bucket: &'a str,
+        blocked: Option<(&'a str, &'a str)>,
+        burst: u32,
+        per_second: f64,
+        now_ms: i64,
+    ) -> Call<'a, Bucket> {
+        Box::pin(Requests::take(self, bucket, blocked, burst, per_second, now_ms))
     }
 
     fn notification_history<'a>(
@@ -360,7 +400,23 @@ impl RequestLog for Offline {
         not_connected("redis")
     }
 
-    fn take<'a>(&'a self, _: &'a str, _: u32, _: f64, _: i64) -> Call<'a, Option<u64>> {
+    fn take<'a>(&'a self, _: &'a str, _: Option<(&'a str, &'a str)>, _: u32, _: f64, _: i64) -> Call<'a, Bucket> {
+        not_connected("redis")
+    }
+
+    fn put_note<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str, _: u64) -> Call<'a, ()> {
+        not_connected("redis")
+    }
+
+    fn note<'a>(&'a self, _: &'a str, _: &'a str) -> Call<'a, Option<String>> {
+        not_connected("redis")
+    }
+
+    fn take_note<'a>(&'a self, _: &'a str, _: &'a str) -> Call<'a, Option<String>> {
+        not_connected("redis")
+    }
+
+    fn bump_note<'a>(&'a self, _: &'a str, _: &'a str) -> Call<'a, i64> {
         not_connected("redis")
     }
 

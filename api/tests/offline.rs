@@ -26,6 +26,7 @@ fn state() -> AppState {
         public_url: None,
         answers: Default::default(),
         shipping: Default::default(),
+        sealer: None,
     })
 }
 

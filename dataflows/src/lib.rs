@@ -67,6 +67,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod analytics;
 pub mod carts;
 pub mod catalog;
@@ -103,7 +104,7 @@ use shopflow_views::recommend::{Purchases, Together, Trending};
 use shopflow_views::reviews::{RatingView, ReviewsView};
 use shopflow_views::search::{Entry, Suggestions, TrendingSearches};
 use shopflow_views::shipping::{Assignment, PartnerView, TrackingView};
-use shopflow_views::users::UserView;
+use shopflow_views::users::{CredentialView, UserView};
 use shopflow_views::vendors::{VendorApplication, VendorBalance, VendorOrder, VendorView};
 use shopflow_views::Family;
 
@@ -136,9 +137,6 @@ macro_rules! read_by_no_view {
 }
 
 read_by_no_view!(
-    UserCredentialsSet,
-    UserMfaSet,
-    UserSuspended,
     // Derived events and dead letters are outputs of the pipeline, not inputs.
     OrderStatusChanged,
     ProductBackInStock,
@@ -261,11 +259,13 @@ pub enum Kind {
     Shipment,
     /// [`Fact::ShipTo`]
     ShipTo,
+    /// [`Fact::Credential`]
+    Credential,
 }
 
 impl Kind {
     /// How many kinds there are.
-    pub const COUNT: u64 = 19;
+    pub const COUNT: u64 = 20;
 
     /// The kind of `fact`.
     pub fn of(fact: &Fact) -> Kind {
@@ -289,6 +289,7 @@ impl Kind {
             Fact::Partner(..) => Kind::Partner,
             Fact::Shipment(..) => Kind::Shipment,
             Fact::ShipTo(..) => Kind::ShipTo,
+            Fact::Credential(..) => Kind::Credential,
         }
     }
 }
@@ -407,6 +408,10 @@ pub struct Views<'s> {
     pub tracking: Coll<'s, (String, TrackingView)>,
     /// Delivery partners with their open assignments, by (`all`, partnerId).
     pub delivery_partners: Coll<'s, ((String, String), PartnerView)>,
+    /// Login credentials by userId.
+    pub credentials: Coll<'s, (String, CredentialView)>,
+    /// Login credentials of live users by login name.
+    pub logins: Coll<'s, (String, CredentialView)>,
     /// Every transition of the current history that a derived event
     /// describes (Order.StatusChanged, inventory alerts, Fraud.Suspected,
     /// Notification.Requested):
@@ -462,6 +467,8 @@ impl<'s> Views<'s> {
         visitor.visit(Family::Delivery, self.deliveries.clone());
         visitor.visit(Family::Tracking, self.tracking.clone());
         visitor.visit(Family::DeliveryPartners, self.delivery_partners.clone());
+        visitor.visit(Family::Credential, self.credentials.clone());
+        visitor.visit(Family::Login, self.logins.clone());
     }
 }
 
@@ -532,6 +539,7 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
     let search = search::view(live, catalog.categories.clone());
     let carts = carts::view(facts.of(&[Kind::Cart]), catalog.products.clone());
     let users = users::view(facts.of(&[Kind::User]));
+    let accounts = accounts::view(facts.of(&[Kind::Credential, Kind::User]));
     let purchases = orders::purchases(orders.clone());
     let purchased_pairs = purchases.clone().map(|(user, product, _, _)| (user, product)).distinct();
     let reviews = reviews::view(facts.of(&[Kind::Review]), purchased_pairs.clone());
@@ -613,6 +621,8 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
         deliveries: shipping.assignments,
         tracking: shipping.tracking,
         delivery_partners: shipping.partners,
+        credentials: accounts.credentials,
+        logins: accounts.logins,
         derived,
     }
 }

@@ -3,6 +3,7 @@
 //! equal a naive batch implementation written here, separately, as a plain
 //! fold over the sorted list of distinct events.
 
+mod accounts;
 mod common;
 mod money;
 mod notifications;
@@ -653,6 +654,7 @@ fn batch_with(events: &[Envelope], pair_cap: usize) -> Snapshot {
     money::put_fraud(&sorted, &orders, &mut out);
     shipping::put_shipping(&sorted, &orders, &mut out);
     notifications::put_notifications(&sorted, &orders, &mut out);
+    accounts::put_accounts(&sorted, &mut out);
     out
 }
 
@@ -841,7 +843,8 @@ fn history(seed: u64) -> Vec<Envelope> {
     let rng = Rng::new(seed);
     let (users, products, orders) = (rng.range(3, 25), rng.range(2, 12), rng.range(3, 40));
     let events = history_sized(seed, users as usize, products as usize, orders as usize);
-    money::with_fraud_churn(money::with_money_churn(with_catalog_churn(events, seed), seed), seed)
+    let events = money::with_fraud_churn(money::with_money_churn(with_catalog_churn(events, seed), seed), seed);
+    accounts::with_account_churn(events, seed)
 }
 
 /// `events` and some more of what moves search: products renamed, described
@@ -1004,6 +1007,7 @@ fn incremental_equals_batch_for_200_random_histories() {
     let mut checked_rows = 0;
     let mut checked_queries = 0;
     let mut checked_accounts = 0;
+    let (mut logins, mut logins_left_out) = (0, 0);
     let mut emitted = 0;
     for seed in 1..=200u64 {
         let events = history(seed);
@@ -1037,7 +1041,12 @@ fn incremental_equals_batch_for_200_random_histories() {
         checked_rows += run.snapshot.len();
         checked_queries += served_queries_equal_a_naive_search(&run.snapshot, &events, seed);
         checked_accounts += money::invariants_hold(&run.snapshot, &events);
+        let rows = |name: &str| expected.keys().filter(|(n, _)| *n == name).count();
+        logins_left_out += rows("credentials") - rows("logins");
+        logins += rows("logins");
     }
+    // Suspended users and the later of two users naming one e-mail have no login.
+    assert!(logins > 500 && logins_left_out > 100, "logins {logins}, left out {logins_left_out}");
     assert!(checked_accounts > 1_000, "too few wallets and vendors: {checked_accounts}");
     assert!(checked_rows > 20_000, "histories too small to mean much: {checked_rows} rows");
     assert!(checked_queries > 3_000, "too few queries found anything: {checked_queries}");

@@ -109,6 +109,8 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
             read_rate: 100.0,
             write_burst: 40,
             write_rate: 10.0,
+            login_burst: 10,
+            login_rate: 0.05,
             max_body_bytes: 64 * 1024,
         },
         kafka,

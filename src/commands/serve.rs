@@ -32,6 +32,11 @@ pub struct AuthArgs {
     /// Expected `aud`.
     #[arg(long, env = "SHOPFLOW_JWT_AUDIENCE", default_value = "shopflow-api")]
     pub jwt_audience: String,
+    /// The key second-factor secrets are sealed with on `shop.credentials` (any length; at
+    /// least 16 characters). Default: derived from the HS256 secret; without either, second
+    /// factors are off.
+    #[arg(long, env = "SHOPFLOW_SEAL_KEY", hide_env_values = true)]
+    pub seal_key: Option<String>,
 }
 
 impl AuthArgs {
@@ -51,6 +56,18 @@ impl AuthArgs {
             bail!("the JWT secret is too short: use at least 16 characters");
         }
         Ok(Auth::hs256(secret.as_bytes(), &self.jwt_issuer, &self.jwt_audience))
+    }
+
+    /// What seals second-factor secrets: `--seal-key`, else one derived from the HS256 secret.
+    pub fn sealer(&self) -> anyhow::Result<Option<shopflow_api::identity::Sealer>> {
+        match (self.seal_key.as_deref().filter(|k| !k.is_empty()), self.jwt_secret.as_deref()) {
+            (Some(key), _) if key.len() < 16 => bail!("the seal key is too short: use at least 16 characters"),
+            (Some(key), _) => Ok(Some(shopflow_api::identity::Sealer::new(key.as_bytes()))),
+            (None, Some(secret)) if self.jwt_public_key.is_none() && !secret.is_empty() => {
+                Ok(Some(shopflow_api::identity::Sealer::new(format!("from the jwt secret:{secret}").as_bytes())))
+            }
+            _ => Ok(None),
+        }
     }
 }
 
@@ -98,6 +115,12 @@ pub struct LimitArgs {
     /// Writes per second a subject may sustain.
     #[arg(long, env = "SHOPFLOW_WRITE_RATE", default_value_t = 10.0)]
     pub write_rate: f64,
+    /// Sign-in attempts (and password reset requests) an account, and a client address, may burst (0: no limit).
+    #[arg(long, env = "SHOPFLOW_LOGIN_BURST", default_value_t = 10)]
+    pub login_burst: u32,
+    /// Sign-in attempts per second an account, and a client address, may sustain.
+    #[arg(long, env = "SHOPFLOW_LOGIN_RATE", default_value_t = 0.05)]
+    pub login_rate: f64,
     /// The largest request body in bytes (413 beyond).
     #[arg(long, env = "SHOPFLOW_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
@@ -109,6 +132,7 @@ impl LimitArgs {
         Limits {
             reads: Rate { burst: self.read_burst, per_second: self.read_rate },
             writes: Rate { burst: self.write_burst, per_second: self.write_rate },
+            logins: Rate { burst: self.login_burst, per_second: self.login_rate },
             body_bytes: self.max_body_bytes,
         }
     }
@@ -193,6 +217,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
             Duration::from_millis(args.writes.produce_timeout_ms + 1_000),
         ),
         auth: args.auth.auth()?,
+        sealer: args.auth.sealer()?,
         ready_checks: vec![("kafka", kafka_check)],
         max_staleness: Duration::from_secs(args.max_staleness_secs),
         public_url: args.http.public_url.clone(),

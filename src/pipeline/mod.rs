@@ -23,6 +23,7 @@ use shopflow_dataflows::{build_with, facts_of, Epoch};
 use shopflow_ingest::source::operator::{kafka_source, KafkaSource, Record, SourceCounters, Wakers};
 use shopflow_ingest::source::{self, SourceConfig};
 use shopflow_sinks::clickhouse::EventRow;
+use shopflow_topics::Topic;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use timely::dataflow::operators::vec::Map;
@@ -150,7 +151,9 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                     wakers: wakers.clone(),
                 };
                 let streams = kafka_source(scope, source, |record: Record<'_>| {
-                    let row = EventRow::new(&record.envelope, record.topic, record.partition, record.offset);
+                    // `shop.credentials` is never copied to the audit log.
+                    let row = (record.envelope.topic() != Topic::Credentials)
+                        .then(|| EventRow::new(&record.envelope, record.topic, record.partition, record.offset));
                     ((record.envelope.id.clone(), facts_of(&record.envelope)), row)
                 })?;
                 let views = build_with(streams.records.as_collection(), config.settings);
@@ -158,7 +161,7 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                 views.for_each(&mut rendering);
                 let mut outs = rendering.parts;
                 outs.push(views.derived.inner.map(|(event, time, diff)| (Out::Derived(event), time, diff)));
-                outs.push(streams.audit.map(|(row, time, diff)| (Out::Audit(row), time, diff)));
+                outs.push(streams.audit.flat_map(|(row, time, diff)| row.map(|row| (Out::Audit(row), time, diff))));
                 outs.push(streams.positions.map(|(position, time, diff)| (Out::Position(position), time, diff)));
                 let outs = scope.concatenate(outs);
                 collect(outs, peers, targets.clone(), sender, stop.clone()).probe_with(&probe);

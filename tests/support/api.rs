@@ -64,6 +64,7 @@ impl Api {
             public_url: Some("https://shop.example".to_string()),
             answers: Default::default(),
             shipping: Default::default(),
+            sealer: Some(shopflow_api::identity::Sealer::new(b"test sealing key 0123456789")),
         });
         Api { state, runtime }
     }

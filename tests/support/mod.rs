@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod mail;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -229,21 +230,34 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// One HTTP/1.1 request over a fresh connection: (status, body, the X-Request-Id answered).
-pub fn http(port: u16, method: &str, path: &str, token: &str, body: &Value) -> (u16, String, String) {
+/// One HTTP/1.1 request over a fresh connection, with a JSON body and a
+/// bearer token when given: the whole answer as text.
+pub fn exchange(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = body.to_string();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// The status of an answer [`exchange`] read, and its body.
+pub fn status_and_body(answer: &str) -> (u16, &str) {
     let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (status, answer.split_once("\r\n\r\n").map_or("", |(_, body)| body))
+}
+
+/// One HTTP/1.1 request over a fresh connection: (status, body, the X-Request-Id answered).
+pub fn http(port: u16, method: &str, path: &str, token: &str, body: &Value) -> (u16, String, String) {
+    let answer = exchange(port, method, path, Some(token), &body.to_string());
+    let (status, body) = status_and_body(&answer);
+    let head = answer.split_once("\r\n\r\n").map_or(answer.as_str(), |(head, _)| head);
     let request_id = head
         .lines()
         .find_map(|line| line.to_ascii_lowercase().strip_prefix("x-request-id: ").map(str::to_string))

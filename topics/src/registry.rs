@@ -92,6 +92,17 @@ impl Topic {
         Topic::Promotions,
     ];
 
+    /// What the pipeline reads: the source topics and `shop.credentials`.
+    pub const INPUTS: [Topic; 12] = {
+        let mut inputs = [Topic::Credentials; 12];
+        let mut i = 0;
+        while i < Topic::SOURCES.len() {
+            inputs[i] = Topic::SOURCES[i];
+            i += 1;
+        }
+        inputs
+    };
+
     /// The Kafka topic name.
     pub const fn name(self) -> &'static str {
         match self {
@@ -195,6 +206,8 @@ mod tests {
             assert_eq!(topic.retention_ms() == -1, is_source || topic.kind() == TopicKind::Private, "{topic}");
         }
         assert_eq!(Topic::Credentials.kind(), TopicKind::Private);
+        assert_eq!(Topic::INPUTS[..11], Topic::SOURCES, "the pipeline reads the sources...");
+        assert_eq!(Topic::INPUTS[11], Topic::Credentials, "...and the credentials");
         assert_eq!(Topic::Alerts.retention_ms(), 604_800_000);
     }
 }

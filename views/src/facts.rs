@@ -224,6 +224,19 @@ pub enum UserChange {
     Deleted,
 }
 
+/// A change to a user's login (`shop.credentials`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum CredentialChange {
+    /// User.CredentialsSet: (email, argon2id PHC string).
+    Set(String, String),
+    /// User.MfaSet: the sealed TOTP secret, or `None` (MFA off).
+    Mfa(Option<String>),
+    /// User.Suspended: the reason.
+    Suspended(String),
+    /// User.Deleted (from `shop.users`).
+    Deleted,
+}
+
 /// A change to a product's reviews (Review.*), keyed by product.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum ReviewChange {
@@ -401,6 +414,8 @@ pub enum Fact {
     Payout(String, Stamp, PayoutChange),
     /// A Promotion.* event of code `0`.
     Promotion(String, Stamp, PromotionChange),
+    /// A `shop.credentials` event of user `0`.
+    Credential(String, Stamp, CredentialChange),
     /// The time of an event, any event: the views that look at "the newest
     /// event time seen" (trending) follow these.
     Clock(EventTime),

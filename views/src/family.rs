@@ -77,11 +77,15 @@ pub enum Family {
     Tracking,
     /// Delivery partners, by (`all`, partnerId): one hash.
     DeliveryPartners,
+    /// A user's login credentials, by userId.
+    Credential,
+    /// The credentials a login name signs in with, by e-mail (trimmed, lower case).
+    Login,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Family; 35] = [
+    pub const ALL: [Family; 37] = [
         Family::Order,
         Family::UserOrders,
         Family::Inventory,
@@ -117,6 +121,8 @@ impl Family {
         Family::Delivery,
         Family::Tracking,
         Family::DeliveryPartners,
+        Family::Credential,
+        Family::Login,
     ];
 
     /// Its name in keys and logs.
@@ -157,6 +163,8 @@ impl Family {
             Family::Delivery => "delivery",
             Family::Tracking => "tracking",
             Family::DeliveryPartners => "delivery-partners",
+            Family::Credential => "credential",
+            Family::Login => "login",
         }
     }
 

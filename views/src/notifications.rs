@@ -18,7 +18,7 @@ use shopflow_topics::EventTime;
 use std::collections::BTreeMap;
 
 /// Every template: (name, text).
-pub const TEMPLATES: [(&str, &str); 13] = [
+pub const TEMPLATES: [(&str, &str); 14] = [
     ("order_created", include_str!("../../templates/order_created.txt")),
     ("order_paid", include_str!("../../templates/order_paid.txt")),
     ("order_payment_failed", include_str!("../../templates/order_payment_failed.txt")),
@@ -32,6 +32,8 @@ pub const TEMPLATES: [(&str, &str); 13] = [
     ("partner_assigned", include_str!("../../templates/partner_assigned.txt")),
     ("back_in_stock", include_str!("../../templates/back_in_stock.txt")),
     ("welcome", include_str!("../../templates/welcome.txt")),
+    // Requested by the API (`POST /auth/forgot-password`), not by a view.
+    ("password_reset", include_str!("../../templates/password_reset.txt")),
 ];
 
 /// A template's variables, as (name, value) pairs: a few per notification,

@@ -4,6 +4,7 @@
 //!
 //! - `status` — health, readiness, metrics, this document, the served frontier.
 //! - `session` — refresh tokens.
+//! - `accounts` — register, sign in and out, password resets, second factors, profiles, suspension.
 //! - `catalog` — products, inventory; the admin's catalog and stock writes.
 //! - `reviews` — a product's reviews; posting and moderating them.
 //! - `recommend` — bought/viewed together, trending, a shopper's recommendations.
@@ -19,6 +20,7 @@
 //! - `notifications` — the caller's notification preferences.
 //! - `admin` — the latest alerts, the dead letters, and replaying a corrected one.
 
+pub mod accounts;
 pub mod admin;
 pub mod analytics;
 pub mod carts;
@@ -55,6 +57,7 @@ pub fn all() -> Vec<Route> {
     [
         status::routes(),
         session::routes(),
+        accounts::routes(),
         catalog::routes(),
         reviews::routes(),
         recommend::routes(),

@@ -1,6 +1,8 @@
 //! `POST /auth/refresh` `{refreshToken}`: a new access token and a new
 //! refresh token for a refresh token not used before (rotation: a stolen
-//! token that was already used is refused, and so is the thief's replay).
+//! token that was already used is refused, and so is the thief's replay),
+//! of the user's current session version (signing out, a password reset
+//! and a suspension move it on, revoking every refresh token before).
 
 use super::Route;
 use crate::auth::{MAX_TTL_SECONDS, REFRESH_TTL_SECONDS};
@@ -43,6 +45,10 @@ pub async fn refresh(State(state): State<AppState>, bytes: Bytes) -> Result<Json
             "this API verifies tokens with a public key only; refresh at the identity provider",
         ));
     }
+    let current = super::accounts::session_version(&state, &claims.sub).await?;
+    if claims.session.unwrap_or(0) != current {
+        return Err(AppError::unauthorized("refresh token revoked (signed out, password reset or suspended)"));
+    }
     let jti = claims.jti.as_deref().unwrap_or_default();
     let first =
         state.breakers.redis.call(state.stores.requests.first_use("refresh", jti, REFRESH_TTL_SECONDS as u64)).await?;
@@ -52,7 +58,7 @@ pub async fn refresh(State(state): State<AppState>, bytes: Bytes) -> Result<Json
     let vendor = claims.vendor_id.as_deref();
     Ok(Json(json!({
         "accessToken": state.auth.mint(&claims.sub, claims.role, vendor, MAX_TTL_SECONDS),
-        "refreshToken": state.auth.mint_refresh(&claims.sub, claims.role, vendor),
+        "refreshToken": state.auth.mint_refresh_in(&claims.sub, claims.role, vendor, current),
         "tokenType": "Bearer",
         "expiresIn": MAX_TTL_SECONDS,
     })))

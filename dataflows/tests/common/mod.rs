@@ -74,6 +74,8 @@ pub fn name(family: Family) -> &'static str {
         Family::Delivery => "deliveries",
         Family::Tracking => "tracking",
         Family::DeliveryPartners => "deliveryPartners",
+        Family::Credential => "credentials",
+        Family::Login => "logins",
     }
 }
 

@@ -148,12 +148,12 @@ pub fn consumer_config(brokers: &str, group_id: &str) -> ClientConfig {
     config
 }
 
-/// Every partition of the source topics, sorted: the same list in every
-/// process of a cluster.
+/// Every partition of the topics the pipeline reads ([`Topic::INPUTS`]),
+/// sorted: the same list in every process of a cluster.
 pub fn partitions(config: &SourceConfig) -> Result<Vec<SourcePartition>, KafkaError> {
     let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &config.brokers).create()?;
     let mut out = Vec::new();
-    for contract in Topic::SOURCES {
+    for contract in Topic::INPUTS {
         let topic = config.topic_name(contract);
         let metadata = consumer.fetch_metadata(Some(&topic), METADATA_TIMEOUT)?;
         for t in metadata.topics() {

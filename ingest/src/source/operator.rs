@@ -46,7 +46,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use shopflow_topics::events::DeadLetter;
 use shopflow_topics::hash::derived_id;
-use shopflow_topics::{Envelope, EventTime, Topic};
+use shopflow_topics::{Envelope, EventTime, Topic, TopicKind};
 use shopflow_views::settle::Clock;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -261,6 +261,12 @@ struct Letters {
 impl Letters {
     fn send(&self, lane: &Lane, message: &BorrowedMessage<'_>, reason: String) {
         let (topic, partition, offset) = (lane.topic.as_str(), lane.partition, message.offset());
+        if lane.contract.kind() == TopicKind::Private {
+            // Never copied: a private record may hold a password hash, even one that does not decode.
+            self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(topic, partition, offset, "a private record does not decode; skipped, not copied");
+            return;
+        }
         let value = message.payload().unwrap_or_default();
         let letter = DeadLetter::new(topic, partition, offset, message.key(), value, reason.clone());
         let id = derived_id(&["dead-letter", topic, &partition.to_string(), &offset.to_string()]);

@@ -110,6 +110,11 @@ impl Keys {
         format!("{}:api:used:{kind}:{id}", self.namespace)
     }
 
+    /// A short-lived note of `kind` (an account's session version, a reset token's user...).
+    pub fn note(&self, kind: &str, id: &str) -> String {
+        format!("{}:api:note:{kind}:{id}", self.namespace)
+    }
+
     /// The delivery record of a notification.
     pub fn delivery(&self, notification_id: &str) -> String {
         format!("{}:notify:delivery:{notification_id}", self.namespace)

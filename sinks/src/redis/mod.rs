@@ -13,7 +13,7 @@ mod sink;
 
 pub use keys::Keys;
 pub use reader::{GenerationStatus, ListVersions, RedisReader, Served, ServedLists};
-pub use requests::{Account, Claim, Funds, FundsHold, Hold, Requests};
+pub use requests::{Account, Bucket, Claim, Funds, FundsHold, Hold, Requests};
 pub use sink::RedisSink;
 
 /// Deletes every key of `namespace` (`{namespace}:*`); returns how many.

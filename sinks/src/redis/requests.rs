@@ -116,6 +116,7 @@ return {'held'}
 /// KEYS[1] = the bucket; ARGV[1] = capacity, ARGV[2] = tokens per second, ARGV[3] = now (ms).
 /// Returns {1, 0} when a token was taken, else {0, ms until one is there}.
 const TAKE: &str = r"
+if KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then return {-1, 0} end
 local capacity, rate, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens, at = tonumber(state[1]) or capacity, tonumber(state[2]) or now
@@ -132,6 +133,17 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(math.max(
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
 return {taken, wait}
 ";
+
+/// What taking from a rate-limit bucket found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bucket {
+    /// A token was taken: go on.
+    Taken,
+    /// The bucket is empty for about this many milliseconds.
+    Empty(u64),
+    /// The subject is blocked (a suspended user): nothing was taken.
+    Blocked,
+}
 
 /// What a write's idempotency key says about it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -392,18 +404,57 @@ impl Requests {
         Ok(set.is_some())
     }
 
-    /// Takes one token from `bucket` (capacity `burst`, refilled at `per_second`):
-    /// `Ok(None)` when taken, `Ok(Some(ms))` when the bucket is empty for about `ms`.
-    pub async fn take(&self, bucket: &str, burst: u32, per_second: f64, now_ms: i64) -> Result<Option<u64>, SinkError> {
+    /// Takes one token from `bucket` (capacity `burst`, refilled at `per_second`),
+    /// unless the note `blocked` (kind, id) exists: all in one call.
+    pub async fn take(
+        &self,
+        bucket: &str,
+        blocked: Option<(&str, &str)>,
+        burst: u32,
+        per_second: f64,
+        now_ms: i64,
+    ) -> Result<Bucket, SinkError> {
         let mut connection = self.connection.clone();
-        let reply: (i64, i64) = self
-            .take
-            .key(self.keys.rate(bucket))
-            .arg(burst.max(1))
-            .arg(per_second.max(0.001))
-            .arg(now_ms)
-            .invoke_async(&mut connection)
-            .await?;
-        Ok((reply.0 != 1).then_some(reply.1.max(1) as u64))
+        let mut invocation = self.take.key(self.keys.rate(bucket));
+        if let Some((kind, id)) = blocked {
+            invocation.key(self.keys.note(kind, id));
+        }
+        let reply: (i64, i64) =
+            invocation.arg(burst.max(1)).arg(per_second.max(0.001)).arg(now_ms).invoke_async(&mut connection).await?;
+        Ok(match reply.0 {
+            1 => Bucket::Taken,
+            -1 => Bucket::Blocked,
+            _ => Bucket::Empty(reply.1.max(1) as u64),
+        })
+    }
+
+    /// Keeps `value` as the note `kind`/`id` for `ttl_seconds` (0: until changed).
+    pub async fn put_note(&self, kind: &str, id: &str, value: &str, ttl_seconds: u64) -> Result<(), SinkError> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("SET");
+        command.arg(self.keys.note(kind, id)).arg(value);
+        if ttl_seconds > 0 {
+            command.arg("EX").arg(ttl_seconds);
+        }
+        command.query_async::<()>(&mut connection).await?;
+        Ok(())
+    }
+
+    /// The note `kind`/`id`, if there is one.
+    pub async fn note(&self, kind: &str, id: &str) -> Result<Option<String>, SinkError> {
+        let mut connection = self.connection.clone();
+        Ok(redis::cmd("GET").arg(self.keys.note(kind, id)).query_async(&mut connection).await?)
+    }
+
+    /// The note `kind`/`id`, removed as it is read: only one reader gets it.
+    pub async fn take_note(&self, kind: &str, id: &str) -> Result<Option<String>, SinkError> {
+        let mut connection = self.connection.clone();
+        Ok(redis::cmd("GETDEL").arg(self.keys.note(kind, id)).query_async(&mut connection).await?)
+    }
+
+    /// Adds one to the counter note `kind`/`id` (absent: 0) and answers the new value.
+    pub async fn bump_note(&self, kind: &str, id: &str) -> Result<i64, SinkError> {
+        let mut connection = self.connection.clone();
+        Ok(redis::cmd("INCR").arg(self.keys.note(kind, id)).query_async(&mut connection).await?)
     }
 }
