@@ -12,6 +12,7 @@ mod support;
 
 use serde_json::{json, Value};
 use shopflow_api::auth::{Auth, Role};
+use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use support::api::{Api, SECRET};
@@ -255,4 +256,81 @@ fn totp_secret(encoded: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A JWKS endpoint played by the test: serves whatever `document` holds now.
+fn jwks_server(document: std::sync::Arc<std::sync::Mutex<String>>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = document.lock().unwrap().clone();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// An RS256 token of the test's identity provider, signed with `key` and naming `kid`.
+fn idp_token(key: &str, kid: &str, iss: &str, aud: &str, exp_from_now: i64) -> String {
+    let pem = std::fs::read(format!("{}/api/tests/keys/{key}.key", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some(kid.to_string());
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"sub": "idp-user-7", "iss": iss, "aud": aud, "iat": now, "exp": now + exp_from_now});
+    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap()).unwrap()
+}
+
+fn jwk(name: &str) -> Value {
+    let path = format!("{}/api/tests/keys/{name}.jwk.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn tokens_of_an_external_provider_are_accepted_by_its_published_keys() {
+    let (space, _pipeline) = support::live_space("jwks");
+    let document = std::sync::Arc::new(std::sync::Mutex::new(json!({"keys": [jwk("idp-a")]}).to_string()));
+    let port = jwks_server(document.clone());
+    let issuer = "https://idp.test";
+    let jwks = shopflow_api::jwks::Jwks::new(
+        &format!("http://127.0.0.1:{port}/.well-known/jwks.json"),
+        issuer,
+        "shopflow-api",
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let auth = Auth::hs256(SECRET, "shopflow", "shopflow-api").with_jwks(jwks);
+    let api = Api::build(&space, Duration::from_secs(5), Default::default(), auth);
+    wait_until("the pipeline's first publication", 60, || api.get("/api/v1/status", None).0.as_u16() == 200);
+    let cart = |token: &str| api.get("/api/v1/cart", Some(token));
+
+    let (status, body) = cart(&idp_token("idp-a", "idp-a", issuer, "shopflow-api", 300));
+    assert_eq!((status.as_u16(), body["userId"].as_str()), (200, Some("idp-user-7")), "{body}");
+    // Our own tokens still work beside them.
+    assert_eq!(cart(&token_of("usr-own", Role::Shopper)).0.as_u16(), 200);
+    for (what, token) in [
+        ("an unknown kid", idp_token("idp-a", "idp-zzz", issuer, "shopflow-api", 300)),
+        ("a key the JWKS does not publish", idp_token("idp-b", "idp-a", issuer, "shopflow-api", 300)),
+        ("a wrong issuer", idp_token("idp-a", "idp-a", "https://evil.test", "shopflow-api", 300)),
+        ("a wrong audience", idp_token("idp-a", "idp-a", issuer, "another-api", 300)),
+        ("an expired token", idp_token("idp-a", "idp-a", issuer, "shopflow-api", -60)),
+    ] {
+        let (status, body) = cart(&token);
+        assert_eq!(status.as_u16(), 401, "{what}: {body}");
+    }
+
+    // The provider rotates: key b in, key a out. A token of b is accepted once the keys
+    // are fetched again; a token of a is refused from then on.
+    *document.lock().unwrap() = json!({"keys": [jwk("idp-b")]}).to_string();
+    let b = idp_token("idp-b", "idp-b", issuer, "shopflow-api", 300);
+    wait_until("the new key to be fetched", 30, || cart(&b).0.as_u16() == 200);
+    let (status, body) = cart(&idp_token("idp-a", "idp-a", issuer, "shopflow-api", 300));
+    assert_eq!(status.as_u16(), 401, "a rotated-out key: {body}");
 }

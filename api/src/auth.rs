@@ -82,6 +82,8 @@ pub struct Auth {
     validation: Validation,
     issuer: String,
     audience: String,
+    /// An external identity provider's keys (`--jwks-url`).
+    jwks: Option<std::sync::Arc<crate::jwks::Jwks>>,
 }
 
 impl Auth {
@@ -98,7 +100,15 @@ impl Auth {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Auth { algorithm, encoding, decoding, validation, issuer: issuer.to_string(), audience: audience.to_string() }
+        Auth {
+            algorithm,
+            encoding,
+            decoding,
+            validation,
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            jwks: None,
+        }
     }
 
     /// HS256 with `secret`, expecting `issuer` and `audience`.
@@ -124,6 +134,30 @@ impl Auth {
             .map(|pem| EncodingKey::from_rsa_pem(pem).map_err(|source| KeyError { which: "private", source }))
             .transpose()?;
         Ok(Auth::with(Algorithm::RS256, encoding, decoding, issuer, audience))
+    }
+
+    /// Also accepts RS256 tokens of an external identity provider, verified with its keys.
+    pub fn with_jwks(mut self, jwks: crate::jwks::Jwks) -> Auth {
+        self.jwks = Some(std::sync::Arc::new(jwks));
+        self
+    }
+
+    /// This API's audience (what tokens' `aud` must be).
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// Checks an access token of this API's own, or (with a `kid`, when a
+    /// JWKS is configured) of the external identity provider.
+    pub async fn verify_access(&self, token: &str) -> Result<Claims, AppError> {
+        if let Some(jwks) = &self.jwks {
+            if let Ok(header) = jsonwebtoken::decode_header(token) {
+                if let (Algorithm::RS256, Some(kid)) = (header.alg, header.kid.as_deref()) {
+                    return jwks.verify(token, kid).await;
+                }
+            }
+        }
+        self.verify(token)
     }
 
     /// Whether this API can mint tokens (HS256, or RS256 with the private key).
@@ -248,7 +282,7 @@ impl FromRequestParts<crate::AppState> for Caller {
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .ok_or_else(|| AppError::unauthorized("Authorization must be 'Bearer <token>'"))?;
-        state.auth.verify(token.trim()).map(Caller)
+        state.auth.verify_access(token.trim()).await.map(Caller)
     }
 }
 

@@ -16,8 +16,10 @@
 //! - `auth` — JWT verification and minting, the `Caller` extractor.
 //! - `error` — `AppError`, the uniform error body.
 //! - `form` — request bodies checked field by field, every bad field reported.
+//! - `cors` — `--cors-origins`: answers to browsers on other origins, preflights included.
 //! - `consistency` — `?after=<consistencyToken>` on reads (read-your-writes).
 //! - `breaker` — timeouts and circuit breakers around every store.
+//! - `jwks` — tokens of an external OpenID Connect provider, by its published keys.
 //! - `identity` — password hashes (argon2id), sealed secrets, TOTP, reset tokens.
 //! - `limits` — rate limits shared through Redis, the body size limit.
 //! - `metrics` — `GET /metrics` (Prometheus) and the middleware counting requests.
@@ -35,9 +37,11 @@ pub mod answers;
 pub mod auth;
 pub mod breaker;
 mod consistency;
+pub mod cors;
 pub mod error;
 pub mod form;
 pub mod identity;
+pub mod jwks;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
@@ -107,6 +111,8 @@ pub struct Services {
     pub shipping: Shipping,
     /// Seals second-factor secrets (`--seal-key`); without one, second factors are off.
     pub sealer: Option<identity::Sealer>,
+    /// The origins browsers may call the API from (`--cors-origins`).
+    pub cors: cors::Cors,
 }
 
 /// What checkout charges for shipping, in minor units: `fee`, nothing when
@@ -158,6 +164,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track));
     top.nest("/api/v1", api)
         .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         .layer(axum::middleware::from_fn(request_id::request_id))
         .with_state(state)
 }

@@ -53,13 +53,18 @@ pub const SUSPENDED: &str = "suspended";
 /// Who a request counts against: the token's subject when it carries a valid one, else its
 /// address. A verified token is kept in the request, so the `Caller` extractor does not verify
 /// it again. The second value is the subject of a valid token.
-fn subject(state: &AppState, request: &mut Request) -> (String, Option<String>) {
+async fn subject(state: &AppState, request: &mut Request) -> (String, Option<String>) {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "));
-    if let Some(claims) = token.and_then(|t| state.auth.verify(t.trim()).ok()) {
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let claims = match token {
+        Some(token) => state.auth.verify_access(&token).await.ok(),
+        None => None,
+    };
+    if let Some(claims) = claims {
         let subject = format!("sub:{}", claims.sub);
         let user = claims.sub.clone();
         request.extensions_mut().insert(Caller(claims));
@@ -122,7 +127,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     let (class, rate) =
         if request.method() == Method::GET { ("read", state.limits.reads) } else { ("write", state.limits.writes) };
     let mut request = request;
-    let (bucket, user) = subject(&state, &mut request);
+    let (bucket, user) = subject(&state, &mut request).await;
     if rate.burst == 0 {
         // No limit, but a suspended user is still refused.
         if let Some(user) = &user {

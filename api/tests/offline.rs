@@ -27,6 +27,7 @@ fn state() -> AppState {
         answers: Default::default(),
         shipping: Default::default(),
         sealer: None,
+        cors: shopflow_api::cors::Cors::new(&["https://shop.example".to_string()]).unwrap(),
     })
 }
 
@@ -98,4 +99,57 @@ fn what_needs_a_store_answers_503_without_one() {
     let (status, body) = send(&state, "GET", "/api/v1/cart", Some(&shopper), None);
     assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("store_unavailable")));
     assert_eq!(send(&state, "GET", "/health", None, None).0, StatusCode::OK);
+}
+
+/// A request with `headers`: (status, response headers).
+fn headers_of(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, axum::http::HeaderMap) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = runtime.block_on(app(state.clone()).oneshot(request.body(Body::empty()).unwrap())).unwrap();
+    (response.status(), response.headers().clone())
+}
+
+#[test]
+fn browsers_on_allowed_origins_get_cors_answers_and_preflights_are_answered() {
+    let state = state();
+    let preflight = |origin: &str| {
+        headers_of(
+            &state,
+            "OPTIONS",
+            "/api/v1/cart/items",
+            &[
+                ("origin", origin),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "authorization, content-type"),
+            ],
+        )
+    };
+    let (status, headers) = preflight("https://shop.example");
+    assert_eq!(status, StatusCode::NO_CONTENT, "no more 405 to a preflight");
+    assert_eq!(headers["access-control-allow-origin"], "https://shop.example");
+    assert!(headers["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    assert!(headers["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    assert!(headers.contains_key("x-request-id"));
+    let (status, headers) = preflight("https://evil.example");
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        !headers.contains_key("access-control-allow-origin") && !headers.contains_key("access-control-allow-methods")
+    );
+
+    let (status, headers) = headers_of(&state, "GET", "/health", &[("origin", "https://shop.example")]);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["access-control-allow-origin"], "https://shop.example");
+    assert!(headers["access-control-expose-headers"].to_str().unwrap().contains("x-request-id"));
+    let (_, headers) = headers_of(&state, "GET", "/health", &[("origin", "https://evil.example")]);
+    assert!(!headers.contains_key("access-control-allow-origin"));
+    let (_, headers) = headers_of(&state, "GET", "/health", &[]);
+    assert!(!headers.contains_key("access-control-allow-origin") && !headers.contains_key("vary"));
 }

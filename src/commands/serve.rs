@@ -37,11 +37,35 @@ pub struct AuthArgs {
     /// factors are off.
     #[arg(long, env = "SHOPFLOW_SEAL_KEY", hide_env_values = true)]
     pub seal_key: Option<String>,
+    /// An OpenID Connect provider's keys (JWKS, http or https): its RS256 tokens with a `kid`
+    /// sign people in as shoppers.
+    #[arg(long, env = "SHOPFLOW_JWKS_URL", requires = "jwks_issuer")]
+    pub jwks_url: Option<String>,
+    /// The provider's `iss` (required with `--jwks-url`).
+    #[arg(long, env = "SHOPFLOW_JWKS_ISSUER")]
+    pub jwks_issuer: Option<String>,
+    /// The `aud` the provider's tokens must carry (default: `--jwt-audience`).
+    #[arg(long, env = "SHOPFLOW_JWKS_AUDIENCE")]
+    pub jwks_audience: Option<String>,
+    /// How long the provider's keys are kept before they are fetched again (seconds).
+    #[arg(long, env = "SHOPFLOW_JWKS_CACHE_SECS", default_value_t = 300)]
+    pub jwks_cache_secs: u64,
 }
 
 impl AuthArgs {
-    /// The verifier; an error names the missing or bad setting.
+    /// The verifier (with the external provider's keys when configured); an error names the
+    /// missing or bad setting.
     pub fn auth(&self) -> anyhow::Result<Auth> {
+        let auth = self.own_auth()?;
+        let Some(url) = &self.jwks_url else { return Ok(auth) };
+        let issuer = self.jwks_issuer.as_deref().context("--jwks-url needs --jwks-issuer")?;
+        let audience = self.jwks_audience.as_deref().unwrap_or(&self.jwt_audience);
+        let ttl = Duration::from_secs(self.jwks_cache_secs.max(1));
+        let jwks = shopflow_api::jwks::Jwks::new(url, issuer, audience, ttl).map_err(anyhow::Error::msg)?;
+        Ok(auth.with_jwks(jwks))
+    }
+
+    fn own_auth(&self) -> anyhow::Result<Auth> {
         if let Some(public) = &self.jwt_public_key {
             let read = |path: &std::path::Path| {
                 std::fs::read(path).with_context(|| format!("reading the RS256 key {}", path.display()))
@@ -167,6 +191,10 @@ pub struct HttpArgs {
     /// The public address of the storefront's pages, for the sitemap and JSON-LD (default: the request's Host).
     #[arg(long, env = "SHOPFLOW_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Origins browsers may call the API from (`https://shop.example,http://localhost:3000`; `*`: any).
+    /// None by default.
+    #[arg(long, env = "SHOPFLOW_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 /// Arguments of `shopflow run`.
@@ -218,6 +246,7 @@ async fn state(args: &ServeArgs) -> anyhow::Result<AppState> {
         ),
         auth: args.auth.auth()?,
         sealer: args.auth.sealer()?,
+        cors: shopflow_api::cors::Cors::new(&args.http.cors_origins).map_err(anyhow::Error::msg)?,
         ready_checks: vec![("kafka", kafka_check)],
         max_staleness: Duration::from_secs(args.max_staleness_secs),
         public_url: args.http.public_url.clone(),

@@ -39,6 +39,11 @@ impl Api {
 
     /// The API of `space` with `limits`.
     pub fn limited(space: &Space, consistency_wait: Duration, limits: Limits) -> Api {
+        Api::build(space, consistency_wait, limits, Auth::hs256(SECRET, "shopflow", "shopflow-api"))
+    }
+
+    /// The API of `space` verifying tokens with `auth`.
+    pub fn build(space: &Space, consistency_wait: Duration, limits: Limits, auth: Auth) -> Api {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let config = StoreConfig {
             redis_url: super::redis_url(),
@@ -52,7 +57,7 @@ impl Api {
         let stores = runtime.block_on(Stores::connect(&config)).unwrap();
         let state = AppState::from(Services {
             stores,
-            auth: Auth::hs256(SECRET, "shopflow", "shopflow-api"),
+            auth,
             ready_checks: vec![],
             max_staleness: Duration::from_secs(3600),
             consistency_wait,
@@ -65,6 +70,7 @@ impl Api {
             answers: Default::default(),
             shipping: Default::default(),
             sealer: Some(shopflow_api::identity::Sealer::new(b"test sealing key 0123456789")),
+            cors: Default::default(),
         });
         Api { state, runtime }
     }
