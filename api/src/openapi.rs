@@ -43,6 +43,8 @@ pub enum Output {
     Text,
     /// 200, XML.
     Xml,
+    /// 200, an HTML page.
+    Html,
 }
 
 /// One operation.
@@ -162,6 +164,12 @@ fn operation(doc: &Doc) -> Value {
             responses.insert(
                 "200".into(),
                 json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}),
+            );
+        }
+        Output::Html => {
+            responses.insert(
+                "200".into(),
+                json!({"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}),
             );
         }
         Output::Xml => {

@@ -18,6 +18,7 @@
 //! - `analytics` — the ClickHouse relations.
 //! - `fraud` — the users the fraud rules flag.
 //! - `notifications` — the caller's notification preferences.
+//! - `dashboard` — `GET /`, the dashboard page.
 //! - `admin` — the latest alerts, the dead letters, and replaying a corrected one.
 
 pub mod accounts;
@@ -26,6 +27,7 @@ pub mod analytics;
 pub mod carts;
 pub mod catalog;
 pub mod clickstream;
+pub mod dashboard;
 pub mod fraud;
 pub mod notifications;
 pub mod orders;
@@ -74,6 +76,7 @@ pub fn all() -> Vec<Route> {
         admin::routes(),
         notifications::routes(),
         seo::routes(),
+        dashboard::routes(),
     ]
     .into_iter()
     .flatten()
