@@ -1,6 +1,7 @@
-//! `shopflow replay`: every view built from a range of the source topics
-//! into a fresh, named place — its own Redis namespace and ClickHouse
-//! database — beside the live generation, which it never touches.
+//! `shopflow replay`: every view built from a range of the topics the
+//! pipeline reads (the sources and `shop.credentials`) into a fresh, named
+//! place — its own Redis namespace and ClickHouse database — beside the live
+//! generation, which it never touches.
 //!
 //! The range is given by offsets per partition (`--from-offsets`,
 //! `--to-offsets`: `TOPIC:PARTITION=OFFSET,...`), by event time
@@ -52,10 +53,10 @@ pub struct ReplayArgs {
 /// Offsets by contract topic (`shop.orders`) and partition.
 pub type ContractOffsets = BTreeMap<String, BTreeMap<i32, i64>>;
 
-/// `shop.orders:0=120,shop.orders:1=88` (empty: none), source topics only;
-/// an error names the bad part.
+/// `shop.orders:0=120,shop.orders:1=88` (empty: none), topics the pipeline
+/// reads only (the sources and `shop.credentials`); an error names the bad part.
 pub(crate) fn parse_offsets(text: &str) -> Result<ContractOffsets, String> {
-    offsets_among(text, &Topic::SOURCES, "a source topic")
+    offsets_among(text, &Topic::INPUTS, "a topic the pipeline reads")
 }
 
 /// As [`parse_offsets`], of the topics `allowed` (`what` names them in an error).
@@ -249,7 +250,8 @@ mod tests {
         assert!(parse_offsets("").unwrap().is_empty());
         assert!(parse_offsets("shop.orders:0").unwrap_err().contains("TOPIC:PARTITION=OFFSET"));
         assert!(parse_offsets("shop.orders:-1=3").unwrap_err().contains("TOPIC:PARTITION=OFFSET"));
-        assert!(parse_offsets("shop.order-status:0=3").unwrap_err().contains("not a source topic"));
+        assert!(parse_offsets("shop.order-status:0=3").unwrap_err().contains("not a topic the pipeline reads"));
+        assert!(parse_offsets("shop.credentials:0=3").is_ok(), "the pipeline reads the credentials too");
         assert!(parse_offsets("shop.orders:0=1,shop.orders:0=2").unwrap_err().contains("named twice"));
         let named = on_broker(&parsed, "t1.");
         assert_eq!(named["t1.shop.orders"][&0], 120);

@@ -43,8 +43,9 @@ pub const RESET_MINUTES: u64 = 15;
 /// How long an enrolment waits for its first code.
 const ENROLL_SECONDS: u64 = 600;
 /// How long a registering e-mail is held against a second registration
-/// before the pipeline serves the first.
-const EMAIL_HOLD_SECONDS: u64 = 300;
+/// before the pipeline serves the first (a registration that failed to be
+/// written keeps it that long too, so it is short).
+const EMAIL_HOLD_SECONDS: u64 = 60;
 /// Note kinds.
 const SESSION: &str = "session";
 const RESET: &str = "reset";
