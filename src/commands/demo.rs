@@ -77,6 +77,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         group_id: "shopflow-demo".into(),
         max_epoch_records: 20_000,
         exit_when_caught_up: false,
+        from_file: None,
         low_stock_threshold: 5,
         pair_cap: 200,
         fraud_orders_per_hour: 5,

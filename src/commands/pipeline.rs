@@ -83,6 +83,11 @@ pub struct PipelineArgs {
     /// Exit once everything on the topics at start is published (replays, tests, benchmarks).
     #[arg(long)]
     pub exit_when_caught_up: bool,
+    /// Read the records of this NDJSON file (`{topic, key, value}` lines, as `shopflow generate
+    /// --out` writes) instead of Kafka, then exit: a benchmark of the engine without a broker, or
+    /// a backfill. Derived events are not emitted; records that do not decode are counted.
+    #[arg(long, value_name = "PATH")]
+    pub from_file: Option<std::path::PathBuf>,
     /// Inventory.LowStock when a product's `available` falls to or below this.
     #[arg(long, env = "SHOPFLOW_LOW_STOCK_THRESHOLD", default_value_t = 5)]
     pub low_stock_threshold: i64,
@@ -138,12 +143,13 @@ impl PipelineArgs {
                 align_window: self.allowed_lateness,
                 align_patience: shopflow_ingest::source::operator::ALIGN_PATIENCE,
                 times: shopflow_ingest::source::TimeRange::default(),
-                dead_letters: true,
+                dead_letters: self.from_file.is_none(),
                 from_offsets: Default::default(),
                 to_offsets: Default::default(),
             },
             allowed_lateness: self.allowed_lateness,
-            emit_derived: true,
+            emit_derived: self.from_file.is_none(),
+            from_file: self.from_file.clone(),
             redis_url: self.stores.redis_url.clone(),
             namespace: self.stores.namespace.clone(),
             clickhouse_url: self.stores.clickhouse_url.clone(),

@@ -282,6 +282,9 @@ pub fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Runs `shopflow run`: the pipeline on its threads, the API beside it.
 pub fn run_all(args: RunArgs) -> anyhow::Result<()> {
+    if args.pipeline.from_file.is_some() {
+        bail!("--from-file is for `shopflow pipeline` (a backfill or a benchmark ends with the file)");
+    }
     args.auth.auth()?;
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone());

@@ -20,6 +20,7 @@ use anyhow::Context;
 use differential_dataflow::AsCollection;
 use publish::{collect, Batch, Out, Rendering};
 use shopflow_dataflows::{build_with, facts_of, Epoch};
+use shopflow_ingest::source::file::{file_source, FileSource};
 use shopflow_ingest::source::operator::{kafka_source, KafkaSource, Record, SourceCounters, Wakers};
 use shopflow_ingest::source::{self, SourceConfig};
 use shopflow_sinks::clickhouse::EventRow;
@@ -54,6 +55,8 @@ pub struct PipelineConfig {
     pub allowed_lateness: std::time::Duration,
     /// Emit derived events to Kafka (off in a replay, which builds views only).
     pub emit_derived: bool,
+    /// Read this NDJSON file instead of Kafka (`--from-file`), then stop.
+    pub from_file: Option<std::path::PathBuf>,
 }
 
 /// A timely cluster: several processes, each with `workers` threads, that
@@ -111,11 +114,20 @@ pub struct Counters {
 pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters>) -> anyhow::Result<()> {
     let generation = format!("g{}", chrono::Utc::now().timestamp_millis());
     let brokers = config.source.brokers.clone();
-    let partitions =
-        source::partitions(&config.source).with_context(|| format!("reading the source topics on {brokers}"))?;
-    let targets = source::end_offsets(&brokers, &partitions).context("reading where the source partitions end")?;
-    // A range that stops early ends there (a replay's --to-offsets).
-    let targets = source::bounded(targets, &config.source.to_offsets);
+    let (partitions, targets) = match &config.from_file {
+        Some(path) => {
+            let peers = config.workers.max(1) * config.cluster.as_ref().map_or(1, |c| c.hosts.len());
+            shopflow_ingest::source::file::lanes(path, &config.source.topic_prefix, peers)?
+        }
+        None => {
+            let partitions = source::partitions(&config.source)
+                .with_context(|| format!("reading the source topics on {brokers}"))?;
+            let targets =
+                source::end_offsets(&brokers, &partitions).context("reading where the source partitions end")?;
+            // A range that stops early ends there (a replay's --to-offsets).
+            (partitions, source::bounded(targets, &config.source.to_offsets))
+        }
+    };
     let target_records: i64 = targets.values().flat_map(|p| p.values()).sum();
     tracing::info!(%generation, partitions = partitions.len(), target_records, workers = config.workers, "pipeline starting");
 
@@ -141,21 +153,36 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
             let sender = if index == 0 { to_publisher.lock().expect("not poisoned").take() } else { None };
             let probe = ProbeHandle::new();
             let built = worker.dataflow::<Epoch, _, _>(|scope| {
-                let source = KafkaSource {
-                    config: config.source.clone(),
-                    partitions: source::share(&partitions, index, peers),
-                    targets: targets.clone(),
-                    stop: stop.clone(),
-                    counters: counters.source.clone(),
-                    probe: probe.clone(),
-                    wakers: wakers.clone(),
-                };
-                let streams = kafka_source(scope, source, |record: Record<'_>| {
+                let decode = |record: Record<'_>| {
                     // `shop.credentials` is never copied to the audit log.
                     let row = (record.envelope.topic() != Topic::Credentials)
                         .then(|| EventRow::new(&record.envelope, record.topic, record.partition, record.offset));
                     ((record.envelope.id.clone(), facts_of(&record.envelope)), row)
-                })?;
+                };
+                let streams = match &config.from_file {
+                    Some(path) => {
+                        let source = FileSource {
+                            config: config.source.clone(),
+                            path: path.clone(),
+                            stop: stop.clone(),
+                            counters: counters.source.clone(),
+                            probe: probe.clone(),
+                        };
+                        file_source(scope, source, decode).map_err(|e| shopflow_topics::error::chain(&e))?
+                    }
+                    None => {
+                        let source = KafkaSource {
+                            config: config.source.clone(),
+                            partitions: source::share(&partitions, index, peers),
+                            targets: targets.clone(),
+                            stop: stop.clone(),
+                            counters: counters.source.clone(),
+                            probe: probe.clone(),
+                            wakers: wakers.clone(),
+                        };
+                        kafka_source(scope, source, decode).map_err(|e| shopflow_topics::error::chain(&e))?
+                    }
+                };
                 let views = build_with(streams.records.as_collection(), config.settings);
                 let mut rendering = Rendering { parts: Vec::new() };
                 views.for_each(&mut rendering);
@@ -165,10 +192,9 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                 outs.push(streams.positions.map(|(position, time, diff)| (Out::Position(position), time, diff)));
                 let outs = scope.concatenate(outs);
                 collect(outs, peers, targets.clone(), sender, stop.clone()).probe_with(&probe);
-                Ok::<_, shopflow_ingest::KafkaError>(())
+                Ok::<_, String>(())
             });
             if let Err(error) = built {
-                let error = shopflow_topics::error::chain(&error);
                 tracing::error!(worker = index, "the source did not start: {error}");
                 stop.store(true, Ordering::SeqCst);
                 return Err(error);

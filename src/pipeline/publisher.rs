@@ -71,8 +71,13 @@ pub fn spawn(
     } else {
         None
     };
-    let committer: BaseConsumer =
-        shopflow_ingest::source::consumer_config(&config.source.brokers, &config.source.group_id).create()?;
+    // A file's lanes are no broker's partitions: nothing to commit.
+    let committer: Option<BaseConsumer> = match config.from_file {
+        Some(_) => None,
+        None => {
+            Some(shopflow_ingest::source::consumer_config(&config.source.brokers, &config.source.group_id).create()?)
+        }
+    };
     Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
         let lateness = i64::try_from(config.allowed_lateness.as_nanos()).unwrap_or(i64::MAX);
         let settler = Settler::new();
@@ -143,7 +148,7 @@ struct State {
     analytics: std::sync::mpsc::Sender<Analytics>,
     /// `None`: derived events are settled and counted, not emitted (a replay).
     derived: Option<DerivedProducer>,
-    committer: BaseConsumer,
+    committer: Option<BaseConsumer>,
     targets: Offsets,
     counters: Arc<Counters>,
     /// Holds the derived transitions back until they are settled.
@@ -222,6 +227,7 @@ impl State {
 
     /// Commits covered offsets to the consumer group: lag tooling only.
     fn commit(&self, offsets: &Offsets) {
+        let Some(committer) = &self.committer else { return };
         let mut list = TopicPartitionList::new();
         for (topic, parts) in offsets {
             for (partition, next) in parts {
@@ -231,7 +237,7 @@ impl State {
             }
         }
         if list.count() > 0 {
-            if let Err(e) = self.committer.commit(&list, CommitMode::Async) {
+            if let Err(e) = committer.commit(&list, CommitMode::Async) {
                 tracing::debug!("offset commit (lag tooling only) failed: {e}");
             }
         }

@@ -9,6 +9,8 @@
 //! from the beginning: every view is rebuilt from the topics.
 
 #[cfg(feature = "timely")]
+pub mod file;
+#[cfg(feature = "timely")]
 pub mod operator;
 
 use crate::KafkaError;
