@@ -12,7 +12,7 @@
 //! lines that do not decode are counted and logged as dead letters (there is
 //! no broker to send them to). The source ends at the end of the file.
 
-use super::operator::{Epoch, Record, SourceCounters, SourceStreams, IN_FLIGHT};
+use super::operator::{Epoch, Record, SourceCounters, SourceStreams, EPOCH_SPAN, IN_FLIGHT};
 use super::{Offsets, Position, SourceConfig, SourcePartition};
 use serde::Deserialize;
 use shopflow_topics::{Envelope, Topic};
@@ -154,17 +154,25 @@ where
         let mut in_flight: VecDeque<Epoch> = VecDeque::new();
         let mut line = String::new();
         let mut index = 0usize;
+        // Since when the current epoch has had lines: it stays open for up to EPOCH_SPAN of
+        // reading, on the span's boundary, so that the workers' epochs coincide and a reduce
+        // downstream evaluates a changed key once per span, as behind a Kafka backlog.
+        let mut opened: Option<std::time::Instant> = None;
         move |_frontiers| {
             let Some(caps) = capability.as_mut() else { return };
-            let time = now_ms().max(*caps[0].time());
-            for cap in caps.iter_mut() {
-                cap.downgrade(&time);
+            if opened.is_none() {
+                in_flight.retain(|epoch| probe.less_equal(epoch));
+                if in_flight.len() >= IN_FLIGHT && !stop.load(Ordering::SeqCst) {
+                    activator.activate_after(std::time::Duration::from_millis(1));
+                    return;
+                }
+                let now = now_ms();
+                let time = (now - now % EPOCH_SPAN.as_millis() as Epoch).max(*caps[0].time());
+                for cap in caps.iter_mut() {
+                    cap.downgrade(&time);
+                }
             }
-            in_flight.retain(|epoch| probe.less_equal(epoch));
-            if in_flight.len() >= IN_FLIGHT && !stop.load(Ordering::SeqCst) {
-                activator.activate_after(std::time::Duration::from_millis(1));
-                return;
-            }
+            let time = *caps[0].time();
             let mut taken = 0usize;
             let mut ended = false;
             {
@@ -229,6 +237,12 @@ where
             }
             counters.records.fetch_add(taken as u64, Ordering::Relaxed);
             let finishing = ended || stop.load(Ordering::SeqCst);
+            let since = *opened.get_or_insert_with(std::time::Instant::now);
+            if !finishing && since.elapsed() < EPOCH_SPAN {
+                activator.activate();
+                return;
+            }
+            opened = None;
             let mut offsets = Offsets::new();
             let mut clocks: BTreeMap<String, BTreeMap<i32, Clock>> = BTreeMap::new();
             for lane in lanes.iter_mut() {
