@@ -164,6 +164,7 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                         let source = FileSource {
                             config: config.source.clone(),
                             path: path.clone(),
+                            targets: targets.clone(),
                             stop: stop.clone(),
                             counters: counters.source.clone(),
                             probe: probe.clone(),

@@ -96,6 +96,9 @@ pub struct FileSource {
     pub config: SourceConfig,
     /// The file.
     pub path: PathBuf,
+    /// How many lines each lane holds ([`lanes`]): a lane read to its count is idle, so it
+    /// does not hold the watermark of settled state back until the end of the file.
+    pub targets: Offsets,
     /// Set to stop reading.
     pub stop: Arc<AtomicBool>,
     /// Records, dead letters, skipped.
@@ -109,6 +112,8 @@ struct Lane {
     topic: String,
     contract: Topic,
     next: i64,
+    /// Its lines in the file.
+    target: i64,
     clock: Clock,
 }
 
@@ -126,17 +131,16 @@ where
     D: Clone + 'static,
     A: Clone + 'static,
 {
-    let FileSource { config, path, stop, counters, probe } = source;
+    let FileSource { config, path, targets, stop, counters, probe } = source;
     let (worker, peers) = (scope.index(), scope.peers());
     let partition = i32::try_from(worker).unwrap_or(i32::MAX);
     let mut reader = open(&path)?;
     let mut lanes: Vec<Lane> = Topic::INPUTS
         .into_iter()
-        .map(|topic| Lane {
-            topic: topic.prefixed(&config.topic_prefix),
-            contract: topic,
-            next: 0,
-            clock: Clock::default(),
+        .map(|topic| {
+            let name = topic.prefixed(&config.topic_prefix);
+            let target = targets.get(&name).and_then(|parts| parts.get(&partition)).copied().unwrap_or(0);
+            Lane { topic: name, contract: topic, next: 0, target, clock: Clock::default() }
         })
         .collect();
 
@@ -246,8 +250,9 @@ where
             let mut offsets = Offsets::new();
             let mut clocks: BTreeMap<String, BTreeMap<i32, Clock>> = BTreeMap::new();
             for lane in lanes.iter_mut() {
-                // At the end of the file nothing more comes: every lane is idle.
-                lane.clock.idle = ended;
+                // A lane read to its count (one with no lines at all from the start) has nothing
+                // more to come: idle, as a Kafka partition read to its end and quiet.
+                lane.clock.idle = ended || lane.next >= lane.target;
                 offsets.entry(lane.topic.clone()).or_default().insert(partition, lane.next);
                 clocks.entry(lane.topic.clone()).or_default().insert(partition, lane.clock);
             }
