@@ -23,6 +23,7 @@ use crate::form::{self, Form};
 use crate::identity;
 use crate::limits::{client_address, too_many, SUSPENDED};
 use crate::openapi::{Access, Doc, Input, Output};
+use crate::write::table::{prepare, write_prepared, Spec, Verb, Who};
 use crate::write::{envelope, event_of, second_id, write, write_one};
 use crate::AppState;
 use axum::body::Bytes;
@@ -617,12 +618,12 @@ pub async fn delete_account(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    bytes: Bytes,
 ) -> Result<Response, AppError> {
-    let user_id = caller.0.sub.clone();
-    let event = event_of("User.Deleted", &json!({"userId": user_id}), &[])?;
-    let written =
-        write_one(&state, Some(&caller), &headers, "DELETE /users/account", &json!({}), event, json!({})).await?;
-    end_sessions(&state, &user_id).await?;
+    const SPEC: Spec = Spec::new(Verb::Delete, "/api/v1/users/account", "User.Deleted", Who::User);
+    let prepared = prepare(&caller, None, &bytes, &SPEC)?;
+    let written = write_prepared(&state, &caller, &headers, prepared).await?;
+    end_sessions(&state, &caller.0.sub).await?;
     Ok(written)
 }
 
@@ -635,12 +636,10 @@ pub async fn suspend(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Result<Response, AppError> {
-    caller.require_admin()?;
-    check_id("id", &id)?;
-    let body = crate::write::body_of(&bytes)?;
-    let event = event_of("User.Suspended", &body, &[("userId", Value::from(id.as_str()))])?;
-    let route = format!("POST /admin/users/{id}/suspend");
-    let written = write_one(&state, Some(&caller), &headers, &route, &body, event, json!({"userId": id})).await?;
+    const SPEC: Spec =
+        Spec::new(Verb::Post, "/api/v1/admin/users/{id}/suspend", "User.Suspended", Who::Admin).path_field("userId");
+    let prepared = prepare(&caller, Some(&id), &bytes, &SPEC)?;
+    let written = write_prepared(&state, &caller, &headers, prepared).await?;
     end_sessions(&state, &id).await?;
     // Past the life of any access token the user holds (and the verifier's leeway).
     let block = state.stores.requests.put_note(SUSPENDED, &id, "1", MAX_TTL_SECONDS as u64 + 10);
