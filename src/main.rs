@@ -12,6 +12,14 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Export traces over OTLP/HTTP to this collector (e.g. `http://127.0.0.1:4318`; `/v1/traces`
+    /// is added): the pipeline's batches by stage, the API's requests down to their Redis and
+    /// Kafka calls. Off when not given.
+    #[arg(long, global = true, env = "SHOPFLOW_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// The fraction of traces exported (0 to 1).
+    #[arg(long, global = true, env = "SHOPFLOW_OTLP_SAMPLING", default_value_t = 0.1)]
+    otlp_sampling: f64,
 }
 
 #[derive(Subcommand)]
@@ -40,6 +48,8 @@ enum Command {
     Demo(commands::demo::DemoArgs),
     /// Print a signed development token.
     Token(commands::serve::TokenArgs),
+    /// Simulated shoppers through the HTTP API (loopback only): a load test with a report.
+    Load(Box<commands::load::LoadArgs>),
 }
 
 // The views' arrangements allocate and free many small strings; glibc's malloc spent a
@@ -78,6 +88,17 @@ fn main() -> std::process::ExitCode {
     } else {
         logs.init();
     }
+    if let Some(endpoint) = &cli.otlp_endpoint {
+        let service = match &cli.command {
+            Command::Serve(_) => "shopflow-api",
+            Command::Pipeline(_) | Command::Replay(_) => "shopflow-pipeline",
+            _ => "shopflow",
+        };
+        if let Err(error) = shopflow_sinks::otlp::install(endpoint, service, cli.otlp_sampling) {
+            eprintln!("error: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Topics(args) => commands::topics::run(args),
         Command::Generate(args) => commands::generate::run(args),
@@ -99,8 +120,11 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => commands::serve::run_all(*args),
         Command::Notify(args) => commands::notify::run(args),
         Command::Token(args) => commands::serve::run_token(args),
+        Command::Load(args) => commands::load::run(*args),
         Command::Demo(args) => commands::demo::run(args),
     };
+    // The last spans leave before the process does.
+    shopflow_sinks::otlp::flush(std::time::Duration::from_secs(5));
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use support::api::SECRET;
-use support::{exchange, free_port, status_and_body, wait_until, Running, Space};
+use support::{exchange, status_and_body, wait_until};
 
 fn get(port: u16, path: &str, token: &str) -> Value {
     let answer = exchange(port, "GET", path, Some(token), "");
@@ -77,20 +77,7 @@ fn is_png(path: &PathBuf) -> bool {
 
 #[test]
 fn the_dashboard_shows_what_the_api_knows_and_keeps_it_live() {
-    let space = Space::new("dashboard");
-    space.run_ok(&["topics", "create", "--partitions", "3"]);
-    space.run_ok(&["generate", "--seed", "7", "--users", "60", "--products", "40", "--events", "4000", "--quiet"]);
-    let port = free_port();
-    let _run = Running(
-        space
-            .shopflow()
-            .args(["run", "--workers", "1", "--idle-timeout", "300ms"])
-            .args(["--http-addr", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (_space, port, _run) = support::seeded_run("dashboard", "7", ["60", "40", "4000"], "1", &[]);
     let admin = Auth::hs256(SECRET, "shopflow", "shopflow-api").mint("usr-admin", Role::Admin, None, 900);
     wait_until("the API to serve the shop", 120, || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()

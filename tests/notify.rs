@@ -14,7 +14,7 @@ use shopflow_topics::events::{
 };
 use shopflow_topics::{Envelope, Event, EventTime};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -41,22 +41,7 @@ fn webhook_receiver(port: u16) -> (Accepted, Arc<Mutex<Vec<String>>>) {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request_line = String::new();
-            reader.read_line(&mut request_line).unwrap();
-            let mut headers = BTreeMap::new();
-            loop {
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                let (name, value) = line.split_once(':').unwrap();
-                headers.insert(name.to_ascii_lowercase(), value.trim().to_string());
-            }
-            let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
+            let Some((request_line, headers, body)) = support::read_request(&mut reader) else { continue };
             let path = request_line.split(' ').nth(1).unwrap_or_default().to_string();
             let signature = shopflow_sinks::notify::webhook::sign(WEBHOOK_SECRET.as_bytes(), &body);
             if headers.get("x-signature") != Some(&signature) {

@@ -119,7 +119,8 @@ impl Breaker {
                 format!("{} is unavailable; calls resume in about {seconds} s", self.store),
             ));
         }
-        let outcome = tokio::time::timeout(timeout, call).await;
+        // Under a sampled request, the call is a span of its trace.
+        let outcome = tokio::time::timeout(timeout, shopflow_sinks::otlp::traced(self.store, self.store, call)).await;
         let mut circuit = self.circuit.lock().expect("not poisoned");
         match outcome {
             Ok(Ok(value)) => {

@@ -123,11 +123,16 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let route = route.as_ref().map_or("unmatched", |p| p.as_str());
     state.metrics.record(method.as_str(), route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response.extensions_mut().insert(Route(route.to_string()));
     response
 }
+
+/// The route template that answered (a response extension, for the request's trace).
+#[derive(Clone, Debug)]
+pub struct Route(pub String);
 
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {

@@ -2,11 +2,13 @@
 //! made up otherwise; echoed on every response and put in error bodies.
 
 use crate::error::{ErrorDetail, ErrorMarker};
+use crate::metrics::Route;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use shopflow_sinks::otlp::{self, Span};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -30,7 +32,25 @@ pub async fn request_id(request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     // Every line logged while answering carries the request id (the span's field).
     let span = tracing::info_span!("request", request_id = %id);
-    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let answering = tracing::Instrument::instrument(next.run(request), span.clone());
+    // A sampled request is traced (OTLP): its Redis and Kafka calls become its children.
+    let (mut response, trace) = match otlp::sample() {
+        Some(trace) => (otlp::in_trace(trace, answering).await, Some((trace, otlp::now_ns()))),
+        None => (answering.await, None),
+    };
+    if let Some((trace, ended)) = trace {
+        let route = response.extensions().get::<Route>().map_or("unmatched", |r| r.0.as_str());
+        let elapsed = u64::try_from(started.elapsed().as_nanos()).unwrap_or(0);
+        let mut root = Span::root(trace, format!("{method} {route}"), ended.saturating_sub(elapsed), ended)
+            .with("http.request.method", method.as_str())
+            .with("http.route", route)
+            .with("url.path", path.as_str())
+            .with("http.response.status_code", i64::from(response.status().as_u16()))
+            .with("shopflow.request_id", id.as_str());
+        root.kind = 2;
+        root.error = response.status().is_server_error();
+        otlp::record(root);
+    }
     span.in_scope(|| {
         if let Some(ErrorDetail(detail)) = response.extensions().get::<ErrorDetail>() {
             tracing::error!(%method, path, status = response.status().as_u16(), "{detail}");

@@ -16,6 +16,8 @@
 //! - [`notify`] — the notification dispatcher: Notification.Requested
 //!   delivered by SMTP and signed webhooks, at most once per id across
 //!   restarts and rebuilds (delivery records in Redis), retried with backoff.
+//! - [`otlp`] — traces over OTLP/HTTP: the pipeline's batches and the API's
+//!   requests, sampled, exported in the background.
 //!
 //! A [`Publication`] is what every sink takes: the final value (or deletion)
 //! of each changed key of each [`Family`] (the read model's, re-exported
@@ -26,6 +28,7 @@
 pub mod clickhouse;
 pub mod kafka;
 pub mod notify;
+pub mod otlp;
 pub mod redis;
 
 pub use shopflow_views::Family;

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod export;
 pub mod generate;
+pub mod load;
 pub mod mirror;
 pub mod notify;
 pub mod pipeline;

@@ -185,7 +185,7 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                     }
                 };
                 let views = build_with(streams.records.as_collection(), config.settings);
-                let mut rendering = Rendering { parts: Vec::new() };
+                let mut rendering = Rendering { parts: Vec::new(), timed: shopflow_sinks::otlp::tracer().is_some() };
                 views.for_each(&mut rendering);
                 let mut outs = rendering.parts;
                 outs.push(views.derived.inner.map(|(event, time, diff)| (Out::Derived(event), time, diff)));

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 use shopflow_dataflows::{Coll, Epoch, Visitor};
-use shopflow_ingest::source::{covers, Position};
+use shopflow_ingest::source::{covers, unix_ns, Position, ReadStage};
 use shopflow_ingest::Offsets;
 use shopflow_sinks::clickhouse::EventRow;
 use shopflow_views::derived::Derived;
@@ -16,7 +16,7 @@ use shopflow_views::family::render;
 use shopflow_views::settle::Clock;
 use shopflow_views::Family;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,6 +63,10 @@ pub struct Batch {
     pub at_end: bool,
     /// Audit rows.
     pub events: Vec<EventRow>,
+    /// What each worker's reading of each epoch took (traces).
+    pub reads: Vec<(usize, ReadStage)>,
+    /// When the batch's epochs were complete at worker 0 (ns since the Unix epoch).
+    pub complete_ns: u64,
 }
 
 impl Batch {
@@ -75,6 +79,8 @@ impl Batch {
         merge_offsets(&mut self.offsets, later.offsets);
         self.at_end = later.at_end;
         self.events.extend(later.events);
+        self.reads.extend(later.reads);
+        self.complete_ns = later.complete_ns;
     }
 }
 
@@ -88,10 +94,21 @@ fn merge_offsets(into: &mut Offsets, from: Offsets) {
     }
 }
 
+/// Time spent rendering changes in this process, in nanoseconds, since the
+/// publisher last took it ([`take_render_ns`]); counted only while traced.
+static RENDER_NS: AtomicU64 = AtomicU64::new(0);
+
+/// The rendering time counted since the last call (the batch's `render` span).
+pub fn take_render_ns() -> u64 {
+    RENDER_NS.swap(0, Ordering::Relaxed)
+}
+
 /// Renders each view's changes where they are computed.
 pub struct Rendering<'s> {
     /// The rendered streams so far.
     pub parts: Vec<Outs<'s>>,
+    /// Count the time rendering takes (traces are on).
+    pub timed: bool,
 }
 
 impl<'s> Visitor<'s> for Rendering<'s> {
@@ -100,8 +117,13 @@ impl<'s> Visitor<'s> for Rendering<'s> {
         K: differential_dataflow::ExchangeData + Serialize,
         V: differential_dataflow::ExchangeData + Serialize,
     {
+        let timed = self.timed;
         self.parts.push(view.inner.map(move |((key, value), time, diff)| {
+            let started = timed.then(Instant::now);
             let (key, value) = render(&key, &value);
+            if let Some(started) = started {
+                RENDER_NS.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(0), Ordering::Relaxed);
+            }
             (Out::View(family, key, value), time, diff)
         }));
     }
@@ -200,12 +222,16 @@ fn assemble(
     let mut sums: BTreeMap<(Family, String, String), isize> = BTreeMap::new();
     let mut derived: BTreeMap<Derived, isize> = BTreeMap::new();
     let mut events = Vec::new();
+    let mut reads = Vec::new();
     for (out, diff) in updates {
         match out {
             Out::View(family, key, value) => *sums.entry((family, key, value)).or_insert(0) += diff,
             Out::Derived(event) => *derived.entry(event).or_insert(0) += diff,
             Out::Audit(row) => events.push(row),
             Out::Position(position) => {
+                if let Some(read) = position.read {
+                    reads.push((position.worker, read));
+                }
                 // Updates come in time order, and a worker reports at most one position per time.
                 positions.insert(position.worker, position);
             }
@@ -247,6 +273,8 @@ fn assemble(
         offsets,
         at_end,
         events,
+        reads,
+        complete_ns: unix_ns(),
     }
 }
 
@@ -282,7 +310,7 @@ mod tests {
     fn offsets_are_each_workers_latest_and_at_end_needs_every_worker() {
         let position = |worker: usize, next: i64, at_end: bool| {
             let offsets: Offsets = [(format!("t{worker}"), [(0, next)].into_iter().collect())].into_iter().collect();
-            Out::Position(Position { worker, offsets, at_end, clocks: BTreeMap::new() })
+            Out::Position(Position { worker, offsets, at_end, clocks: BTreeMap::new(), read: None })
         };
         let targets: Offsets = [("t0".to_string(), [(0, 5)].into_iter().collect())].into_iter().collect();
         let mut positions = BTreeMap::new();

@@ -7,13 +7,16 @@ use super::{Counters, PipelineConfig};
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
+use shopflow_ingest::source::ReadStage;
 use shopflow_sinks::clickhouse::ClickHouseSink;
 use shopflow_sinks::kafka::DerivedProducer;
+use shopflow_sinks::otlp;
 use shopflow_sinks::redis::RedisSink;
 use shopflow_sinks::{Offsets, Publication};
 use shopflow_topics::{Event, EventTime};
 use shopflow_views::derived::Derived;
 use shopflow_views::settle::{watermark, Settler};
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
@@ -109,6 +112,8 @@ struct Analytics {
     publication: Publication,
     /// Make this generation current in ClickHouse, with this version.
     switch_as_of: Option<i64>,
+    /// The sampled trace of (the first of) its batches.
+    trace: Option<otlp::Context>,
 }
 
 impl Analytics {
@@ -117,11 +122,19 @@ impl Analytics {
         self.publication.upper = later.publication.upper;
         self.publication.changes.extend(later.publication.changes);
         self.switch_as_of = later.switch_as_of.or(self.switch_as_of);
+        self.trace = self.trace.or(later.trace);
     }
 
     async fn write(self, clickhouse: &ClickHouseSink) -> anyhow::Result<()> {
+        let started = otlp::now_ns();
         clickhouse.insert_events(&self.events).await.context("writing events to ClickHouse")?;
         clickhouse.publish(&self.publication).await.context("writing analytics to ClickHouse")?;
+        if let Some(trace) = self.trace {
+            let span = otlp::Span::under(trace, "clickhouse", started, otlp::now_ns())
+                .with("shopflow.audit_rows", self.events.len())
+                .with("shopflow.changes", self.publication.changes.len());
+            otlp::record(span);
+        }
         if let Some(as_of) = self.switch_as_of {
             clickhouse.make_current(as_of).await.context("switching the ClickHouse generation")?;
             // Dropping old rows only frees disk (the views already hide them): best effort, bounded.
@@ -143,6 +156,75 @@ impl Analytics {
     }
 }
 
+/// When each stage of one published batch ran (ns since the Unix epoch), for its trace.
+struct Stages {
+    reads: Vec<(usize, ReadStage)>,
+    /// The epochs were complete at worker 0 (computed and rendered).
+    complete_ns: u64,
+    /// Rendering time since the last batch, summed over this process's workers.
+    render_ns: u64,
+    /// The publisher took the batch.
+    received_ns: u64,
+    redis: (u64, u64),
+    kafka: (u64, u64),
+}
+
+impl Stages {
+    /// The batch's spans: `pipeline.batch` with `read` (and its `decode`) per worker,
+    /// `compute` (and its `render`), `wait` for the publisher, `redis` and `kafka`; the
+    /// ClickHouse writer adds `clickhouse`. `decode` and `render` are sums of many short
+    /// moments, drawn as one span of that length.
+    fn record(self, trace: otlp::Context, upper: u64, changes: usize, audit_rows: usize, derived: usize) {
+        let mut per_worker: BTreeMap<usize, ReadStage> = BTreeMap::new();
+        for (worker, read) in &self.reads {
+            let merged = per_worker.entry(*worker).or_insert(ReadStage { opened_ns: u64::MAX, ..ReadStage::default() });
+            merged.opened_ns = merged.opened_ns.min(read.opened_ns);
+            merged.closed_ns = merged.closed_ns.max(read.closed_ns);
+            merged.records += read.records;
+            merged.decode_ns += read.decode_ns;
+        }
+        let opened = per_worker.values().map(|r| r.opened_ns).min().unwrap_or(self.complete_ns);
+        let closed = per_worker.values().map(|r| r.closed_ns).max().unwrap_or(self.complete_ns);
+        let records: u64 = per_worker.values().map(|r| r.records).sum();
+        let mut spans = vec![otlp::Span::root(trace, "pipeline.batch", opened.min(self.complete_ns), self.kafka.1)
+            .with("shopflow.epoch_upper", upper)
+            .with("shopflow.records", records)
+            .with("shopflow.changes", changes)
+            .with("shopflow.audit_rows", audit_rows)
+            .with("shopflow.derived_events", derived)];
+        for (worker, read) in &per_worker {
+            let span = otlp::Span::under(trace, "read", read.opened_ns, read.closed_ns)
+                .with("shopflow.worker", *worker)
+                .with("shopflow.records", read.records);
+            let decode_end = read.opened_ns.saturating_add(read.decode_ns);
+            spans.push(
+                otlp::Span::under(span.context(), "decode", read.opened_ns, decode_end)
+                    .with("shopflow.summed", "time decoding the epoch's records, summed"),
+            );
+            spans.push(span);
+        }
+        let compute = otlp::Span::under(trace, "compute", closed.min(self.complete_ns), self.complete_ns);
+        spans.push(
+            otlp::Span::under(
+                compute.context(),
+                "render",
+                self.complete_ns.saturating_sub(self.render_ns),
+                self.complete_ns,
+            )
+            .with("shopflow.summed", "time rendering changed keys, summed over this process's workers"),
+        );
+        spans.push(compute);
+        spans.push(otlp::Span::under(trace, "wait", self.complete_ns, self.received_ns));
+        spans.push(otlp::Span::under(trace, "redis", self.redis.0, self.redis.1).with("shopflow.keys", changes));
+        spans.push(
+            otlp::Span::under(trace, "kafka", self.kafka.0, self.kafka.1).with("shopflow.derived_events", derived),
+        );
+        for span in spans {
+            otlp::record(span);
+        }
+    }
+}
+
 struct State {
     redis: RedisSink,
     analytics: std::sync::mpsc::Sender<Analytics>,
@@ -158,7 +240,13 @@ struct State {
 }
 
 impl State {
-    async fn publish(&mut self, batch: Batch) -> anyhow::Result<()> {
+    async fn publish(&mut self, mut batch: Batch) -> anyhow::Result<()> {
+        let trace = otlp::sample();
+        let received_ns = otlp::now_ns();
+        let render_ns = super::publish::take_render_ns();
+        let reads = std::mem::take(&mut batch.reads);
+        let complete_ns = batch.complete_ns;
+        let (upper, audit_rows) = (batch.upper, batch.events.len());
         // Caught up: past the end offsets seen at start, and the workers found nothing more to read
         // (watermarks alone are not trusted: some brokers report them low).
         let caught_up = self.counters.current.load(Ordering::SeqCst)
@@ -176,7 +264,9 @@ impl State {
         let publication = Publication { upper: batch.upper, changes: batch.changes, offsets: batch.offsets };
         let was_current = self.counters.current.load(Ordering::SeqCst);
         let switching = caught_up && !was_current;
+        let redis_started = otlp::now_ns();
         let as_of = self.redis.publish(&publication, caught_up).await.context("publishing to Redis")?;
+        let redis_ended = otlp::now_ns();
         let analytics = Analytics {
             events: batch.events,
             publication: Publication {
@@ -190,6 +280,7 @@ impl State {
                 offsets: Offsets::new(),
             },
             switch_as_of: switching.then_some(as_of),
+            trace,
         };
         if self.analytics.send(analytics).is_err() {
             anyhow::bail!("the ClickHouse writer stopped");
@@ -205,15 +296,28 @@ impl State {
                 }
             }
         }
-        self.emit_derived(settled)?;
+        let kafka_started = otlp::now_ns();
+        let derived = self.emit_derived(settled)?;
+        let kafka_ended = otlp::now_ns();
         self.commit(&publication.offsets);
         self.counters.publications.fetch_add(1, Ordering::Relaxed);
         self.counters.as_of.store(as_of as u64, Ordering::Relaxed);
+        if let Some(trace) = trace {
+            let stages = Stages {
+                reads,
+                complete_ns,
+                render_ns,
+                received_ns,
+                redis: (redis_started, redis_ended),
+                kafka: (kafka_started, kafka_ended),
+            };
+            stages.record(trace, upper, publication.changes.len(), audit_rows, derived);
+        }
         Ok(())
     }
 
-    /// Emits settled transitions, each stamped with its own event time.
-    fn emit_derived(&mut self, derived: Vec<Derived>) -> anyhow::Result<()> {
+    /// Emits settled transitions, each stamped with its own event time; how many events.
+    fn emit_derived(&mut self, derived: Vec<Derived>) -> anyhow::Result<usize> {
         let events: Vec<(Event, String, EventTime)> = derived
             .iter()
             .flat_map(|d| d.events().into_iter().map(|(event, state)| (event, state, d.time())))
@@ -222,7 +326,7 @@ impl State {
         if let (false, Some(derived)) = (events.is_empty(), &self.derived) {
             derived.send(&events)?;
         }
-        Ok(())
+        Ok(events.len())
     }
 
     /// Commits covered offsets to the consumer group: lag tooling only.

@@ -233,12 +233,19 @@ pub fn free_port() -> u16 {
 /// One HTTP/1.1 request over a fresh connection, with a JSON body and a
 /// bearer token when given: the whole answer as text.
 pub fn exchange(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> String {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    exchange_with(port, method, path, &headers, body)
+}
+
+/// [`exchange`] with these request headers.
+pub fn exchange_with(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let headers: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -336,4 +343,65 @@ pub fn clickhouse(sql: &str) -> String {
     let (head, body) = response.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"), "{sql}: {response}");
     body.to_string()
+}
+
+/// One HTTP/1.1 request read from `reader`: (request line, headers by lower-case
+/// name, body); `None` when the connection closed before a request.
+pub fn read_request(
+    reader: &mut impl std::io::BufRead,
+) -> Option<(String, std::collections::BTreeMap<String, String>, Vec<u8>)> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
+    let mut headers = std::collections::BTreeMap::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.insert(name.to_ascii_lowercase(), value.trim().to_string());
+    }
+    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((request_line.trim_end().to_string(), headers, body))
+}
+
+/// A seeded shop (`generate --seed SEED` with `sizes`) on a fresh space, and
+/// `shopflow run` over it with `workers` and `extra` arguments, listening on a
+/// free port: the space, the port and the process.
+pub fn seeded_run(test: &str, seed: &str, sizes: [&str; 3], workers: &str, extra: &[&str]) -> (Space, u16, Running) {
+    let space = Space::new(test);
+    space.run_ok(&["topics", "create", "--partitions", "3"]);
+    let [users, products, events] = sizes;
+    space.run_ok(&[
+        "generate",
+        "--seed",
+        seed,
+        "--users",
+        users,
+        "--products",
+        products,
+        "--events",
+        events,
+        "--quiet",
+    ]);
+    let port = free_port();
+    let run = Running(
+        space
+            .shopflow()
+            .args(["run", "--workers", workers, "--idle-timeout", "300ms"])
+            .args(["--http-addr", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_until("the API to listen", 120, || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    (space, port, run)
 }

@@ -13,7 +13,7 @@
 //! no broker to send them to). The source ends at the end of the file.
 
 use super::operator::{Epoch, Record, SourceCounters, SourceStreams, EPOCH_SPAN, IN_FLIGHT};
-use super::{Offsets, Position, SourceConfig, SourcePartition};
+use super::{unix_ns, Offsets, Position, ReadStage, SourceConfig, SourcePartition};
 use serde::Deserialize;
 use shopflow_topics::{Envelope, Topic};
 use shopflow_views::settle::Clock;
@@ -162,6 +162,8 @@ where
         // reading, on the span's boundary, so that the workers' epochs coincide and a reduce
         // downstream evaluates a changed key once per span, as behind a Kafka backlog.
         let mut opened: Option<std::time::Instant> = None;
+        // What reading the open epoch has taken (traces).
+        let mut stage: Option<ReadStage> = None;
         move |_frontiers| {
             let Some(caps) = capability.as_mut() else { return };
             if opened.is_none() {
@@ -179,6 +181,8 @@ where
             let time = *caps[0].time();
             let mut taken = 0usize;
             let mut ended = false;
+            let started_ns = unix_ns();
+            let mut decoding = std::time::Duration::ZERO;
             {
                 let mut records = records_output.activate();
                 let mut records = records.session(&caps[0]);
@@ -217,6 +221,7 @@ where
                     let offset = lane.next;
                     lane.next += 1;
                     let key = parsed.key.as_deref().map(str::as_bytes);
+                    let decode_started = std::time::Instant::now();
                     match Envelope::decode_record(lane.contract.name(), key, parsed.value.as_bytes()) {
                         Ok(envelope) if !config.times.contains(envelope.time) => {
                             counters.skipped.fetch_add(1, Ordering::Relaxed);
@@ -225,6 +230,7 @@ where
                             lane.clock.newest = lane.clock.newest.max(Some(envelope.time));
                             let record = Record { envelope, topic: &lane.topic, partition, offset };
                             let (record, row) = decode(record);
+                            decoding += decode_started.elapsed();
                             records.give((record, time, 1));
                             audit.give((row, time, 1));
                         }
@@ -240,6 +246,7 @@ where
                 }
             }
             counters.records.fetch_add(taken as u64, Ordering::Relaxed);
+            ReadStage::add(&mut stage, started_ns, taken, decoding);
             let finishing = ended || stop.load(Ordering::SeqCst);
             let since = *opened.get_or_insert_with(std::time::Instant::now);
             if !finishing && since.elapsed() < EPOCH_SPAN {
@@ -256,7 +263,7 @@ where
                 offsets.entry(lane.topic.clone()).or_default().insert(partition, lane.next);
                 clocks.entry(lane.topic.clone()).or_default().insert(partition, lane.clock);
             }
-            let position = Position { worker, offsets, at_end: ended, clocks };
+            let position = Position { worker, offsets, at_end: ended, clocks, read: ReadStage::close(&mut stage) };
             positions_output.activate().session(&caps[2]).give((position, time, 1));
             in_flight.push_back(time);
             if finishing {

@@ -223,6 +223,46 @@ pub struct Position {
     pub at_end: bool,
     /// Each of its partitions' event-time clock.
     pub clocks: BTreeMap<String, BTreeMap<i32, Clock>>,
+    /// What reading the epoch it closes took, when it read anything (for traces).
+    pub read: Option<ReadStage>,
+}
+
+/// What one worker's reading of one epoch took: the pipeline's traces show it
+/// as the batch's `read` and `decode` spans.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ReadStage {
+    /// When the epoch's first record was asked for (ns since the Unix epoch).
+    pub opened_ns: u64,
+    /// When the epoch was closed.
+    pub closed_ns: u64,
+    /// Records read.
+    pub records: u64,
+    /// Time spent decoding them (the envelope, the facts, the audit row), summed.
+    pub decode_ns: u64,
+}
+
+impl ReadStage {
+    /// Counts `records` read in an activation that started at `started_ns`, `decode` of it decoding.
+    pub fn add(stage: &mut Option<ReadStage>, started_ns: u64, records: usize, decode: std::time::Duration) {
+        if records == 0 {
+            return;
+        }
+        let stage = stage.get_or_insert(ReadStage { opened_ns: started_ns, ..ReadStage::default() });
+        stage.records += records as u64;
+        stage.decode_ns += u64::try_from(decode.as_nanos()).unwrap_or(u64::MAX);
+    }
+
+    /// The stage of an epoch closed now, leaving none behind.
+    pub fn close(stage: &mut Option<ReadStage>) -> Option<ReadStage> {
+        stage.take().map(|s| ReadStage { closed_ns: unix_ns(), ..s })
+    }
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+pub fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@
 //! Records that do not decode go to the dead-letter topic with the reason;
 //! the partition keeps flowing.
 
-use super::{covers, restrict, Offsets, Position, SourceConfig, SourcePartition, TimeRange};
+use super::{covers, restrict, unix_ns, Offsets, Position, ReadStage, SourceConfig, SourcePartition, TimeRange};
 use crate::producer::RecordProducer;
 use crate::KafkaError;
 use rdkafka::consumer::base_consumer::PartitionQueue;
@@ -448,6 +448,8 @@ where
         // has a backlog, up to EPOCH_SPAN), and whether the last activation left a backlog.
         let mut opened: Option<Instant> = None;
         let mut backlog = false;
+        // What reading the open epoch has taken (traces).
+        let mut stage: Option<ReadStage> = None;
         move |_frontiers| {
             let Some(caps) = capability.as_mut() else { return };
             if opened.is_none() {
@@ -468,6 +470,8 @@ where
             let mut polled = 0usize;
             let mut more = false;
             let mut blocked = false;
+            let mut decoding = Duration::ZERO;
+            let started_ns = unix_ns();
             if !held_back {
                 let started = Instant::now();
                 let mut records = records_output.activate();
@@ -484,12 +488,14 @@ where
                                 .find(|lane| lane.topic == message.topic() && lane.partition == message.partition());
                             if let Some(lane) = found {
                                 polled += 1;
+                                let decode_started = Instant::now();
                                 if let Some((record, row)) =
                                     take(lane, &message, &mut decode, &letters, &mut pace, &config.times)
                                 {
                                     records.give((record, time, 1));
                                     audit.give((row, time, 1));
                                 }
+                                decoding += decode_started.elapsed();
                             }
                         }
                         Err(RdError::PartitionEOF(_)) => {}
@@ -531,12 +537,14 @@ where
                             Some(Ok(message)) => {
                                 polled += 1;
                                 lane.drained = false;
+                                let decode_started = Instant::now();
                                 if let Some((record, row)) =
                                     take(lane, &message, &mut decode, &letters, &mut pace, &config.times)
                                 {
                                     records.give((record, time, 1));
                                     audit.give((row, time, 1));
                                 }
+                                decoding += decode_started.elapsed();
                                 if lane.key() > limit || polled >= config.max_epoch_records {
                                     continue 'read;
                                 }
@@ -547,6 +555,7 @@ where
                 low_slot.store(low_mark(&lanes), Ordering::Relaxed);
             }
             counters.records.fetch_add(polled as u64, Ordering::Relaxed);
+            ReadStage::add(&mut stage, started_ns, polled, decoding);
             if polled > 0 {
                 opened.get_or_insert_with(Instant::now);
             }
@@ -591,10 +600,12 @@ where
                     (reached && lane.last_read.elapsed() >= config.idle_timeout) || (finishing && caught_up);
                 clocks.entry(lane.topic.clone()).or_default().insert(lane.partition, lane.clock);
             }
-            let position = Position { worker, offsets, at_end: at_end || (finishing && caught_up), clocks };
+            let position = Position { worker, offsets, at_end: at_end || (finishing && caught_up), clocks, read: None };
             let changed = reported.as_ref() != Some(&position);
             if changed {
-                positions_output.activate().session(&caps[2]).give((position.clone(), time, 1));
+                // What the epoch's reading took travels with it, not in what `reported` compares.
+                let given = Position { read: ReadStage::close(&mut stage), ..position.clone() };
+                positions_output.activate().session(&caps[2]).give((given, time, 1));
                 reported = Some(position);
             }
             if opened.take().is_some() || changed {
