@@ -71,6 +71,7 @@ pub mod accounts;
 pub mod analytics;
 pub mod carts;
 pub mod catalog;
+pub mod census;
 pub mod fraud;
 pub mod inventory;
 pub mod notifications;
@@ -529,50 +530,80 @@ pub fn build<'s>(events: Coll<'s, (String, Vec<Fact>)>) -> Views<'s> {
 
 /// Builds every view from events keyed by id (each with its facts).
 pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings) -> Views<'s> {
+    let scope = events.scope();
+    let mark = |family: &'static str| census::mark(family, scope.worker().peek_identifier());
     let config = recommend::Config { pair_cap: settings.pair_cap };
+    mark("facts");
     let facts = Facts::split(dedup(events));
+    mark("orders");
     let orders = orders::view(facts.of(&[Kind::Order]));
+    mark("catalog");
     let catalog = catalog::view(facts.of(&[Kind::Product, Kind::Category]));
+    mark("vendor_profiles");
     let vendor_profiles = vendors::profiles(facts.of(&[Kind::Vendor]));
+    mark("live");
     let live = catalog::live(catalog.products.clone(), vendors::status(vendor_profiles.clone()));
+    mark("category_tree");
     let category_tree = catalog::tree(catalog.categories.clone(), live.clone());
+    mark("search");
     let search = search::view(live, catalog.categories.clone());
+    mark("carts");
     let carts = carts::view(facts.of(&[Kind::Cart]), catalog.products.clone());
+    mark("users");
     let users = users::view(facts.of(&[Kind::User]));
+    mark("accounts");
     let accounts = accounts::view(facts.of(&[Kind::Credential, Kind::User]));
+    mark("purchases");
     let purchases = orders::purchases(orders.clone());
+    mark("purchased_pairs");
     let purchased_pairs = purchases.clone().map(|(user, product, _, _)| (user, product)).distinct();
+    mark("reviews");
     let reviews = reviews::view(facts.of(&[Kind::Review]), purchased_pairs.clone());
+    mark("newest");
     let newest = ops::newest_of(facts.of(&[Kind::Clock]).flat_map(|fact| match fact {
         Fact::Clock(time) => Some(time),
         _ => None,
     }));
+    mark("recommend");
     let recommend = recommend::view(facts.of(&[Kind::View]), purchases, purchased_pairs, newest.clone(), config);
+    mark("searches");
     let searches = search::searches(facts.of(&[Kind::Search]), newest);
+    mark("search_term_stats");
     let search_term_stats = analytics::search_terms(facts.of(&[Kind::Search, Kind::SearchClick]));
+    mark("inventory");
     let inventory = inventory::view(facts.of(&[Kind::Stock]), orders.clone());
+    mark("analytics");
     let analytics = analytics::view(
         facts.of(&[Kind::View, Kind::Cart, Kind::Order]),
         orders.clone(),
         catalog.products.clone(),
         reviews.ratings.clone(),
     );
+    mark("payments");
     let payments = payments::view(facts.of(&[Kind::Payment, Kind::TopUp]));
+    mark("vendors");
     let vendors = vendors::view(vendor_profiles, facts.of(&[Kind::Payout]), orders.clone());
+    mark("promotions");
     let promotions = promotions::view(facts.of(&[Kind::Promotion]), orders.clone());
+    mark("fraud");
     let fraud = fraud::view(facts.of(&[Kind::Payment]), orders.clone(), settings.fraud)
         .map(|(user, view)| ((fraud::ALL.to_string(), user), view));
+    mark("shipping");
     let shipping = shipping::view(
         facts.of(&[Kind::Partner]),
         facts.of(&[Kind::Shipment]),
         facts.of(&[Kind::ShipTo]),
         orders.clone(),
     );
+    mark("moves");
     let moves = inventory::moves(facts.of(&[Kind::Stock]), orders.clone());
+    mark("suspected");
     let suspected = fraud.clone().flat_map(|((_, user_id), view)| {
         view.flags.into_iter().map(move |flag| Derived::FraudSuspected { user_id: user_id.clone(), flag })
     });
+    mark("inventory_alerts");
     let inventory_alerts = inventory::alerts(moves, settings.low_stock_threshold);
+    mark("derived");
     let mut derived = orders::status_changes(orders.clone()).concat(inventory_alerts.clone()).concat(suspected);
     if settings.notifications {
         derived = derived.concat(notifications::view(
@@ -585,6 +616,7 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
             shipping.assignments.clone(),
         ));
     }
+    mark("views");
     Views {
         user_orders: orders::user_orders(orders.clone()),
         orders,

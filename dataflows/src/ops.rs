@@ -1,6 +1,6 @@
 //! Small operators the families share.
 
-use crate::{id_hash, Coll};
+use crate::{id_hash, Coll, Epoch};
 use shopflow_topics::EventTime;
 use shopflow_views::facts::{Fact, Stamp};
 
@@ -47,20 +47,87 @@ pub fn minute(time: EventTime) -> i64 {
     time.0.div_euclid(60 * 1_000_000_000)
 }
 
-/// The newest of the times: the latest per millisecond, then per second,
-/// minute and day, then of all days. An epoch re-reads the few groups its
-/// times fall in, each bounded (a thousand milliseconds, sixty seconds...)
-/// whatever the event rate and the length of the history.
+/// The newest of the times, one value: what [`latest_by_key`] keeps for a
+/// single key. Times only ever arrive (facts are never retracted after
+/// [`crate::dedup`]), so the newest is a running maximum: one value held, not
+/// every time seen.
 pub fn newest_of<'s>(times: Coll<'s, EventTime>) -> Coll<'s, EventTime> {
-    const WIDTHS: [i64; 4] = [EventTime::MILLISECOND, EventTime::SECOND, 60 * EventTime::SECOND, EventTime::DAY];
-    fn latest<K>(_: &K, times: &[(&EventTime, isize)], out: &mut Vec<(EventTime, isize)>) {
-        out.push((*times.last().expect("non-empty").0, 1));
-    }
-    let mut newest = times.map(|time| (time.0.div_euclid(WIDTHS[0]), time)).reduce(latest);
-    for width in &WIDTHS[1..] {
-        newest = newest.map(move |(_, time)| (time.0.div_euclid(*width), time)).reduce(latest);
-    }
-    newest.map(|(_, time)| ((), time)).reduce(latest).map(|((), time)| time)
+    latest_by_key(times.map(|time| ((), time))).map(|((), time)| time)
+}
+
+/// Per key, the greatest value seen — what `reduce` keeping the last value
+/// computes, for inputs that only ever grow (every update adds one; a
+/// retraction is a bug of the caller, logged and ignored). It holds one value
+/// per key rather than every input: when a complete epoch brings a greater
+/// value, the old one is retracted and the new one asserted at that epoch.
+/// Epochs are taken in order once the input frontier has passed them, so the
+/// result at every epoch is exactly the maximum of the values up to it.
+pub fn latest_by_key<'s, K, V>(rows: Coll<'s, (K, V)>) -> Coll<'s, (K, V)>
+where
+    K: differential_dataflow::ExchangeData + std::hash::Hash,
+    V: differential_dataflow::ExchangeData,
+{
+    use differential_dataflow::AsCollection;
+    use std::collections::{BTreeMap, HashMap};
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::generic::operator::Operator;
+    use timely::dataflow::operators::Capability;
+
+    let route = |update: &((K, V), Epoch, isize)| {
+        use std::hash::Hasher;
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&update.0 .0, &mut hasher);
+        hasher.finish()
+    };
+    let stream = rows.inner.unary_frontier(Exchange::new(route), "LatestByKey", |_, _| {
+        // Per epoch not yet complete: a capability for it and the greatest value per key in it.
+        let mut pending: BTreeMap<Epoch, (Capability<Epoch>, HashMap<K, V>)> = BTreeMap::new();
+        let mut latest: HashMap<K, V> = HashMap::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|capability, containers| {
+                for container in containers {
+                    for ((key, value), time, diff) in container.drain(..) {
+                        let (_, greatest) =
+                            pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), HashMap::new()));
+                        if diff <= 0 {
+                            tracing::error!("latest_by_key: a retraction of an input that only grows; ignored");
+                            continue;
+                        }
+                        match greatest.get_mut(&key) {
+                            Some(held) if *held >= value => {}
+                            Some(held) => *held = value,
+                            None => {
+                                greatest.insert(key, value);
+                            }
+                        }
+                    }
+                }
+            });
+            // Complete epochs, oldest first.
+            while let Some(entry) = pending.first_entry() {
+                if frontier.less_equal(entry.key()) {
+                    break;
+                }
+                let (time, (capability, greatest)) = entry.remove_entry();
+                let mut session = output.session(&capability);
+                for (key, value) in greatest {
+                    match latest.get_mut(&key) {
+                        Some(held) if *held >= value => {}
+                        Some(held) => {
+                            let old = std::mem::replace(held, value.clone());
+                            session.give(((key.clone(), old), time, -1));
+                            session.give(((key, value), time, 1));
+                        }
+                        None => {
+                            latest.insert(key.clone(), value.clone());
+                            session.give(((key, value), time, 1));
+                        }
+                    }
+                }
+            }
+        }
+    });
+    stream.as_collection()
 }
 
 /// Shards of a windowed top's two levels: the top of each shard, then the top of those.

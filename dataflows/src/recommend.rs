@@ -57,16 +57,19 @@ pub fn view<'s>(
     newest: Coll<'s, EventTime>,
     config: Config,
 ) -> Recommend<'s> {
-    let bought_recently =
-        recent_distinct(purchases.clone().map(|(user, product, stamp, _)| (user, (product, stamp))), config.pair_cap);
+    // Purchases come and go (an order cancelled): the latest per product is a reduce.
+    let bought = purchases.clone().map(|(user, product, stamp, _)| ((user, product), stamp));
+    let bought_latest =
+        bought.reduce(|_, recencies, out| out.push((recencies.last().expect("non-empty").0.clone(), 1)));
+    let bought_recently = recent_distinct(bought_latest, config.pair_cap);
     let bought_together = together(bought_recently);
-    let viewed_recently = recent_distinct(
-        facts.clone().flat_map(|fact| match fact {
-            Fact::View(stamp, Some(user), product) => Some((user, (product, (stamp.time, stamp.id)))),
-            _ => None,
-        }),
-        config.pair_cap,
-    );
+    // Views only ever arrive: the latest per product is a running maximum, one value held
+    // per (user, product) rather than every view.
+    let viewed = facts.clone().flat_map(|fact| match fact {
+        Fact::View(stamp, Some(user), product) => Some(((user, product), (stamp.time, stamp.id))),
+        _ => None,
+    });
+    let viewed_recently = recent_distinct(crate::ops::latest_by_key(viewed), config.pair_cap);
     let viewed_together = together(viewed_recently);
     let purchases_by_user = purchased_pairs.reduce(|user, products, out| {
         let products = products.iter().map(|(p, _)| (*p).clone()).collect();
@@ -76,13 +79,9 @@ pub fn view<'s>(
     Recommend { bought_together, viewed_together, purchases: purchases_by_user, trending }
 }
 
-/// Per user, the `cap` distinct products of the most recent rows, by each
-/// product's latest [`Recency`] (ties by productId, descending).
-fn recent_distinct<'s>(rows: Coll<'s, (String, (String, Recency))>, cap: usize) -> Coll<'s, (String, String)> {
-    // The latest row per (user, product) first, so each user's fold sees one row per product.
-    let latest = rows
-        .map(|(user, (product, recency))| ((user, product), recency))
-        .reduce(|_, recencies, out| out.push((recencies.last().expect("non-empty").0.clone(), 1)));
+/// Per user, the `cap` distinct products of the most recent, from each
+/// (user, product)'s latest [`Recency`] (ties by productId, descending).
+fn recent_distinct<'s>(latest: Coll<'s, ((String, String), Recency)>, cap: usize) -> Coll<'s, (String, String)> {
     latest.map(|((user, product), recency)| (user, (recency, product))).reduce(move |_, recent, out| {
         for ((_, product), _) in recent.iter().rev().take(cap) {
             out.push((product.clone(), 1));

@@ -152,6 +152,12 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
             // Only worker 0 gets the sender; the others' collect operators receive nothing.
             let sender = if index == 0 { to_publisher.lock().expect("not poisoned").take() } else { None };
             let probe = ProbeHandle::new();
+            // Diagnostics: how many updates each family's arrangements hold, every
+            // SHOPFLOW_CENSUS seconds.
+            let census = std::env::var("SHOPFLOW_CENSUS").ok().map(|every| {
+                let every = std::time::Duration::from_secs(every.parse().unwrap_or(30).max(1));
+                (shopflow_dataflows::census::install(worker), every)
+            });
             let built = worker.dataflow::<Epoch, _, _>(|scope| {
                 let decode = |record: Record<'_>| {
                     // `shop.credentials` is never copied to the audit log.
@@ -201,7 +207,22 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                 return Err(error);
             }
             // Parked between activations: records arriving, idle ticks and peers wake the worker.
-            while worker.step_or_park(None) {}
+            match census {
+                None => while worker.step_or_park(None) {},
+                Some((census, every)) => {
+                    let mut reported = std::time::Instant::now();
+                    while worker.step_or_park(Some(std::time::Duration::from_secs(1))) {
+                        if reported.elapsed() >= every {
+                            // Logged events wait in a buffer until flushed.
+                            if let Some(mut registry) = worker.log_register() {
+                                registry.flush();
+                            }
+                            tracing::info!(worker = index, "census: {}", census.report(12));
+                            reported = std::time::Instant::now();
+                        }
+                    }
+                }
+            }
             Ok(())
         })
         .map_err(|e| anyhow::anyhow!("starting timely: {e}"))?

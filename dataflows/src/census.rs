@@ -1,0 +1,116 @@
+//! Where the views' memory goes: how many updates each arrangement holds,
+//! by family — a diagnostic the pipeline turns on with `SHOPFLOW_CENSUS=N`
+//! (every N seconds each worker logs its census).
+//!
+//! [`crate::build_with`] marks where each family's operators begin
+//! ([`mark`], by timely's next operator identifier); [`install`] listens to
+//! differential's arrangement log (batches made, merged and dropped: the
+//! updates a trace holds) and to its batchers' sizes, and [`Census::report`]
+//! adds them up per family.
+
+use differential_dataflow::logging::{DifferentialEvent, DifferentialEventBuilder};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+thread_local! {
+    /// (family, first operator identifier of the family), in building order, this worker's.
+    static MARKS: RefCell<Vec<(&'static str, usize)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks that the operators built from now on, starting at identifier `next`, belong to `family`.
+pub fn mark(family: &'static str, next: usize) {
+    MARKS.with(|marks| marks.borrow_mut().push((family, next)));
+}
+
+/// The family of operator `id`: the last mark at or before it.
+fn family_of(marks: &[(&'static str, usize)], id: usize) -> &'static str {
+    marks.iter().rev().find(|(_, first)| *first <= id).map_or("(source and sinks)", |(family, _)| family)
+}
+
+#[derive(Default)]
+struct Tally {
+    /// Updates held per arranging operator.
+    updates: BTreeMap<usize, i64>,
+    /// Their sum.
+    total: i64,
+    /// The largest sum yet, and the updates per operator then.
+    peak: (i64, BTreeMap<usize, i64>),
+    /// Bytes waiting in each operator's batcher.
+    batcher_bytes: BTreeMap<usize, i64>,
+}
+
+/// One worker's census, fed by differential's log.
+pub struct Census(Rc<RefCell<Tally>>);
+
+/// Starts counting on `worker`: before its dataflow is built.
+pub fn install(worker: &mut timely::worker::Worker) -> Census {
+    let tally = Rc::new(RefCell::new(Tally::default()));
+    let fed = tally.clone();
+    if let Some(mut registry) = worker.log_register() {
+        registry.insert::<DifferentialEventBuilder, _>("differential/arrange", move |_time, events| {
+            let Some(events) = events else { return };
+            let mut tally = fed.borrow_mut();
+            for (_, event) in events.iter() {
+                let (operator, change) = match event {
+                    DifferentialEvent::Batch(b) => (b.operator, b.length as i64),
+                    DifferentialEvent::Merge(m) => match m.complete {
+                        Some(complete) => (m.operator, complete as i64 - (m.length1 + m.length2) as i64),
+                        None => continue,
+                    },
+                    DifferentialEvent::Drop(d) => (d.operator, -(d.length as i64)),
+                    DifferentialEvent::Batcher(b) => {
+                        *tally.batcher_bytes.entry(b.operator).or_default() += b.size_diff as i64;
+                        continue;
+                    }
+                    _ => continue,
+                };
+                *tally.updates.entry(operator).or_default() += change;
+                tally.total += change;
+            }
+            if tally.total > tally.peak.0 {
+                tally.peak = (tally.total, tally.updates.clone());
+            }
+        });
+    }
+    Census(tally)
+}
+
+impl Census {
+    /// Updates held and batcher bytes per family, largest first, and the
+    /// `top` largest arrangements with their operator identifiers; now, and
+    /// when the updates held were the most.
+    pub fn report(&self, top: usize) -> String {
+        let tally = self.0.borrow();
+        format!("{}; at the peak: {}", self.describe(&tally.updates, top), self.describe(&tally.peak.1, top))
+    }
+
+    fn describe(&self, updates: &BTreeMap<usize, i64>, top: usize) -> String {
+        let marks = MARKS.with(|marks| marks.borrow().clone());
+        let tally = self.0.borrow();
+        let mut families: BTreeMap<&'static str, (i64, i64)> = BTreeMap::new();
+        for (id, updates) in updates {
+            families.entry(family_of(&marks, *id)).or_default().0 += updates;
+        }
+        for (id, bytes) in &tally.batcher_bytes {
+            families.entry(family_of(&marks, *id)).or_default().1 += bytes;
+        }
+        let mut families: Vec<_> = families.into_iter().collect();
+        families.sort_by_key(|(_, (updates, _))| std::cmp::Reverse(*updates));
+        let total: i64 = families.iter().map(|(_, (u, _))| u).sum();
+        let mut out = format!("arranged updates {total}; by family:");
+        for (family, (updates, bytes)) in &families {
+            out.push_str(&format!(" {family}={updates}"));
+            if *bytes != 0 {
+                out.push_str(&format!("(+{} KiB batched)", bytes / 1024));
+            }
+        }
+        let mut largest: Vec<(&usize, &i64)> = updates.iter().collect();
+        largest.sort_by_key(|(_, updates)| std::cmp::Reverse(**updates));
+        out.push_str("; largest:");
+        for (id, updates) in largest.into_iter().take(top) {
+            out.push_str(&format!(" #{id}[{}]={updates}", family_of(&marks, *id)));
+        }
+        out
+    }
+}
