@@ -169,7 +169,14 @@ impl Shopper {
             Ok((status, bytes)) if status.is_success() => {
                 return Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
             }
-            Ok((status, _)) => status.as_u16().to_string(),
+            // The status and the API's error code (`503 store_timeout`).
+            Ok((status, bytes)) => {
+                let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                match answer["error"]["code"].as_str() {
+                    Some(code) => format!("{} {code}", status.as_u16()),
+                    None => status.as_u16().to_string(),
+                }
+            }
             Err(kind) => kind,
         };
         self.live.errors.fetch_add(1, Ordering::Relaxed);
@@ -343,10 +350,10 @@ fn print_report(report: &Value) {
     println!("{:<12} {:>9} {:>9} {:>10} {:>10} {:>7}", "step", "requests", "per s", "p50 ms", "p99 ms", "errors");
     for step in STEPS {
         let s = &report["steps"][step];
-        println!(
-            "{:<12} {:>9} {:>9} {:>10} {:>10} {:>7}",
-            step, s["requests"], s["perSecond"], s["p50Ms"], s["p99Ms"], s["errors"]
-        );
+        // serde_json's numbers ignore widths: as text first.
+        let [requests, rate, p50, p99, errors] =
+            ["requests", "perSecond", "p50Ms", "p99Ms", "errors"].map(|field| s[field].to_string());
+        println!("{step:<12} {requests:>9} {rate:>9} {p50:>10} {p99:>10} {errors:>7}");
     }
     let visible = &report["writeToVisible"];
     println!(
