@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Spans waiting for export at most; beyond, spans are dropped (and counted).
 const QUEUE: usize = 16_384;
@@ -166,10 +166,8 @@ impl Span {
     }
 }
 
-/// Now, in nanoseconds since the Unix epoch.
-pub fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
+/// Now, in nanoseconds since the Unix epoch (the clock the sources stamp their reads with).
+pub use shopflow_ingest::source::unix_ns as now_ns;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -209,7 +207,7 @@ enum Message {
 pub struct Tracer {
     /// Traces sampled, as a fraction of 2^64.
     threshold: u64,
-    queue: Mutex<SyncSender<Message>>,
+    queue: SyncSender<Message>,
     /// Spans dropped on a full queue.
     dropped: AtomicU64,
     /// Spans exported, and export requests that failed.
@@ -238,7 +236,7 @@ pub fn install(endpoint: &str, service: &str, ratio: f64) -> Result<(), String> 
     let threshold = if ratio >= 1.0 { u64::MAX } else { (ratio * u64::MAX as f64) as u64 };
     let tracer = Tracer {
         threshold,
-        queue: Mutex::new(queue),
+        queue,
         dropped: AtomicU64::new(0),
         exported: Default::default(),
         failed: Default::default(),
@@ -278,7 +276,7 @@ pub fn record(span: Span) {
 pub fn flush(within: Duration) {
     let Some(tracer) = tracer() else { return };
     let (done, finished) = std::sync::mpsc::sync_channel(1);
-    let sent = tracer.queue.lock().expect("not poisoned").send(Message::Flush(done));
+    let sent = tracer.queue.send(Message::Flush(done));
     if sent.is_ok() {
         let _ = finished.recv_timeout(within);
     }
@@ -302,8 +300,7 @@ impl Tracer {
 
     /// Queues a finished span; dropped (and counted) when the queue is full.
     pub fn record(&self, span: Span) {
-        let queue = self.queue.lock().expect("not poisoned");
-        if let Err(TrySendError::Full(_)) = queue.try_send(Message::Span(Box::new(span))) {
+        if let Err(TrySendError::Full(_)) = self.queue.try_send(Message::Span(Box::new(span))) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
