@@ -24,6 +24,41 @@ fn pipeline(space: &Space, extra: &[&str]) {
     space.run_ok(&[&["pipeline", "--exit-when-caught-up"], extra].concat());
 }
 
+/// Every audit row says what its record said: type, second, topic, subject and
+/// `data` (as JSON), at a partition and offset no other row has.
+fn audit_rows_match(space: &Space, records: &[serde_json::Value]) {
+    let sql = format!(
+        "SELECT id, type, toUnixTimestamp(time) AS seconds, topic, `partition`, `offset`, subject, data \
+         FROM {}.events FORMAT JSONEachRow",
+        space.name
+    );
+    let rows: BTreeMap<String, serde_json::Value> = clickhouse(&sql)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .map(|row| (row["id"].as_str().unwrap().to_string(), row))
+        .collect();
+    let mut places = BTreeSet::new();
+    for row in rows.values() {
+        let place = (row["topic"].to_string(), row["partition"].to_string(), row["offset"].to_string());
+        assert!(places.insert(place), "two audit rows at one place: {row}");
+    }
+    let mut checked = 0;
+    for record in records {
+        let text = record["value"].as_str().unwrap();
+        let Ok(envelope) = Envelope::decode(text.as_bytes()) else { continue };
+        let row = rows.get(&envelope.id).unwrap_or_else(|| panic!("no audit row for {}", envelope.id));
+        assert_eq!(row["type"], envelope.type_name(), "{row}");
+        let seconds: i64 = row["seconds"].to_string().trim_matches('"').parse().unwrap();
+        assert_eq!(seconds, envelope.time.0.div_euclid(1_000_000_000), "{row}");
+        assert_eq!(row["topic"].as_str().unwrap(), space.topic(record["topic"].as_str().unwrap()));
+        assert_eq!(row["subject"], envelope.subject);
+        let data: serde_json::Value = serde_json::from_str(row["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data, envelope.event.data_json(), "audit data of {}", envelope.id);
+        checked += 1;
+    }
+    assert!(checked >= 100, "only {checked} records checked");
+}
+
 #[test]
 fn same_views_however_the_pipeline_runs() {
     let space = Space::new("same");
@@ -41,6 +76,7 @@ fn same_views_however_the_pipeline_runs() {
     assert!(one_worker.keys().any(|k| k.starts_with("inventory:")));
     assert!(one_worker.keys().any(|k| k.starts_with("user-orders:")));
     assert_eq!(analytics["events"], vec![valid.len().to_string()], "one audit row per distinct event");
+    audit_rows_match(&space, &records);
     assert!([
         "sales_daily",
         "funnel_daily",

@@ -56,6 +56,17 @@ pub enum SinkError {
     /// ClickHouse refused or is unreachable.
     #[error("clickhouse")]
     ClickHouse(#[from] ::clickhouse::error::Error),
+    /// ClickHouse answered a request with an error.
+    #[error("ClickHouse answered {status}: {detail}")]
+    ClickHouseRefused {
+        /// The HTTP status.
+        status: u16,
+        /// What it said.
+        detail: String,
+    },
+    /// ClickHouse could not be reached over HTTP.
+    #[error("ClickHouse is unreachable: {0}")]
+    ClickHouseHttp(String),
     /// Kafka refused a derived event.
     #[error("kafka")]
     Kafka(#[from] shopflow_ingest::KafkaError),

@@ -1051,6 +1051,15 @@ macro_rules! events {
                 }
             }
 
+            /// `data` as JSON text, written straight from the typed event (its
+            /// fields in the contract's order), without a [`serde_json::Value`].
+            pub fn data_text(&self) -> String {
+                let mut out = Vec::with_capacity(128);
+                let mut serializer = serde_json::Serializer::new(&mut out);
+                self.serialize_data(&mut serializer).expect("event data serialises");
+                String::from_utf8(out).expect("serde_json writes UTF-8")
+            }
+
             /// Appends the columns of `type_name`'s `data` (`None`: no such type).
             pub fn data_columns(type_name: &str, out: &mut Vec<$crate::columns::Column>) -> Option<()> {
                 use $crate::columns::Record;
