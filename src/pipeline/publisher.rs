@@ -84,8 +84,19 @@ pub fn spawn(
     Ok(std::thread::Builder::new().name("publisher".into()).spawn(move || {
         let lateness = i64::try_from(config.allowed_lateness.as_nanos()).unwrap_or(i64::MAX);
         let settler = Settler::new();
-        let mut state =
-            State { redis, analytics: to_analytics, derived, committer, targets, counters, settler, lateness };
+        let mut state = State {
+            redis,
+            redis_url: config.redis_url.clone(),
+            namespace: config.namespace.clone(),
+            dropping: None,
+            analytics: to_analytics,
+            derived,
+            committer,
+            targets,
+            counters,
+            settler,
+            lateness,
+        };
         let published = runtime.block_on(async move {
             while let Ok(mut batch) = batches.recv() {
                 // Under load, epochs queue up: publish them together, as one atomic step.
@@ -98,6 +109,14 @@ pub fn spawn(
             // must reach Kafka before the process ends.
             if let Some(derived) = &state.derived {
                 derived.flush().context("delivering the last derived events")?;
+            }
+            if let Some(dropping) = state.dropping.take() {
+                // Still listed in the namespace's generations: the next switch tries again.
+                match dropping.join() {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::warn!("old generations not dropped from Redis: {error:#}"),
+                    Err(_) => tracing::warn!("the thread dropping old generations panicked"),
+                }
             }
             anyhow::Ok(())
         });
@@ -225,8 +244,34 @@ impl Stages {
     }
 }
 
+/// Deletes the `old` generations' keys on a thread of its own; returns how many.
+fn drop_generations(
+    url: String,
+    namespace: String,
+    generation: String,
+    old: Vec<String>,
+) -> anyhow::Result<JoinHandle<anyhow::Result<u64>>> {
+    Ok(std::thread::Builder::new().name("redis-drop".into()).spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(async move {
+            let mut redis = RedisSink::connect(&url, &namespace, &generation).await?;
+            let mut total = 0;
+            for old in old {
+                let dropped = redis.drop_generation(&old).await?;
+                tracing::info!(old, dropped, "old generation dropped from Redis");
+                total += dropped;
+            }
+            anyhow::Ok(total)
+        })
+    })?)
+}
+
 struct State {
     redis: RedisSink,
+    /// Where the old generations are dropped from, and the thread dropping them.
+    redis_url: String,
+    namespace: String,
+    dropping: Option<JoinHandle<anyhow::Result<u64>>>,
     analytics: std::sync::mpsc::Sender<Analytics>,
     /// `None`: derived events are settled and counted, not emitted (a replay).
     derived: Option<DerivedProducer>,
@@ -288,12 +333,13 @@ impl State {
         if switching {
             self.counters.current.store(true, Ordering::SeqCst);
             tracing::info!(generation = self.redis.generation(), as_of, "generation is current");
-            // The previous generation, and any a crashed rebuild left behind.
-            for old in self.redis.generations().await? {
-                if old != self.redis.generation() {
-                    let dropped = self.redis.drop_generation(&old).await?;
-                    tracing::info!(old, dropped, "old generation dropped from Redis");
-                }
+            // The previous generation, and any a crashed rebuild left behind: dropped beside
+            // the publications (deleting a large generation takes a while), finished before exit.
+            let generation = self.redis.generation().to_string();
+            let old: Vec<String> = self.redis.generations().await?.into_iter().filter(|g| *g != generation).collect();
+            if !old.is_empty() {
+                self.dropping =
+                    Some(drop_generations(self.redis_url.clone(), self.namespace.clone(), generation, old)?);
             }
         }
         let kafka_started = otlp::now_ns();

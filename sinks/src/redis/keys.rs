@@ -54,6 +54,12 @@ impl Keys {
         format!("{}:asof", self.namespace)
     }
 
+    /// The set of generations that have published under the namespace (the
+    /// ones a switch drops are taken out): found without a SCAN.
+    pub fn generations(&self) -> String {
+        format!("{}:generations", self.namespace)
+    }
+
     /// The hash describing a generation's published state.
     pub fn meta(&self, generation: &str) -> String {
         format!("{}:{generation}:meta", self.namespace)
@@ -146,6 +152,7 @@ mod tests {
         assert_eq!(keys.object("g1", Family::Order, "ord-1"), "ns:g1:order:ord-1");
         assert_eq!(keys.object("g1", Family::Cart, "u"), format!("ns:g1:{}", Keys::object_suffix(Family::Cart, "u")));
         assert_eq!(keys.meta("g1"), "ns:g1:meta");
+        assert_eq!(keys.generations(), "ns:generations");
         assert_eq!(keys.generation_pattern("g1"), "ns:g1:*");
         assert_eq!(keys.holds("prd-1"), "ns:api:holds:prd-1");
         assert_eq!(keys.generation_of_meta(&keys.meta("g7")), Some("g7"));

@@ -23,6 +23,8 @@ pub struct RedisSink {
     keys: Keys,
     generation: String,
     current: bool,
+    /// This generation is in the namespace's set of generations.
+    registered: bool,
 }
 
 /// How long one publication may take before Redis counts as not answering.
@@ -36,7 +38,13 @@ impl RedisSink {
         // first epochs of a rebuild, it takes longer than the client's default 500 ms.
         let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(PUBLISH_TIMEOUT));
         let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
-        Ok(RedisSink { connection, keys: Keys::new(namespace), generation: generation.to_string(), current: false })
+        Ok(RedisSink {
+            connection,
+            keys: Keys::new(namespace),
+            generation: generation.to_string(),
+            current: false,
+            registered: false,
+        })
     }
 
     /// The generation written.
@@ -91,7 +99,12 @@ impl RedisSink {
         if make_current && !self.current {
             pipe.set(self.keys.current(), &self.generation).ignore();
         }
+        if !self.registered {
+            // With its first keys: a generation that crashes later is still found and dropped.
+            pipe.sadd(self.keys.generations(), &self.generation).ignore();
+        }
         let (as_of,): (i64,) = pipe.query_async(&mut self.connection).await?;
+        self.registered = true;
         if make_current {
             self.current = true;
         }
@@ -103,15 +116,31 @@ impl RedisSink {
         super::scan_keys(&mut self.connection, pattern).await
     }
 
-    /// Every generation with keys under the namespace (found by their meta hashes).
+    /// Every generation with keys under the namespace: the namespace's set of
+    /// generations, read without touching other keys. A namespace published
+    /// by a version before the set (its current generation not in it) is
+    /// searched once by its meta hashes, and what is found is added to the set.
     pub async fn generations(&mut self) -> Result<Vec<String>, SinkError> {
-        let mut found: Vec<String> = self
-            .scan(&self.keys.meta("*"))
-            .await?
-            .iter()
-            .filter_map(|key| self.keys.generation_of_meta(key))
-            .map(str::to_string)
-            .collect();
+        let mut found: Vec<String> =
+            redis::cmd("SMEMBERS").arg(self.keys.generations()).query_async(&mut self.connection).await?;
+        let current = self.current_generation().await?;
+        if current.is_some_and(|c| !found.contains(&c)) {
+            let older: Vec<String> = self
+                .scan(&self.keys.meta("*"))
+                .await?
+                .iter()
+                .filter_map(|key| self.keys.generation_of_meta(key))
+                .map(str::to_string)
+                .collect();
+            if !older.is_empty() {
+                let _: () = redis::cmd("SADD")
+                    .arg(self.keys.generations())
+                    .arg(&older)
+                    .query_async(&mut self.connection)
+                    .await?;
+            }
+            found.extend(older);
+        }
         found.sort();
         found.dedup();
         Ok(found)
@@ -122,6 +151,9 @@ impl RedisSink {
         if generation == self.generation {
             return Ok(0);
         }
-        super::unlink_matching(&mut self.connection, &self.keys.generation_pattern(generation)).await
+        let dropped = super::unlink_matching(&mut self.connection, &self.keys.generation_pattern(generation)).await?;
+        let _: () =
+            redis::cmd("SREM").arg(self.keys.generations()).arg(generation).query_async(&mut self.connection).await?;
+        Ok(dropped)
     }
 }
