@@ -5,13 +5,17 @@
 //! [`crate::build_with`] marks where each family's operators begin
 //! ([`mark`], by timely's next operator identifier); [`install`] listens to
 //! differential's arrangement log (batches made, merged and dropped: the
-//! updates a trace holds) and to its batchers' sizes, and [`Census::report`]
-//! adds them up per family.
+//! updates a trace holds) and to its batchers' sizes, and to timely's
+//! schedule log (how long each operator ran, less the operators it ran
+//! inside it), and [`Census::report`] adds them up per family: where the
+//! memory goes, and where the time goes.
 
 use differential_dataflow::logging::{DifferentialEvent, DifferentialEventBuilder};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::time::Duration;
+use timely::logging::{StartStop, TimelyEvent, TimelyEventBuilder};
 
 thread_local! {
     /// (family, first operator identifier of the family), in building order, this worker's.
@@ -38,6 +42,10 @@ struct Tally {
     peak: (i64, BTreeMap<usize, i64>),
     /// Bytes waiting in each operator's batcher.
     batcher_bytes: BTreeMap<usize, i64>,
+    /// Time each operator ran, less the operators scheduled inside it.
+    busy: BTreeMap<usize, std::time::Duration>,
+    /// Operators running now: (identifier, when it started, time of those inside it).
+    running: Vec<(usize, std::time::Duration, std::time::Duration)>,
 }
 
 /// One worker's census, fed by differential's log.
@@ -73,6 +81,27 @@ pub fn install(worker: &mut timely::worker::Worker) -> Census {
             }
         });
     }
+    let timed = tally.clone();
+    if let Some(mut registry) = worker.log_register() {
+        registry.insert::<TimelyEventBuilder, _>("timely", move |_time, events| {
+            let Some(events) = events else { return };
+            let mut tally = timed.borrow_mut();
+            for (at, event) in events.iter() {
+                let TimelyEvent::Schedule(schedule) = event else { continue };
+                match schedule.start_stop {
+                    StartStop::Start => tally.running.push((schedule.id, *at, Duration::ZERO)),
+                    StartStop::Stop => {
+                        let Some((id, started, inside)) = tally.running.pop() else { continue };
+                        let ran = at.saturating_sub(started);
+                        *tally.busy.entry(id).or_default() += ran.saturating_sub(inside);
+                        if let Some(outer) = tally.running.last_mut() {
+                            outer.2 += ran;
+                        }
+                    }
+                }
+            }
+        });
+    }
     Census(tally)
 }
 
@@ -82,7 +111,29 @@ impl Census {
     /// when the updates held were the most.
     pub fn report(&self, top: usize) -> String {
         let tally = self.0.borrow();
-        format!("{}; at the peak: {}", self.describe(&tally.updates, top), self.describe(&tally.peak.1, top))
+        format!(
+            "{}; at the peak: {}; {}",
+            self.describe(&tally.updates, top),
+            self.describe(&tally.peak.1, top),
+            self.time(&tally.busy)
+        )
+    }
+
+    /// Operator time per family, largest first.
+    fn time(&self, busy: &BTreeMap<usize, Duration>) -> String {
+        let marks = MARKS.with(|marks| marks.borrow().clone());
+        let mut families: BTreeMap<&'static str, Duration> = BTreeMap::new();
+        for (id, ran) in busy {
+            *families.entry(family_of(&marks, *id)).or_default() += *ran;
+        }
+        let mut families: Vec<_> = families.into_iter().collect();
+        families.sort_by_key(|(_, ran)| std::cmp::Reverse(*ran));
+        let total: Duration = families.iter().map(|(_, ran)| *ran).sum();
+        let mut out = format!("operator time {:.2} s; by family:", total.as_secs_f64());
+        for (family, ran) in families {
+            out.push_str(&format!(" {family}={:.2}s", ran.as_secs_f64()));
+        }
+        out
     }
 
     fn describe(&self, updates: &BTreeMap<usize, i64>, top: usize) -> String {

@@ -221,6 +221,10 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                             reported = std::time::Instant::now();
                         }
                     }
+                    if let Some(mut registry) = worker.log_register() {
+                        registry.flush();
+                    }
+                    tracing::info!(worker = index, "census at the end: {}", census.report(12));
                 }
             }
             Ok(())

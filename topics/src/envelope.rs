@@ -3,6 +3,7 @@
 use crate::error::DecodeError;
 use crate::events::Event;
 use crate::fields::Obj;
+use crate::json::Json;
 use crate::registry::Topic;
 use crate::time::EventTime;
 use serde::ser::{SerializeMap, Serializer};
@@ -81,8 +82,9 @@ impl Envelope {
 
     /// Decodes a record value strictly, without knowing where it came from.
     pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
-        Envelope::from_value(&value)
+        // Parsed with its strings borrowed from `bytes`: the typed event copies what it keeps, once.
+        let json = Json::parse(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+        Envelope::from_obj(Obj::of_json(&json, "").map_err(|_| DecodeError::NotObject { field: "record".to_string() })?)
     }
 
     /// Decodes a record read from `topic` with `key`: the event must belong on
@@ -110,7 +112,10 @@ impl Envelope {
 
     /// Decodes an already parsed JSON value.
     pub fn from_value(value: &Value) -> Result<Envelope, DecodeError> {
-        let o = Obj::new(value, "").map_err(|_| DecodeError::NotObject { field: "record".to_string() })?;
+        Envelope::from_obj(Obj::new(value, "").map_err(|_| DecodeError::NotObject { field: "record".to_string() })?)
+    }
+
+    fn from_obj(o: Obj<'_>) -> Result<Envelope, DecodeError> {
         let spec = o.str_ref("specversion")?;
         if spec != SPEC_VERSION {
             return Err(DecodeError::BadSpecVersion(spec.chars().take(20).collect()));

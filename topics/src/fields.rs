@@ -2,8 +2,10 @@
 //! dotted path of its field, so an error names exactly what is wrong.
 
 use crate::error::DecodeError;
+use crate::json::Json;
 use crate::time::EventTime;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// The longest id the contract allows.
@@ -18,32 +20,128 @@ pub fn is_valid_id(id: &str) -> bool {
 
 /// The JSON type name of a value, for error messages.
 pub fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
+    Node::Value(value).json_type()
 }
 
 fn clip(text: &str) -> String {
     text.chars().take(80).collect()
 }
 
+/// One value of the object being read, from either kind of parsed document.
+#[derive(Clone, Copy, Debug)]
+pub enum Node<'a> {
+    /// From a [`serde_json::Value`] (the API's request bodies).
+    Value(&'a Value),
+    /// From a [`Json`] (records read from the topics).
+    Json(&'a Json<'a>),
+}
+
+impl<'a> Node<'a> {
+    /// The JSON type name, for error messages.
+    pub fn json_type(self) -> &'static str {
+        match self {
+            Node::Value(Value::Null) | Node::Json(Json::Null) => "null",
+            Node::Value(Value::Bool(_)) | Node::Json(Json::Bool(_)) => "boolean",
+            Node::Value(Value::Number(_)) | Node::Json(Json::Number(_)) => "number",
+            Node::Value(Value::String(_)) | Node::Json(Json::Str(_)) => "string",
+            Node::Value(Value::Array(_)) | Node::Json(Json::Array(_)) => "array",
+            Node::Value(Value::Object(_)) | Node::Json(Json::Object(_)) => "object",
+        }
+    }
+
+    /// Whether it is `null`.
+    pub fn is_null(self) -> bool {
+        matches!(self, Node::Value(Value::Null) | Node::Json(Json::Null))
+    }
+
+    /// The string, if it is one.
+    pub fn as_str(self) -> Option<&'a str> {
+        match self {
+            Node::Value(Value::String(s)) => Some(s),
+            Node::Json(Json::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The boolean, if it is one.
+    pub fn as_bool(self) -> Option<bool> {
+        match self {
+            Node::Value(Value::Bool(b)) | Node::Json(Json::Bool(b)) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// The number, if it is one.
+    pub fn as_number(self) -> Option<&'a serde_json::Number> {
+        match self {
+            Node::Value(Value::Number(n)) | Node::Json(Json::Number(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Whether it is an object.
+    pub fn is_object(self) -> bool {
+        matches!(self, Node::Value(Value::Object(_)) | Node::Json(Json::Object(_)))
+    }
+
+    /// The elements, if it is an array.
+    pub fn elements(self) -> Option<Vec<Node<'a>>> {
+        match self {
+            Node::Value(Value::Array(items)) => Some(items.iter().map(Node::Value).collect()),
+            Node::Json(Json::Array(items)) => Some(items.iter().map(Node::Json).collect()),
+            _ => None,
+        }
+    }
+}
+
+/// The fields of an object, from either kind of document.
+#[derive(Clone, Copy)]
+enum Fields<'a> {
+    Value(&'a Map<String, Value>),
+    Json(&'a [(Cow<'a, str>, Json<'a>)]),
+}
+
+impl<'a> Fields<'a> {
+    /// Field `name` (the last, if given twice).
+    fn get(self, name: &str) -> Option<Node<'a>> {
+        match self {
+            Fields::Value(map) => map.get(name).map(Node::Value),
+            Fields::Json(fields) => fields.iter().rev().find(|(key, _)| key == name).map(|(_, v)| Node::Json(v)),
+        }
+    }
+
+    /// Every field once (the last value of a name given twice), by name.
+    fn entries(self) -> BTreeMap<&'a str, Node<'a>> {
+        match self {
+            Fields::Value(map) => map.iter().map(|(k, v)| (k.as_str(), Node::Value(v))).collect(),
+            Fields::Json(fields) => fields.iter().map(|(k, v)| (k.as_ref(), Node::Json(v))).collect(),
+        }
+    }
+}
+
 /// A JSON object with the path that leads to it.
 pub struct Obj<'a> {
-    map: &'a Map<String, Value>,
+    map: Fields<'a>,
     path: String,
 }
 
 impl<'a> Obj<'a> {
     /// Wraps `value`, which must be an object, found at `path`.
     pub fn new(value: &'a Value, path: impl Into<String>) -> Result<Obj<'a>, DecodeError> {
+        Obj::of(Node::Value(value), path)
+    }
+
+    /// Wraps a parsed record's `value`, which must be an object, found at `path`.
+    pub fn of_json(value: &'a Json<'a>, path: impl Into<String>) -> Result<Obj<'a>, DecodeError> {
+        Obj::of(Node::Json(value), path)
+    }
+
+    /// Wraps `node`, which must be an object, found at `path`.
+    pub fn of(node: Node<'a>, path: impl Into<String>) -> Result<Obj<'a>, DecodeError> {
         let path = path.into();
-        match value {
-            Value::Object(map) => Ok(Obj { map, path }),
+        match node {
+            Node::Value(Value::Object(map)) => Ok(Obj { map: Fields::Value(map), path }),
+            Node::Json(Json::Object(fields)) => Ok(Obj { map: Fields::Json(fields), path }),
             _ => Err(DecodeError::NotObject { field: path }),
         }
     }
@@ -57,24 +155,21 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn wrong(&self, name: &str, expected: &'static str, found: &Value) -> DecodeError {
-        DecodeError::WrongType { field: self.path_of(name), expected, found: json_type(found) }
+    fn wrong(&self, name: &str, expected: &'static str, found: Node<'a>) -> DecodeError {
+        DecodeError::WrongType { field: self.path_of(name), expected, found: found.json_type() }
     }
 
     /// A field that must be present (null counts as present, for type errors).
-    pub fn required(&self, name: &str) -> Result<&'a Value, DecodeError> {
+    pub fn required(&self, name: &str) -> Result<Node<'a>, DecodeError> {
         self.map.get(name).ok_or_else(|| DecodeError::MissingField(self.path_of(name)))
     }
 
     /// A field that may be absent or null.
-    pub fn optional(&self, name: &str) -> Option<&'a Value> {
-        match self.map.get(name) {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(value),
-        }
+    pub fn optional(&self, name: &str) -> Option<Node<'a>> {
+        self.map.get(name).filter(|value| !value.is_null())
     }
 
-    fn as_str(&self, name: &str, value: &'a Value) -> Result<&'a str, DecodeError> {
+    fn as_str(&self, name: &str, value: Node<'a>) -> Result<&'a str, DecodeError> {
         value.as_str().ok_or_else(|| self.wrong(name, "string", value))
     }
 
@@ -98,7 +193,7 @@ impl<'a> Obj<'a> {
     /// A required field that may be a string or null.
     pub fn nullable_str(&self, name: &str) -> Result<Option<String>, DecodeError> {
         match self.required(name)? {
-            Value::Null => Ok(None),
+            value if value.is_null() => Ok(None),
             value => self.as_str(name, value).map(|s| Some(s.to_string())),
         }
     }
@@ -131,7 +226,7 @@ impl<'a> Obj<'a> {
     /// A required field that may be an id or null (e.g. `parentId`).
     pub fn nullable_id(&self, name: &str) -> Result<Option<String>, DecodeError> {
         match self.required(name)? {
-            Value::Null => Ok(None),
+            value if value.is_null() => Ok(None),
             value => {
                 let text = self.as_str(name, value)?;
                 self.check_id(name, text).map(Some)
@@ -139,8 +234,8 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn integer(&self, name: &str, value: &Value, money: bool) -> Result<i64, DecodeError> {
-        let Value::Number(number) = value else {
+    fn integer(&self, name: &str, value: Node<'a>, money: bool) -> Result<i64, DecodeError> {
+        let Some(number) = value.as_number() else {
             return Err(self.wrong(name, "integer", value));
         };
         if let Some(i) = number.as_i64() {
@@ -271,35 +366,35 @@ impl<'a> Obj<'a> {
         if !value.is_object() {
             return Err(self.wrong(name, "object", value));
         }
-        Obj::new(value, self.path_of(name))
+        Obj::of(value, self.path_of(name))
     }
 
     /// An optional nested object.
     pub fn opt_obj(&self, name: &str) -> Result<Option<Obj<'a>>, DecodeError> {
         match self.optional(name) {
             None => Ok(None),
-            Some(value) if value.is_object() => Obj::new(value, self.path_of(name)).map(Some),
+            Some(value) if value.is_object() => Obj::of(value, self.path_of(name)).map(Some),
             Some(value) => Err(self.wrong(name, "object", value)),
         }
     }
 
-    /// A required array.
-    pub fn array(&self, name: &str) -> Result<&'a Vec<Value>, DecodeError> {
+    /// A required array's elements.
+    pub fn array(&self, name: &str) -> Result<Vec<Node<'a>>, DecodeError> {
         let value = self.required(name)?;
-        value.as_array().ok_or_else(|| self.wrong(name, "array", value))
+        value.elements().ok_or_else(|| self.wrong(name, "array", value))
     }
 
     /// Each element of a required array as an object.
     pub fn objects(&self, name: &str) -> Result<Vec<Obj<'a>>, DecodeError> {
         self.array(name)?
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, v)| {
                 let path = format!("{}[{i}]", self.path_of(name));
                 if v.is_object() {
-                    Obj::new(v, path)
+                    Obj::of(v, path)
                 } else {
-                    Err(DecodeError::WrongType { field: path, expected: "object", found: json_type(v) })
+                    Err(DecodeError::WrongType { field: path, expected: "object", found: v.json_type() })
                 }
             })
             .collect()
@@ -308,13 +403,13 @@ impl<'a> Obj<'a> {
     /// A required array of strings.
     pub fn strings(&self, name: &str) -> Result<Vec<String>, DecodeError> {
         self.array(name)?
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, v)| {
                 v.as_str().map(str::to_string).ok_or_else(|| DecodeError::WrongType {
                     field: format!("{}[{i}]", self.path_of(name)),
                     expected: "string",
-                    found: json_type(v),
+                    found: v.json_type(),
                 })
             })
             .collect()
@@ -333,9 +428,10 @@ impl<'a> Obj<'a> {
         let inner = self.obj(name)?;
         inner
             .map
-            .iter()
+            .entries()
+            .into_iter()
             .map(|(k, v)| match v.as_str() {
-                Some(s) => Ok((k.clone(), s.to_string())),
+                Some(s) => Ok((k.to_string(), s.to_string())),
                 None => Err(inner.wrong(k, "string", v)),
             })
             .collect()

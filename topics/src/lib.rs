@@ -37,6 +37,7 @@
 //! - `envelope` — the CloudEvents envelope, encoding and strict decoding.
 //! - `events` — one struct per event's `data`, and the `Event` enum.
 //! - `fields` — strict field accessors that know each field's path.
+//! - `json` — records parsed with their strings borrowed, for `fields` to read.
 //! - `error` — [`DecodeError`], one variant per kind of failure.
 //! - `hash` — stable hashes of ids ([`hash::id_hash`], [`hash::derived_id`]).
 //! - `time` — [`EventTime`].
@@ -54,6 +55,7 @@ pub mod error;
 pub mod events;
 pub mod fields;
 pub mod hash;
+pub mod json;
 pub mod registry;
 pub mod time;
 
