@@ -46,6 +46,8 @@ struct Tally {
     busy: BTreeMap<usize, std::time::Duration>,
     /// Operators running now: (identifier, when it started, time of those inside it).
     running: Vec<(usize, std::time::Duration, std::time::Duration)>,
+    /// Each operator's name.
+    names: BTreeMap<usize, String>,
 }
 
 /// One worker's census, fed by differential's log.
@@ -87,7 +89,14 @@ pub fn install(worker: &mut timely::worker::Worker) -> Census {
             let Some(events) = events else { return };
             let mut tally = timed.borrow_mut();
             for (at, event) in events.iter() {
-                let TimelyEvent::Schedule(schedule) = event else { continue };
+                let schedule = match event {
+                    TimelyEvent::Schedule(schedule) => schedule,
+                    TimelyEvent::Operates(operates) => {
+                        tally.names.insert(operates.id, operates.name.clone());
+                        continue;
+                    }
+                    _ => continue,
+                };
                 match schedule.start_stop {
                     StartStop::Start => tally.running.push((schedule.id, *at, Duration::ZERO)),
                     StartStop::Stop => {
@@ -115,12 +124,12 @@ impl Census {
             "{}; at the peak: {}; {}",
             self.describe(&tally.updates, top),
             self.describe(&tally.peak.1, top),
-            self.time(&tally.busy)
+            self.time(&tally.busy, &tally.names, top)
         )
     }
 
-    /// Operator time per family, largest first.
-    fn time(&self, busy: &BTreeMap<usize, Duration>) -> String {
+    /// Operator time per family, largest first, and the `top` operators that ran longest.
+    fn time(&self, busy: &BTreeMap<usize, Duration>, names: &BTreeMap<usize, String>, top: usize) -> String {
         let marks = MARKS.with(|marks| marks.borrow().clone());
         let mut families: BTreeMap<&'static str, Duration> = BTreeMap::new();
         for (id, ran) in busy {
@@ -132,6 +141,13 @@ impl Census {
         let mut out = format!("operator time {:.2} s; by family:", total.as_secs_f64());
         for (family, ran) in families {
             out.push_str(&format!(" {family}={:.2}s", ran.as_secs_f64()));
+        }
+        let mut longest: Vec<(&usize, &Duration)> = busy.iter().collect();
+        longest.sort_by_key(|(_, ran)| std::cmp::Reverse(**ran));
+        out.push_str("; longest:");
+        for (id, ran) in longest.into_iter().take(top) {
+            let name = names.get(id).map_or("?", String::as_str);
+            out.push_str(&format!(" #{id}[{}:{name}]={:.2}s", family_of(&marks, *id), ran.as_secs_f64()));
         }
         out
     }
