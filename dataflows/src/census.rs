@@ -82,9 +82,7 @@ pub fn install(worker: &mut timely::worker::Worker) -> Census {
                 tally.peak = (tally.total, tally.updates.clone());
             }
         });
-    }
-    let timed = tally.clone();
-    if let Some(mut registry) = worker.log_register() {
+        let timed = tally.clone();
         registry.insert::<TimelyEventBuilder, _>("timely", move |_time, events| {
             let Some(events) = events else { return };
             let mut tally = timed.borrow_mut();

@@ -90,3 +90,16 @@ pub enum SinkError {
         detail: String,
     },
 }
+
+/// `text` percent-encoded for a URL's path segment or query value (the
+/// unreserved characters `A-Z a-z 0-9 - . _ ~` kept).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}

@@ -25,6 +25,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use shopflow_api::auth::{Role, MAX_TTL_SECONDS};
 use shopflow_ingest::generate::Rng;
+use shopflow_sinks::percent_encode as encode;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -243,18 +244,6 @@ impl Shopper {
         .await?;
         Ok(())
     }
-}
-
-/// Percent-encodes what a path segment or query value must not carry raw.
-fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
 }
 
 /// The base URL (no trailing slash) when it names a loopback host over http; an error otherwise.

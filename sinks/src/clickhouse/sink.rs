@@ -89,19 +89,6 @@ fn row_binary_string(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-/// `text` percent-encoded for a URL's query string (unreserved characters kept).
-fn query_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 /// Writes one generation's analytics into ClickHouse.
 pub struct ClickHouseSink {
     client: Client,
@@ -187,7 +174,8 @@ async fn redefine_views(client: &Client, database: &str) -> Result<(), SinkError
 impl ClickHouseSink {
     /// Connects to `url`, creating database `database` and its relations if missing.
     pub async fn connect(url: &str, database: &str, generation: &str) -> Result<ClickHouseSink, SinkError> {
-        // Validation reads column types in a format ClickHouse 18.16 lacks; rows are JSON here anyway.
+        // Validation reads column types in a format ClickHouse 18.16 lacks; this client sends JSON
+        // rows (the audit log's RowBinary goes over `http`, with the columns named).
         let client = Client::default().with_url(url).with_validation(false);
         // Views last: an older table must have its new columns before a view reads them
         // (ClickHouse 18.16 analyses a view's query even when the view exists).
@@ -201,7 +189,11 @@ impl ClickHouseSink {
             client.query(&statement).execute().await?;
         }
         redefine_views(&client, database).await?;
-        let http = HttpClient::builder(TokioExecutor::new()).build_http();
+        // A pooled connection is given up well before ClickHouse closes an idle one (its
+        // keep_alive_timeout is 3 s by default): a request on a connection the server is
+        // closing fails without ever reaching it.
+        let http =
+            HttpClient::builder(TokioExecutor::new()).pool_idle_timeout(std::time::Duration::from_secs(1)).build_http();
         Ok(ClickHouseSink {
             client,
             url: url.to_string(),
@@ -235,23 +227,31 @@ impl ClickHouseSink {
     pub async fn insert_events(&self, events: &[EventRow]) -> Result<(), SinkError> {
         let statement = format!("INSERT INTO {}.events_data ({EVENT_COLUMNS}) FORMAT RowBinary", self.database);
         let separator = if self.url.contains('?') { '&' } else { '?' };
-        let uri: hyper::Uri = format!("{}{separator}query={}", self.url, query_escape(&statement))
+        let uri: hyper::Uri = format!("{}{separator}query={}", self.url, crate::percent_encode(&statement))
             .parse()
             .map_err(|e| SinkError::Corrupt { what: "ClickHouse URL", detail: format!("{e}") })?;
-        let mut body = Vec::new();
         for chunk in events.chunks(INSERT_CHUNK_ROWS) {
-            body.clear();
+            let mut body = Vec::new();
             for row in chunk {
                 row.write_row_binary(&mut body);
             }
             // One plain POST with its length (see `insert`): the statement in the URL, the rows the body.
-            let request = hyper::Request::post(uri.clone())
-                .header("content-type", "application/octet-stream")
-                .body(Full::new(Bytes::copy_from_slice(&body)))
-                .map_err(|e| SinkError::Corrupt { what: "ClickHouse request", detail: e.to_string() })?;
+            let body = Bytes::from(body);
+            let request = |body: Bytes| {
+                hyper::Request::post(uri.clone())
+                    .header("content-type", "application/octet-stream")
+                    .body(Full::new(body))
+                    .map_err(|e| SinkError::Corrupt { what: "ClickHouse request", detail: e.to_string() })
+            };
             let answer = async {
-                let response =
-                    self.http.request(request).await.map_err(|e| SinkError::ClickHouseHttp(e.to_string()))?;
+                // A connection that failed before an answer is tried once more on a new one: the
+                // rows collapse by id, so an insert that did arrive twice changes nothing.
+                let response = match self.http.request(request(body.clone())?).await {
+                    Ok(response) => response,
+                    Err(_) => {
+                        self.http.request(request(body)?).await.map_err(|e| SinkError::ClickHouseHttp(e.to_string()))?
+                    }
+                };
                 let status = response.status();
                 let text = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                 if status.is_success() {
@@ -381,6 +381,6 @@ mod tests {
 
     #[test]
     fn query_strings_are_escaped() {
-        assert_eq!(query_escape("INSERT INTO a.b (x, `y`)"), "INSERT%20INTO%20a.b%20%28x%2C%20%60y%60%29");
+        assert_eq!(crate::percent_encode("INSERT INTO a.b (x, `y`)"), "INSERT%20INTO%20a.b%20%28x%2C%20%60y%60%29");
     }
 }
