@@ -59,6 +59,8 @@
 //! - `users` — profiles and notification preferences.
 //! - `reviews` — reviews with `verifiedPurchase`, and ratings.
 //! - `recommend` — bought together, viewed together, each user's purchases, trending.
+//! - `cooccur` — the co-occurrence lists of bought and viewed together, kept by
+//!   operators of their own (numbered products, pair counts by user, tops by product).
 //! - `analytics` — `sales_daily`, `funnel_daily`, `product_stats`.
 //! - `ops` — small operators the families share.
 //!
@@ -72,6 +74,7 @@ pub mod analytics;
 pub mod carts;
 pub mod catalog;
 pub mod census;
+pub mod cooccur;
 pub mod fraud;
 pub mod inventory;
 pub mod notifications;
