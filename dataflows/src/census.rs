@@ -174,7 +174,8 @@ impl Census {
         largest.sort_by_key(|(_, updates)| std::cmp::Reverse(**updates));
         out.push_str("; largest:");
         for (id, updates) in largest.into_iter().take(top) {
-            out.push_str(&format!(" #{id}[{}]={updates}", family_of(&marks, *id)));
+            let name = tally.names.get(id).map_or("?", String::as_str);
+            out.push_str(&format!(" #{id}[{}:{name}]={updates}", family_of(&marks, *id)));
         }
         out
     }

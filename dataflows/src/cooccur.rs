@@ -6,8 +6,8 @@
 //! (up to 199 of them). Arranged, every such change was sorted and merged
 //! several times over (the pair counts, then each pair filed under both of
 //! its products by band of score), and those arrangements held most of the
-//! pipeline's memory. Here each is one hash-map update and one ordered-set
-//! update, and the state is what the lists need and no more:
+//! pipeline's memory. Here each is one hash-map update, and the state is
+//! what the lists need and no more:
 //!
 //! 1. [`intern`] numbers the products densely in the order they first
 //!    appear (worker 0 numbers, every worker learns the numbers), so the
@@ -15,16 +15,21 @@
 //! 2. [`pair_changes`], by user: each user's held products; a product that
 //!    comes or goes changes its pair with each other product the user holds,
 //!    sent under both products.
-//! 3. [`tops`], by product: each product's partners with their counts, in a
-//!    set ordered as the list is (score desc, productId asc), and the list it
-//!    showed last; at each epoch the products whose counts moved read their
-//!    first ten, and a list that differs is retracted and asserted anew.
+//! 3. [`tops`], by product: each product's partners with their counts, and
+//!    the list it showed last; at each epoch a product whose counts moved
+//!    ranks the partners it showed with those that went up (all of its
+//!    partners only when one it showed went down), and a list that differs
+//!    is retracted and asserted anew. No order of all partners is kept: on
+//!    the 1M-event file viewed together has 4.7M (product, partner) counts,
+//!    about 940 partners per product, and an ordered set of them cost more
+//!    than the counts themselves.
 //!
-//! Epochs are applied in order once every input has passed them (the
-//! pattern of [`crate::ops::latest_by_key`]), so the lists at each epoch are
+//! Epochs are applied in order once every input has passed them
+//! ([`crate::ops::Epochs`]), so the lists at each epoch are
 //! exactly those of the held products at that epoch, under any batching or
 //! number of workers (`tests` below, and the pipeline's batch comparison).
 
+use crate::ops::Epochs;
 use crate::{id_hash, Coll, Epoch};
 use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::AsCollection;
@@ -36,11 +41,6 @@ use std::rc::Rc;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::operator::Operator;
 use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::operators::Capability;
-
-/// What an operator holds of the epochs its inputs have not yet passed: per
-/// epoch, a capability to send at it and what arrived for it.
-type Pending<T> = BTreeMap<Epoch, (Capability<Epoch>, T)>;
 
 /// A product's number within one run ([`intern`]): dense from 0, in the order
 /// products first appear, never reused. Only the operators here see it.
@@ -86,23 +86,17 @@ fn intern<'s>(names: Coll<'s, String>) -> Coll<'s, (String, Ix)> {
     // Worker 0 numbers them epoch by epoch, oldest first, so a name is announced at the
     // first epoch any worker saw it.
     let numbered = firsts.unary_frontier(Exchange::new(|_: &(String, Epoch, isize)| 0), "Intern", |_, _| {
-        let mut pending: Pending<BTreeSet<String>> = BTreeMap::new();
+        let mut pending: Epochs<BTreeSet<String>> = Epochs::new();
         let mut numbers: HashMap<String, Ix> = HashMap::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|capability, containers| {
                 for container in containers {
                     for (name, time, _) in container.drain(..) {
-                        let (_, names) =
-                            pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), BTreeSet::new()));
-                        names.insert(name);
+                        pending.at(&capability, time).insert(name);
                     }
                 }
             });
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let (time, (capability, names)) = entry.remove_entry();
+            while let Some((time, capability, names)) = pending.complete(&[frontier]) {
                 let mut session = output.session(&capability);
                 for name in names {
                     if numbers.contains_key(&name) {
@@ -127,7 +121,7 @@ fn intern<'s>(names: Coll<'s, String>) -> Coll<'s, (String, Ix)> {
 fn pair_changes<'s>(held: Coll<'s, (String, String)>, numbers: Coll<'s, (String, Ix)>) -> Coll<'s, (Ix, Ix)> {
     let by_user = |((user, _), _, _): &((String, String), Epoch, isize)| id_hash(user) as u64;
     let stream = held.inner.binary_frontier(numbers.inner, Exchange::new(by_user), Pipeline, "PairChanges", |_, _| {
-        let mut pending: Pending<Vec<((String, String), isize)>> = BTreeMap::new();
+        let mut pending: Epochs<Vec<((String, String), isize)>> = Epochs::new();
         let mut numbers: HashMap<String, Ix> = HashMap::new();
         // Per user, the products held.
         let mut holds: HashMap<String, Vec<Ix>> = HashMap::new();
@@ -140,18 +134,11 @@ fn pair_changes<'s>(held: Coll<'s, (String, String)>, numbers: Coll<'s, (String,
             input.for_each_stamp(|capability, containers| {
                 for container in containers {
                     for (hold, time, diff) in container.drain(..) {
-                        let (_, changes) =
-                            pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), Vec::new()));
-                        changes.push((hold, diff));
+                        pending.at(&capability, time).push((hold, diff));
                     }
                 }
             });
-            while let Some(entry) = pending.first_entry() {
-                let time = *entry.key();
-                if frontier.less_equal(&time) || named_frontier.less_equal(&time) {
-                    break;
-                }
-                let (time, (capability, mut changes)) = entry.remove_entry();
+            while let Some((time, capability, mut changes)) = pending.complete(&[frontier, named_frontier]) {
                 consolidate(&mut changes);
                 let mut session = output.session(&capability);
                 for ((user, product), diff) in changes {
@@ -193,27 +180,21 @@ fn pair_changes<'s>(held: Coll<'s, (String, String)>, numbers: Coll<'s, (String,
 struct Partners {
     /// Users holding both, per partner (never 0).
     counts: IxMap<Ix, i32>,
-    /// The partners with a count of at least 1 as (−count, label, number): the
-    /// list's order, best first ([`Labels`]: labels order as productIds do).
-    ranked: BTreeSet<(i32, u64, Ix)>,
-    /// The list last asserted for this product, as (−count, number) (empty: none).
+    /// The list last asserted for this product, as (−count, number), best
+    /// first (empty: none): always the first [`TOGETHER_TOP`] partners with a
+    /// count of at least 1 by (−count, label) ([`Labels`]: labels order as
+    /// productIds do).
     shown: Vec<(i32, Ix)>,
 }
 
 impl Partners {
     /// Moves partner `q`'s count by `diff`.
-    fn change(&mut self, q: Ix, label: u64, diff: isize) {
+    fn change(&mut self, q: Ix, diff: isize) {
         let old = self.counts.get(&q).copied().unwrap_or(0);
         let new = i32::try_from(isize::try_from(old).unwrap_or(0) + diff).unwrap_or_else(|_| {
             tracing::error!("co-occurrence: a pair count beyond {}; held at it", i32::MAX);
             i32::MAX
         });
-        if old >= 1 {
-            self.ranked.remove(&(-old, label, q));
-        }
-        if new >= 1 {
-            self.ranked.insert((-new, label, q));
-        }
         if new == 0 {
             self.counts.remove(&q);
         } else {
@@ -221,9 +202,27 @@ impl Partners {
         }
     }
 
-    /// The ranked set again, after the labels were renumbered.
-    fn rerank(&mut self, labels: &Labels) {
-        self.ranked = self.counts.iter().filter(|(_, n)| **n >= 1).map(|(q, n)| (-*n, labels.label(*q), *q)).collect();
+    /// The list after an epoch's changes. When no partner shown went down,
+    /// the list is the best of those shown and those that went up (`raised`):
+    /// every other partner is where it was, behind the shown ones. When one
+    /// shown went down, a partner not shown may now pass it: all are read.
+    /// So no order of all partners is kept, only their counts.
+    fn best(&self, labels: &Labels, raised: &[Ix], lowered_shown: bool) -> Vec<(i32, Ix)> {
+        let ranked = |(q, n): (Ix, i32)| (n >= 1).then(|| (-n, labels.label(q), q));
+        let mut candidates: Vec<(i32, u64, Ix)> = if lowered_shown {
+            self.counts.iter().filter_map(|(q, n)| ranked((*q, *n))).collect()
+        } else {
+            let mentioned = self.shown.iter().map(|(_, q)| *q).chain(raised.iter().copied());
+            mentioned.filter_map(|q| self.counts.get(&q).and_then(|n| ranked((q, *n)))).collect()
+        };
+        // A partner both shown and raised is mentioned twice; every partner is read once.
+        if lowered_shown && candidates.len() > TOGETHER_TOP {
+            candidates.select_nth_unstable(TOGETHER_TOP);
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.truncate(TOGETHER_TOP);
+        candidates.into_iter().map(|(n, _, q)| (n, q)).collect()
     }
 }
 
@@ -233,34 +232,24 @@ fn tops<'s>(pairs: Coll<'s, (Ix, Ix)>, numbers: Coll<'s, (String, Ix)>) -> Coll<
     let by_first = |((p, _), _, _): &((Ix, Ix), Epoch, isize)| u64::from(*p);
     let stream = pairs.inner.binary_frontier(numbers.inner, Exchange::new(by_first), Pipeline, "PairTops", |_, _| {
         // Per epoch not yet complete: its changes summed per pair as they arrive.
-        let mut pending: Pending<IxMap<(Ix, Ix), isize>> = BTreeMap::new();
+        let mut pending: Epochs<IxMap<(Ix, Ix), isize>> = Epochs::new();
         let mut labels = Labels::default();
         let mut products: IxMap<Ix, Partners> = IxMap::default();
         move |(input, frontier), (named, named_frontier), output| {
             named.for_each(|_, data| {
                 for ((name, number), _, _) in data.drain(..) {
-                    if labels.add(name, number) {
-                        for partners in products.values_mut() {
-                            partners.rerank(&labels);
-                        }
-                    }
+                    // Renumbered labels keep their order, and no partner keeps a label.
+                    labels.add(name, number);
                 }
             });
             input.for_each_stamp(|capability, containers| {
                 for container in containers {
                     for (pair, time, diff) in container.drain(..) {
-                        let (_, changes) =
-                            pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), IxMap::default()));
-                        *changes.entry(pair).or_default() += diff;
+                        *pending.at(&capability, time).entry(pair).or_default() += diff;
                     }
                 }
             });
-            while let Some(entry) = pending.first_entry() {
-                let time = *entry.key();
-                if frontier.less_equal(&time) || named_frontier.less_equal(&time) {
-                    break;
-                }
-                let (time, (capability, changes)) = entry.remove_entry();
+            while let Some((time, capability, changes)) = pending.complete(&[frontier, named_frontier]) {
                 // By product, so that each product's partners are visited together.
                 let mut changes: Vec<((Ix, Ix), isize)> = changes.into_iter().filter(|(_, diff)| *diff != 0).collect();
                 changes.sort_unstable_by_key(|(pair, _)| *pair);
@@ -268,12 +257,18 @@ fn tops<'s>(pairs: Coll<'s, (Ix, Ix)>, numbers: Coll<'s, (String, Ix)>) -> Coll<
                 for group in changes.chunk_by(|a, b| a.0 .0 == b.0 .0) {
                     let p = group[0].0 .0;
                     let partners = products.entry(p).or_default();
+                    let mut raised = Vec::new();
+                    let mut lowered_shown = false;
                     for &((_, q), diff) in group {
-                        partners.change(q, labels.label(q), diff);
+                        partners.change(q, diff);
+                        if diff > 0 {
+                            raised.push(q);
+                        } else if partners.shown.iter().any(|(_, shown)| *shown == q) {
+                            lowered_shown = true;
+                        }
                     }
-                    let best = partners.ranked.iter().take(TOGETHER_TOP).map(|(n, _, q)| (*n, *q));
-                    if !best.clone().eq(partners.shown.iter().copied()) {
-                        let new: Vec<(i32, Ix)> = best.collect();
+                    let new = partners.best(&labels, &raised, lowered_shown);
+                    if new != partners.shown {
                         let old = std::mem::replace(&mut partners.shown, new);
                         let product = labels.name(p);
                         if !old.is_empty() {
@@ -294,10 +289,10 @@ fn tops<'s>(pairs: Coll<'s, (Ix, Ix)>, numbers: Coll<'s, (String, Ix)>) -> Coll<
 }
 
 /// The products' names by number, and for each a label: a `u64` that orders
-/// as the names do, so the ranked sets compare integers instead of strings.
+/// as the names do, so ranking partners compares integers, not strings.
 /// A new name takes a label between its neighbours' (after the last one, a
 /// fixed step on); when two neighbours leave no room, every name is labelled
-/// afresh, evenly spaced, and the caller re-ranks what it holds. Names are
+/// afresh, evenly spaced (orders are kept: nothing held changes). Names are
 /// kept for the run, as their numbers are ([`intern`]).
 #[derive(Default)]
 struct Labels {

@@ -42,11 +42,6 @@ where
     })
 }
 
-/// The minute an event time falls in: trending's unit of bookkeeping.
-pub fn minute(time: EventTime) -> i64 {
-    time.0.div_euclid(60 * 1_000_000_000)
-}
-
 /// The newest of the times, one value: what [`latest_by_key`] keeps for a
 /// single key. Times only ever arrive (facts are never retracted after
 /// [`crate::dedup`]), so the newest is a running maximum: one value held, not
@@ -55,23 +50,64 @@ pub fn newest_of<'s>(times: Coll<'s, EventTime>) -> Coll<'s, EventTime> {
     latest_by_key(times.map(|time| ((), time))).map(|((), time)| time)
 }
 
+/// What an operator of its own holds of the epochs its inputs have not all
+/// passed: per epoch, a capability to send at it and what arrived for it.
+/// The operators here and in [`crate::cooccur`] apply epochs one at a time,
+/// oldest first, once every input's frontier has passed them, so their
+/// output at every epoch is exactly that of the inputs up to it.
+pub struct Epochs<T> {
+    pending: std::collections::BTreeMap<Epoch, (timely::dataflow::operators::Capability<Epoch>, T)>,
+}
+
+impl<T: Default> Epochs<T> {
+    /// None pending.
+    pub fn new() -> Epochs<T> {
+        Epochs { pending: std::collections::BTreeMap::new() }
+    }
+
+    /// What arrived for `time` so far, `capability` being the one it came with.
+    pub fn at(&mut self, capability: &timely::dataflow::operators::InputCapability<Epoch>, time: Epoch) -> &mut T {
+        &mut self.pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), T::default())).1
+    }
+
+    /// The oldest epoch that no input of `frontiers` can still send to, with
+    /// its capability and what arrived for it; `None` while there is none.
+    pub fn complete(
+        &mut self,
+        frontiers: &[&timely::progress::frontier::MutableAntichain<Epoch>],
+    ) -> Option<(Epoch, timely::dataflow::operators::Capability<Epoch>, T)> {
+        let entry = self.pending.first_entry()?;
+        if frontiers.iter().any(|frontier| frontier.less_equal(entry.key())) {
+            return None;
+        }
+        let (time, (capability, arrived)) = entry.remove_entry();
+        Some((time, capability, arrived))
+    }
+}
+
+impl<T: Default> Default for Epochs<T> {
+    fn default() -> Epochs<T> {
+        Epochs::new()
+    }
+}
+
 /// Per key, the greatest value seen — what `reduce` keeping the last value
 /// computes, for inputs that only ever grow (every update adds one; a
 /// retraction is a bug of the caller, logged and ignored). It holds one value
 /// per key rather than every input: when a complete epoch brings a greater
 /// value, the old one is retracted and the new one asserted at that epoch.
-/// Epochs are taken in order once the input frontier has passed them, so the
-/// result at every epoch is exactly the maximum of the values up to it.
+/// Epochs are taken in order once the input frontier has passed them
+/// ([`Epochs`]), so the result at every epoch is exactly the maximum of the
+/// values up to it.
 pub fn latest_by_key<'s, K, V>(rows: Coll<'s, (K, V)>) -> Coll<'s, (K, V)>
 where
     K: differential_dataflow::ExchangeData + std::hash::Hash,
     V: differential_dataflow::ExchangeData,
 {
     use differential_dataflow::AsCollection;
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::HashMap;
     use timely::dataflow::channels::pact::Exchange;
     use timely::dataflow::operators::generic::operator::Operator;
-    use timely::dataflow::operators::Capability;
 
     let route = |update: &((K, V), Epoch, isize)| {
         use std::hash::Hasher;
@@ -80,15 +116,14 @@ where
         hasher.finish()
     };
     let stream = rows.inner.unary_frontier(Exchange::new(route), "LatestByKey", |_, _| {
-        // Per epoch not yet complete: a capability for it and the greatest value per key in it.
-        let mut pending: BTreeMap<Epoch, (Capability<Epoch>, HashMap<K, V>)> = BTreeMap::new();
+        // Per epoch not yet complete: the greatest value per key in it.
+        let mut pending: Epochs<HashMap<K, V>> = Epochs::new();
         let mut latest: HashMap<K, V> = HashMap::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|capability, containers| {
                 for container in containers {
                     for ((key, value), time, diff) in container.drain(..) {
-                        let (_, greatest) =
-                            pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), HashMap::new()));
+                        let greatest = pending.at(&capability, time);
                         if diff <= 0 {
                             tracing::error!("latest_by_key: a retraction of an input that only grows; ignored");
                             continue;
@@ -103,12 +138,7 @@ where
                     }
                 }
             });
-            // Complete epochs, oldest first.
-            while let Some(entry) = pending.first_entry() {
-                if frontier.less_equal(entry.key()) {
-                    break;
-                }
-                let (time, (capability, greatest)) = entry.remove_entry();
+            while let Some((time, capability, greatest)) = pending.complete(&[frontier]) {
                 let mut session = output.session(&capability);
                 for (key, value) in greatest {
                     match latest.get_mut(&key) {
@@ -130,38 +160,130 @@ where
     stream.as_collection()
 }
 
+/// Per key, the summed weight of its `activity` rows (key, time, weight)
+/// in the `window` before the `newest` time (`newest − window < time ≤
+/// newest`); keys summing to zero are absent. The newest time only grows
+/// (it is a running maximum), so a row that falls out of the window never
+/// comes back: the operator keeps only the rows inside it, in time order,
+/// and takes each one's weight off its key's sum as it falls out. Rows
+/// already out when they arrive (late ones, or retractions of rows already
+/// gone) change nothing. Activity is exchanged by key; every worker hears
+/// the newest time.
+pub fn window_sums<'s>(
+    newest: Coll<'s, EventTime>,
+    activity: Coll<'s, (String, EventTime, i64)>,
+    window: i64,
+) -> Coll<'s, (String, i64)> {
+    use differential_dataflow::AsCollection;
+    use std::collections::btree_map::Entry;
+    use std::collections::{BTreeMap, HashMap};
+    use timely::dataflow::channels::pact::{Exchange, Pipeline};
+    use timely::dataflow::operators::generic::operator::Operator;
+    use timely::dataflow::operators::vec::Broadcast;
+
+    /// What one epoch brought: activity changes, and the newest time asserted.
+    #[derive(Default)]
+    struct Arrived {
+        rows: Vec<((String, EventTime, i64), isize)>,
+        newest: Option<EventTime>,
+    }
+    let by_key = |((key, _, _), _, _): &((String, EventTime, i64), Epoch, isize)| id_hash(key) as u64;
+    let newest = newest.inner.broadcast();
+    let stream = activity.inner.binary_frontier(newest, Exchange::new(by_key), Pipeline, "WindowSums", |_, _| {
+        let mut pending: Epochs<Arrived> = Epochs::new();
+        let mut newest: Option<EventTime> = None;
+        // The rows inside the window, weights summed per (time, key), oldest first.
+        let mut rows: BTreeMap<(EventTime, String), i64> = BTreeMap::new();
+        let mut sums: HashMap<String, i64> = HashMap::new();
+        move |(input, frontier), (clock, clock_frontier), output| {
+            input.for_each_stamp(|capability, containers| {
+                for container in containers {
+                    for (row, time, diff) in container.drain(..) {
+                        pending.at(&capability, time).rows.push((row, diff));
+                    }
+                }
+            });
+            clock.for_each_stamp(|capability, containers| {
+                for container in containers {
+                    for (at, time, diff) in container.drain(..) {
+                        let arrived = pending.at(&capability, time);
+                        if diff > 0 {
+                            arrived.newest = arrived.newest.max(Some(at));
+                        }
+                    }
+                }
+            });
+            while let Some((time, capability, arrived)) = pending.complete(&[frontier, clock_frontier]) {
+                newest = newest.max(arrived.newest);
+                let out = |at: EventTime| newest.is_some_and(|newest| at.0 <= newest.0.saturating_sub(window));
+                // Each touched key's sum before this epoch.
+                let mut before: HashMap<String, i64> = HashMap::new();
+                let mut add = |sums: &mut HashMap<String, i64>, key: &String, amount: i64| {
+                    let sum = sums.get(key).copied().unwrap_or(0);
+                    before.entry(key.clone()).or_insert(sum);
+                    if sum + amount == 0 {
+                        sums.remove(key);
+                    } else {
+                        sums.insert(key.clone(), sum + amount);
+                    }
+                };
+                for ((key, at, weight), diff) in arrived.rows {
+                    let amount = weight * diff as i64;
+                    if amount == 0 || out(at) {
+                        continue;
+                    }
+                    add(&mut sums, &key, amount);
+                    match rows.entry((at, key)) {
+                        Entry::Occupied(mut row) => {
+                            *row.get_mut() += amount;
+                            if *row.get() == 0 {
+                                row.remove();
+                            }
+                        }
+                        Entry::Vacant(row) => {
+                            row.insert(amount);
+                        }
+                    }
+                }
+                while let Some(entry) = rows.first_entry() {
+                    if !out(entry.key().0) {
+                        break;
+                    }
+                    let ((_, key), weight) = entry.remove_entry();
+                    add(&mut sums, &key, -weight);
+                }
+                let mut session = output.session(&capability);
+                for (key, old) in before {
+                    let new = sums.get(&key).copied().unwrap_or(0);
+                    if old == new {
+                        continue;
+                    }
+                    if old != 0 {
+                        session.give(((key.clone(), old), time, -1));
+                    }
+                    if new != 0 {
+                        session.give(((key, new), time, 1));
+                    }
+                }
+            }
+        }
+    });
+    stream.as_collection()
+}
+
 /// Shards of a windowed top's two levels: the top of each shard, then the top of those.
 const TOP_SHARDS: u64 = 64;
 
 /// The `top` keys of `activity` (key, time, weight) by their summed weight in
-/// the `window` before the `newest` time (`newest − window < time ≤ newest`),
-/// best first, ties by key; with that newest time. Sums are kept per (minute,
-/// key): a move of the newest time re-reads only the rows of the minute the
-/// window's start falls in, and of minutes entering or leaving it.
+/// the `window` before the `newest` time (`newest − window < time ≤ newest`,
+/// [`window_sums`]), best first, ties by key; with that newest time.
 pub fn window_top<'s>(
     newest: Coll<'s, EventTime>,
     activity: Coll<'s, (String, EventTime, i64)>,
     window: i64,
     top: usize,
 ) -> Coll<'s, (Vec<(String, i64)>, EventTime)> {
-    // Whole minutes after the one the window starts in: their sums.
-    let whole = newest.clone().flat_map(move |newest| {
-        let start = newest.0 - window;
-        (minute(EventTime(start)) + 1..=minute(newest)).map(|m| (m, ()))
-    });
-    let per_minute = sum(activity.clone().map(|(key, time, weight)| ((minute(time), key), weight)))
-        .map(|((m, key), weight)| (m, (key, weight)));
-    let inside = per_minute.semijoin(whole.map(|(m, ())| m)).map(|(_, row)| row);
-    // The minute the window starts in: row by row.
-    let edge = newest.clone().map(move |newest| {
-        let start = newest.0 - window;
-        (minute(EventTime(start)), start)
-    });
-    let partial = activity
-        .map(|(key, time, weight)| (minute(time), (key, time, weight)))
-        .join_map(edge, |_, (key, time, weight), start| (key.clone(), if time.0 > *start { *weight } else { 0 }))
-        .filter(|(_, weight)| *weight != 0);
-    let scores = sum(inside.concat(partial));
+    let scores = window_sums(newest.clone(), activity, window);
     // Top per shard, then top of the shards' tops; values reach a reduce sorted: (−score, key).
     let best = move |ranked: &[(&(i64, String), isize)]| {
         ranked.iter().map(|(r, _)| (*r).clone()).take_while(|r| r.0 <= -1).take(top).collect::<Vec<_>>()
@@ -181,12 +303,129 @@ pub fn window_top<'s>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use differential_dataflow::input::InputSession;
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    type Row = (String, EventTime, i64);
+
+    /// Per epoch: the activity changes, and the newest time after it.
+    type History = Vec<(Vec<(Row, isize)>, i64)>;
+
+    /// `epochs` of rows added over 8 keys, a few retracted later; the newest
+    /// time is the greatest row time yet, sometimes moved on with no row.
+    fn history(seed: u64, epochs: usize) -> History {
+        let rng = shopflow_ingest::generate::Rng::new(seed);
+        let next = |n: u64| rng.below(n) as i64;
+        let mut live: Vec<Row> = Vec::new();
+        let mut newest = 0;
+        let mut out = Vec::new();
+        for _ in 0..epochs {
+            let mut changes = Vec::new();
+            for _ in 0..6 {
+                if !live.is_empty() && next(4) == 0 {
+                    let row = live.swap_remove(next(live.len() as u64) as usize);
+                    changes.push((row, -1));
+                } else {
+                    // Mostly near the newest time, some late and out of the window already.
+                    let at = (newest + next(20) - 14).max(0);
+                    let row = (format!("k{}", next(8)), EventTime(at), 1 + next(3));
+                    newest = newest.max(at);
+                    live.push(row.clone());
+                    changes.push((row, 1));
+                }
+            }
+            if next(3) == 0 {
+                newest += next(15);
+            }
+            out.push((changes, newest));
+        }
+        out
+    }
+
+    /// The sums by definition over the rows live after each epoch.
+    fn naive(history: &History, window: i64) -> Vec<BTreeMap<String, i64>> {
+        let mut live: BTreeMap<Row, isize> = BTreeMap::new();
+        let mut out = Vec::new();
+        for (changes, newest) in history {
+            for (row, diff) in changes {
+                *live.entry(row.clone()).or_default() += diff;
+            }
+            let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+            for ((key, at, weight), n) in &live {
+                if newest - window < at.0 && at.0 <= *newest {
+                    *sums.entry(key.clone()).or_default() += weight * *n as i64;
+                }
+            }
+            sums.retain(|_, sum| *sum != 0);
+            out.push(sums);
+        }
+        out
+    }
+
+    fn run(workers: usize, seed: u64) {
+        const WINDOW: i64 = 10;
+        let history = history(seed, 60);
+        let expected = naive(&history, WINDOW);
+        let sink: Arc<Mutex<BTreeMap<(String, i64), isize>>> = Default::default();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let mut rows: InputSession<u64, Row, isize> = InputSession::new();
+            let mut clock: InputSession<u64, EventTime, isize> = InputSession::new();
+            let capture = sink.clone();
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                let sums = window_sums(clock.to_collection(scope), rows.to_collection(scope), WINDOW);
+                sums.inspect(move |(row, _, diff)| *capture.lock().unwrap().entry(row.clone()).or_default() += diff)
+                    .probe()
+                    .0
+            });
+            let index = worker.index();
+            let mut shown = None;
+            for (round, (changes, newest)) in history.iter().enumerate() {
+                for (i, (row, diff)) in changes.iter().enumerate() {
+                    if (i + round) % worker.peers() == index {
+                        rows.update(row.clone(), *diff);
+                    }
+                }
+                // The newest time as latest_by_key gives it: one value, from one worker.
+                if index == 0 && shown != Some(*newest) {
+                    if let Some(old) = shown {
+                        clock.update(EventTime(old), -1);
+                    }
+                    clock.update(EventTime(*newest), 1);
+                    shown = Some(*newest);
+                }
+                rows.advance_to(round as u64 + 1);
+                rows.flush();
+                clock.advance_to(round as u64 + 1);
+                clock.flush();
+                while probe.less_than(rows.time()) {
+                    worker.step();
+                }
+                if index == 0 {
+                    let actual: BTreeMap<String, i64> = sink
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .filter(|(_, diff)| **diff != 0)
+                        .map(|((key, sum), diff)| {
+                            assert_eq!(*diff, 1, "one sum per key");
+                            (key.clone(), *sum)
+                        })
+                        .collect();
+                    assert_eq!(actual, expected[round], "epoch {round}");
+                }
+            }
+        })
+        .expect("workers ran");
+    }
 
     #[test]
-    fn minutes_floor_before_the_epoch_too() {
-        assert_eq!(minute(EventTime(0)), 0);
-        assert_eq!(minute(EventTime(59_999_999_999)), 0);
-        assert_eq!(minute(EventTime(60_000_000_000)), 1);
-        assert_eq!(minute(EventTime(-1)), -1);
+    fn window_sums_are_exact_at_every_epoch_on_one_worker() {
+        run(1, 3);
+    }
+
+    #[test]
+    fn window_sums_are_exact_at_every_epoch_on_three_workers() {
+        run(3, 11);
     }
 }
