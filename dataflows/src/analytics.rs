@@ -4,7 +4,8 @@
 //! statistics. They read the facts of other families (views, cart additions,
 //! orders), which those families project.
 
-use crate::{count_distinct, sum, Coll};
+use crate::ops::first_seen;
+use crate::{count_distinct, id_hash, sum, Coll};
 use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily, SearchTermStats};
 use shopflow_views::catalog::ProductView;
 use shopflow_views::facts::{CartChange, Fact, OrderStep};
@@ -137,9 +138,12 @@ pub fn view<'s>(
         }
         _ => None,
     });
-    let funnel_daily =
-        count_distinct(funnel_users).map(|((day, measure), n)| (day, (measure, n))).reduce(|day, measures, out| {
-            let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
+    // Facts only arrive: each (day, measure, user) is counted once, when first
+    // seen, and a day's measure is the multiplicity of (day, measure).
+    let funnel_daily = first_seen(funnel_users, |(_, user)| id_hash(user) as u64)
+        .map(|((day, measure), _)| (day, measure))
+        .reduce(|day, measures, out| {
+            let get = |m: Measure| measures.iter().find(|(k, _)| **k == m).map_or(0, |(_, n)| *n as i64);
             out.push((
                 FunnelDaily {
                     day: *day,

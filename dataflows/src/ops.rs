@@ -160,6 +160,54 @@ where
     stream.as_collection()
 }
 
+/// Each row once, at the first epoch it appears — what `distinct` computes,
+/// for inputs that only ever grow (a retraction is a bug of the caller,
+/// logged and ignored). It holds the set of rows seen, where `distinct`
+/// arranges both its input and its output. Rows are exchanged by `route`;
+/// epochs are taken in order once the input has passed them ([`Epochs`]), so
+/// the first epoch a row is seen in is the earliest one it has.
+pub fn first_seen<'s, D>(rows: Coll<'s, D>, route: fn(&D) -> u64) -> Coll<'s, D>
+where
+    D: differential_dataflow::ExchangeData + std::hash::Hash,
+{
+    use differential_dataflow::AsCollection;
+    use std::collections::HashSet;
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::generic::operator::Operator;
+
+    let stream = rows.inner.unary_frontier(
+        Exchange::new(move |(row, _, _): &(D, Epoch, isize)| route(row)),
+        "FirstSeen",
+        |_, _| {
+            let mut pending: Epochs<Vec<D>> = Epochs::new();
+            let mut seen: HashSet<D> = HashSet::new();
+            move |(input, frontier), output| {
+                input.for_each_stamp(|capability, containers| {
+                    for container in containers {
+                        for (row, time, diff) in container.drain(..) {
+                            if diff <= 0 {
+                                tracing::error!("first_seen: a retraction of an input that only grows; ignored");
+                                continue;
+                            }
+                            pending.at(&capability, time).push(row);
+                        }
+                    }
+                });
+                while let Some((time, capability, arrived)) = pending.complete(&[frontier]) {
+                    let mut session = output.session(&capability);
+                    for row in arrived {
+                        if !seen.contains(&row) {
+                            seen.insert(row.clone());
+                            session.give((row, time, 1));
+                        }
+                    }
+                }
+            }
+        },
+    );
+    stream.as_collection()
+}
+
 /// Per key, the summed weight of its `activity` rows (key, time, weight)
 /// in the `window` before the `newest` time (`newest − window < time ≤
 /// newest`); keys summing to zero are absent. The newest time only grows
@@ -218,13 +266,18 @@ pub fn window_sums<'s>(
                 let out = |at: EventTime| newest.is_some_and(|newest| at.0 <= newest.0.saturating_sub(window));
                 // Each touched key's sum before this epoch.
                 let mut before: HashMap<String, i64> = HashMap::new();
+                // (A key is cloned only the first time an epoch touches it, or when it gets a sum.)
                 let mut add = |sums: &mut HashMap<String, i64>, key: &String, amount: i64| {
                     let sum = sums.get(key).copied().unwrap_or(0);
-                    before.entry(key.clone()).or_insert(sum);
+                    if !before.contains_key(key) {
+                        before.insert(key.clone(), sum);
+                    }
                     if sum + amount == 0 {
                         sums.remove(key);
+                    } else if let Some(held) = sums.get_mut(key) {
+                        *held = sum + amount;
                     } else {
-                        sums.insert(key.clone(), sum + amount);
+                        sums.insert(key.clone(), amount);
                     }
                 };
                 for ((key, at, weight), diff) in arrived.rows {
@@ -417,6 +470,74 @@ mod tests {
             }
         })
         .expect("workers ran");
+    }
+
+    /// Rows over 40 epochs, each sent at its epoch or up to two later, many
+    /// repeated: `first_seen` must give each row once, at the earliest time it
+    /// was sent with, as soon as that epoch is complete.
+    fn first_seen_run(workers: usize, seed: u64) {
+        type Row = ((i64, String), String);
+        let rng = shopflow_ingest::generate::Rng::new(seed);
+        let sent: Vec<Vec<(Row, u64)>> = (0..40u64)
+            .map(|round| {
+                (0..8)
+                    .map(|_| {
+                        let row = ((rng.below(3) as i64, format!("m{}", rng.below(2))), format!("u{}", rng.below(12)));
+                        (row, round + rng.below(3))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut first: BTreeMap<Row, u64> = BTreeMap::new();
+        for (row, time) in sent.iter().flatten() {
+            let earliest = first.entry(row.clone()).or_insert(*time);
+            *earliest = (*earliest).min(*time);
+        }
+        let sink: Arc<Mutex<Vec<(Row, u64, isize)>>> = Default::default();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let mut rows: InputSession<u64, Row, isize> = InputSession::new();
+            let capture = sink.clone();
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                first_seen(rows.to_collection(scope), |(_, user)| id_hash(user) as u64)
+                    .inspect(move |update| capture.lock().unwrap().push(update.clone()))
+                    .probe()
+                    .0
+            });
+            let index = worker.index();
+            for (round, rows_sent) in sent.iter().enumerate() {
+                for (i, (row, time)) in rows_sent.iter().enumerate() {
+                    if (i + round) % worker.peers() == index {
+                        rows.update_at(row.clone(), *time, 1);
+                    }
+                }
+                rows.advance_to(round as u64 + 1);
+                rows.flush();
+                while probe.less_than(rows.time()) {
+                    worker.step();
+                }
+                if index == 0 {
+                    let mut seen: BTreeMap<Row, u64> = BTreeMap::new();
+                    for (row, time, diff) in sink.lock().unwrap().iter() {
+                        assert_eq!(*diff, 1, "rows only arrive");
+                        assert!(seen.insert(row.clone(), *time).is_none(), "{row:?} given twice");
+                    }
+                    let expected: BTreeMap<Row, u64> =
+                        first.iter().filter(|(_, time)| **time <= round as u64).map(|(r, t)| (r.clone(), *t)).collect();
+                    assert_eq!(seen, expected, "epoch {round}");
+                }
+            }
+        })
+        .expect("workers ran");
+    }
+
+    #[test]
+    fn first_seen_gives_each_row_once_at_its_earliest_epoch_on_one_worker() {
+        first_seen_run(1, 5);
+    }
+
+    #[test]
+    fn first_seen_gives_each_row_once_at_its_earliest_epoch_on_three_workers() {
+        first_seen_run(3, 6);
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //!
 //! - [`redis`] — serving state for point reads: one MULTI/EXEC per
 //!   publication, under a generation prefix, with `asOf` and the source
-//!   offsets the state covers; a rebuild writes a new generation and one `SET`
-//!   makes it current. Every key is named in `redis/keys.rs`.
+//!   offsets the state covers; a rebuild writes a new generation (in pieces:
+//!   no reader sees it yet) and one `SET` makes it current. Every key is named in `redis/keys.rs`.
 //! - [`clickhouse`] — the analytics relations of `views.md`, as views over
 //!   versioned ReplacingMergeTree tables: retried inserts change nothing.
 //!   One table spec per relation (`clickhouse/ddl.rs`) makes its DDL, its

@@ -87,3 +87,53 @@ async fn a_namespace_written_before_the_set_is_searched_once() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_rebuilds_large_publications_land_whole_and_the_switch_comes_last() {
+    use shopflow_sinks::redis::UNSEEN_CHUNK;
+    let namespace = format!("gens_chunks_{}", std::process::id());
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let n = 2 * UNSEEN_CHUNK + 7;
+    let value = |i: usize, round: u64| format!(r#"{{"productId":"prd-{i}","round":{round}}}"#);
+    let changes = |round: u64, keep: fn(usize) -> bool| -> BTreeMap<(Family, String), Option<String>> {
+        (0..n).map(|i| ((Family::Product, format!("prd-{i}")), keep(i).then(|| value(i, round)))).collect()
+    };
+
+    let mut sink = RedisSink::connect(&redis_url(), &namespace, "g1").await.unwrap();
+    // Not current: written in pieces, every key lands, readers are not pointed at it.
+    sink.publish(&Publication { upper: 1, changes: changes(1, |_| true), offsets: BTreeMap::new() }, false)
+        .await
+        .unwrap();
+    assert_eq!(keys(&mut connection, &format!("{namespace}:g1:product:*")).await.len(), n);
+    let current: Option<String> =
+        redis::cmd("GET").arg(format!("{namespace}:current")).query_async(&mut connection).await.unwrap();
+    assert_eq!(current, None, "a generation not made current is not served");
+    assert_eq!(sink.generations().await.unwrap(), vec!["g1"], "registered before its first keys");
+
+    // The switch: a third of the keys deleted, the rest rewritten, then current.
+    sink.publish(&Publication { upper: 2, changes: changes(2, |i| i % 3 != 0), offsets: BTreeMap::new() }, true)
+        .await
+        .unwrap();
+    let current: Option<String> =
+        redis::cmd("GET").arg(format!("{namespace}:current")).query_async(&mut connection).await.unwrap();
+    assert_eq!(current.as_deref(), Some("g1"));
+    assert_eq!(keys(&mut connection, &format!("{namespace}:g1:product:*")).await.len(), n - n.div_ceil(3));
+    for i in [0, 1, UNSEEN_CHUNK, n - 1] {
+        let got: Option<String> = redis::cmd("GET")
+            .arg(format!("{namespace}:g1:product:prd-{i}"))
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(got, (i % 3 != 0).then(|| value(i, 2)), "prd-{i}");
+    }
+    let upper: Option<u64> =
+        redis::cmd("HGET").arg(format!("{namespace}:g1:meta")).arg("upper").query_async(&mut connection).await.unwrap();
+    assert_eq!(upper, Some(2));
+
+    let _: () = redis::cmd("DEL")
+        .arg(keys(&mut connection, &format!("{namespace}:*")).await)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+}

@@ -4,7 +4,8 @@
 //! Time is the wall clock in milliseconds: each activation first moves the
 //! operator's capability up to "now", emits what it reads at that time and
 //! then moves one past it — except behind (the read budget filled), when the
-//! epoch stays open for up to [`EPOCH_SPAN`] of reading and starts on a span
+//! epoch stays open for up to [`EPOCH_SPAN`] of reading (and at most
+//! [`SourceConfig::max_epoch_records`] records) and starts on a span
 //! boundary, so that downstream a reduce evaluates a changed key once per
 //! span rather than once per activation of each worker. Workers park between activations instead of
 //! polling on a timer: a record arriving wakes, through the consumer queue's
@@ -448,6 +449,8 @@ where
         // has a backlog, up to EPOCH_SPAN), and whether the last activation left a backlog.
         let mut opened: Option<Instant> = None;
         let mut backlog = false;
+        // Records this worker has given the open epoch.
+        let mut epoch_polled = 0usize;
         // What reading the open epoch has taken (traces).
         let mut stage: Option<ReadStage> = None;
         move |_frontiers| {
@@ -508,8 +511,9 @@ where
                     lane.drained = true;
                 }
                 let mut empty: Vec<bool> = lanes.iter().map(Lane::finished).collect();
+                let budget = config.max_epoch_records.saturating_sub(epoch_polled);
                 'read: loop {
-                    if polled >= config.max_epoch_records || started.elapsed() >= READ_BUDGET {
+                    if polled >= budget || started.elapsed() >= READ_BUDGET {
                         more = true;
                         break;
                     }
@@ -545,7 +549,7 @@ where
                                     audit.give((row, time, 1));
                                 }
                                 decoding += decode_started.elapsed();
-                                if lane.key() > limit || polled >= config.max_epoch_records {
+                                if lane.key() > limit || polled >= budget {
                                     continue 'read;
                                 }
                             }
@@ -560,6 +564,7 @@ where
                 opened.get_or_insert_with(Instant::now);
             }
             backlog = more;
+            epoch_polled += polled;
             if polled > 0 {
                 quiet_since = None;
                 blocked_since = None;
@@ -568,7 +573,8 @@ where
             } else if !held_back {
                 quiet_since.get_or_insert_with(Instant::now);
             }
-            if more && opened.is_some_and(|since| since.elapsed() < EPOCH_SPAN) && !stop.load(Ordering::SeqCst) {
+            let open = opened.is_some_and(|since| since.elapsed() < EPOCH_SPAN);
+            if more && open && epoch_polled < config.max_epoch_records && !stop.load(Ordering::SeqCst) {
                 // Behind: the epoch stays open and reading goes on.
                 activator.activate();
                 return;
@@ -608,6 +614,7 @@ where
                 positions_output.activate().session(&caps[2]).give((given, time, 1));
                 reported = Some(position);
             }
+            epoch_polled = 0;
             if opened.take().is_some() || changed {
                 in_flight.push_back(time);
                 for cap in caps.iter_mut() {

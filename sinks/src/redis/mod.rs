@@ -14,7 +14,7 @@ mod sink;
 pub use keys::Keys;
 pub use reader::{GenerationStatus, ListVersions, RedisReader, Served, ServedLists};
 pub use requests::{Account, Bucket, Claim, Funds, FundsHold, Hold, Requests};
-pub use sink::RedisSink;
+pub use sink::{RedisSink, UNSEEN_CHUNK};
 
 /// Deletes every key of `namespace` (`{namespace}:*`); returns how many.
 /// For a namespace of one's own making (`shopflow verify`'s rebuild).

@@ -27,6 +27,9 @@ pub struct RedisSink {
     registered: bool,
 }
 
+/// Commands per pipeline while a generation is not current yet ([`RedisSink::publish`]).
+pub const UNSEEN_CHUNK: usize = 10_000;
+
 /// How long one publication may take before Redis counts as not answering.
 pub const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -34,8 +37,8 @@ impl RedisSink {
     /// Connects to `url` and writes `generation` under `namespace`.
     pub async fn connect(url: &str, namespace: &str, generation: &str) -> Result<RedisSink, SinkError> {
         let client = redis::Client::open(url)?;
-        // A publication is one MULTI of every changed key: on a loaded machine, or for the
-        // first epochs of a rebuild, it takes longer than the client's default 500 ms.
+        // A current generation's publication is one MULTI of every changed key: on a loaded
+        // machine it takes longer than the client's default 500 ms.
         let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(PUBLISH_TIMEOUT));
         let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
         Ok(RedisSink {
@@ -59,12 +62,36 @@ impl RedisSink {
 
     /// Writes a publication atomically; with `make_current`, the same
     /// transaction makes this generation the one readers use. Returns `asOf`.
+    ///
+    /// Readers use only the current generation, so until this one is, its keys
+    /// are written in pipelines of [`UNSEEN_CHUNK`] commands (a rebuild's
+    /// first publications hold most keys of the history: one pipeline of them
+    /// all was held three times over in memory, as changes, commands and
+    /// encoded bytes), and only what stamps and switches it is one transaction.
     pub async fn publish(&mut self, publication: &Publication, make_current: bool) -> Result<i64, SinkError> {
         let now_ms = chrono::Utc::now().timestamp_millis();
+        let unseen = !self.current;
+        if unseen && !self.registered {
+            // Before its first keys: a generation that crashes later is still found and dropped.
+            let _: () = redis::cmd("SADD")
+                .arg(self.keys.generations())
+                .arg(&self.generation)
+                .query_async(&mut self.connection)
+                .await?;
+            self.registered = true;
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
+        let mut queued = 0usize;
         let mut changed_lists = std::collections::BTreeSet::new();
         for ((family, key), value) in &publication.changes {
+            if unseen && queued >= UNSEEN_CHUNK {
+                let chunk = std::mem::replace(&mut pipe, redis::pipe());
+                let _: () = chunk.query_async(&mut self.connection).await?;
+                pipe.atomic();
+                queued = 0;
+            }
+            queued += 1;
             if !family.served_from_redis() {
                 continue;
             }
@@ -99,12 +126,7 @@ impl RedisSink {
         if make_current && !self.current {
             pipe.set(self.keys.current(), &self.generation).ignore();
         }
-        if !self.registered {
-            // With its first keys: a generation that crashes later is still found and dropped.
-            pipe.sadd(self.keys.generations(), &self.generation).ignore();
-        }
         let (as_of,): (i64,) = pipe.query_async(&mut self.connection).await?;
-        self.registered = true;
         if make_current {
             self.current = true;
         }
