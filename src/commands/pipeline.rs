@@ -77,10 +77,9 @@ pub struct PipelineArgs {
     /// Consumer group for offset commits (lag tooling only).
     #[arg(long, env = "SHOPFLOW_GROUP_ID", default_value = "shopflow-pipeline")]
     pub group_id: String,
-    /// Records per worker per epoch at most. Behind a backlog an epoch spans
-    /// reads for up to 2 s or this many records: larger epochs evaluate a
-    /// changed key once for more events, smaller ones hold less in flight.
-    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Records one worker reads at once at most (behind a backlog an epoch
+    /// spans reads for up to 2 s, whatever their count).
+    #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_epoch_records: u32,
     /// Exit once everything on the topics at start is published (replays, tests, benchmarks).
     #[arg(long)]

@@ -27,10 +27,6 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::{ProbeHandle, Scope};
 
-/// Lines one activation reads at most, so that the operators downstream run
-/// between reads of an epoch.
-const READ_RECORDS: usize = 20_000;
-
 /// A file that could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("reading {path}")]
@@ -163,12 +159,9 @@ where
         let mut line = String::new();
         let mut index = 0usize;
         // Since when the current epoch has had lines: it stays open for up to EPOCH_SPAN of
-        // reading (and max_epoch_records lines), on the span's boundary, so that the workers'
-        // epochs coincide and a reduce downstream evaluates a changed key once per span, as
-        // behind a Kafka backlog.
+        // reading, on the span's boundary, so that the workers' epochs coincide and a reduce
+        // downstream evaluates a changed key once per span, as behind a Kafka backlog.
         let mut opened: Option<std::time::Instant> = None;
-        // Records this worker has given the open epoch.
-        let mut epoch_taken = 0usize;
         // What reading the open epoch has taken (traces).
         let mut stage: Option<ReadStage> = None;
         move |_frontiers| {
@@ -195,7 +188,7 @@ where
                 let mut records = records.session(&caps[0]);
                 let mut audit = audit_output.activate();
                 let mut audit = audit.session(&caps[1]);
-                while taken < READ_RECORDS && epoch_taken + taken < config.max_epoch_records {
+                while taken < config.max_epoch_records {
                     line.clear();
                     match reader.read_line(&mut line) {
                         Ok(0) => {
@@ -256,13 +249,11 @@ where
             ReadStage::add(&mut stage, started_ns, taken, decoding);
             let finishing = ended || stop.load(Ordering::SeqCst);
             let since = *opened.get_or_insert_with(std::time::Instant::now);
-            epoch_taken += taken;
-            if !finishing && since.elapsed() < EPOCH_SPAN && epoch_taken < config.max_epoch_records {
+            if !finishing && since.elapsed() < EPOCH_SPAN {
                 activator.activate();
                 return;
             }
             opened = None;
-            epoch_taken = 0;
             let mut offsets = Offsets::new();
             let mut clocks: BTreeMap<String, BTreeMap<i32, Clock>> = BTreeMap::new();
             for lane in lanes.iter_mut() {

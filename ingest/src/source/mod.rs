@@ -37,7 +37,8 @@ pub struct SourceConfig {
     pub topic_prefix: String,
     /// Consumer group the pipeline commits offsets under (lag tooling only).
     pub group_id: String,
-    /// Records one worker reads into one epoch at most.
+    /// Records one worker reads at once at most (behind a backlog an epoch
+    /// spans reads for up to 2 s, whatever their count).
     pub max_epoch_records: usize,
     /// Stop once the end offsets seen at start are read and the partitions are quiet.
     pub exit_when_caught_up: bool,

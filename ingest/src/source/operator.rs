@@ -4,8 +4,7 @@
 //! Time is the wall clock in milliseconds: each activation first moves the
 //! operator's capability up to "now", emits what it reads at that time and
 //! then moves one past it — except behind (the read budget filled), when the
-//! epoch stays open for up to [`EPOCH_SPAN`] of reading (and at most
-//! [`SourceConfig::max_epoch_records`] records) and starts on a span
+//! epoch stays open for up to [`EPOCH_SPAN`] of reading and starts on a span
 //! boundary, so that downstream a reduce evaluates a changed key once per
 //! span rather than once per activation of each worker. Workers park between activations instead of
 //! polling on a timer: a record arriving wakes, through the consumer queue's
@@ -449,8 +448,6 @@ where
         // has a backlog, up to EPOCH_SPAN), and whether the last activation left a backlog.
         let mut opened: Option<Instant> = None;
         let mut backlog = false;
-        // Records this worker has given the open epoch.
-        let mut epoch_polled = 0usize;
         // What reading the open epoch has taken (traces).
         let mut stage: Option<ReadStage> = None;
         move |_frontiers| {
@@ -511,9 +508,8 @@ where
                     lane.drained = true;
                 }
                 let mut empty: Vec<bool> = lanes.iter().map(Lane::finished).collect();
-                let budget = config.max_epoch_records.saturating_sub(epoch_polled);
                 'read: loop {
-                    if polled >= budget || started.elapsed() >= READ_BUDGET {
+                    if polled >= config.max_epoch_records || started.elapsed() >= READ_BUDGET {
                         more = true;
                         break;
                     }
@@ -549,7 +545,7 @@ where
                                     audit.give((row, time, 1));
                                 }
                                 decoding += decode_started.elapsed();
-                                if lane.key() > limit || polled >= budget {
+                                if lane.key() > limit || polled >= config.max_epoch_records {
                                     continue 'read;
                                 }
                             }
@@ -564,7 +560,6 @@ where
                 opened.get_or_insert_with(Instant::now);
             }
             backlog = more;
-            epoch_polled += polled;
             if polled > 0 {
                 quiet_since = None;
                 blocked_since = None;
@@ -573,8 +568,7 @@ where
             } else if !held_back {
                 quiet_since.get_or_insert_with(Instant::now);
             }
-            let open = opened.is_some_and(|since| since.elapsed() < EPOCH_SPAN);
-            if more && open && epoch_polled < config.max_epoch_records && !stop.load(Ordering::SeqCst) {
+            if more && opened.is_some_and(|since| since.elapsed() < EPOCH_SPAN) && !stop.load(Ordering::SeqCst) {
                 // Behind: the epoch stays open and reading goes on.
                 activator.activate();
                 return;
@@ -614,7 +608,6 @@ where
                 positions_output.activate().session(&caps[2]).give((given, time, 1));
                 reported = Some(position);
             }
-            epoch_polled = 0;
             if opened.take().is_some() || changed {
                 in_flight.push_back(time);
                 for cap in caps.iter_mut() {

@@ -91,10 +91,10 @@ impl RedisSink {
                 pipe.atomic();
                 queued = 0;
             }
-            queued += 1;
             if !family.served_from_redis() {
                 continue;
             }
+            queued += 1;
             if family.hashed() {
                 // A member of a list: one field of the list's hash.
                 let Some((list, member)) = split_member(key) else {
