@@ -12,7 +12,7 @@ use shopflow_ingest::source::{covers, unix_ns, Position, ReadStage};
 use shopflow_ingest::Offsets;
 use shopflow_sinks::clickhouse::EventRow;
 use shopflow_views::derived::Derived;
-use shopflow_views::family::render;
+use shopflow_views::family::{render, render_hash, render_key, rendered_hash};
 use shopflow_views::settle::Clock;
 use shopflow_views::Family;
 use std::collections::BTreeMap;
@@ -30,8 +30,10 @@ use timely::dataflow::Stream;
 /// Something the sinks take, as it travels to worker 0.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Out {
-    /// A change of a view: (family, rendered key, rendered value).
-    View(Family, String, String),
+    /// A change of a view: (family, rendered key, the hash of the rendered
+    /// value, the rendered value). A retraction carries no value: the hash
+    /// names which value goes, and only the values that stay are published.
+    View(Family, String, u128, Option<String>),
     /// A derived event.
     Derived(Derived),
     /// A row of the audit log.
@@ -120,11 +122,16 @@ impl<'s> Visitor<'s> for Rendering<'s> {
         let timed = self.timed;
         self.parts.push(view.inner.map(move |((key, value), time, diff)| {
             let started = timed.then(Instant::now);
-            let (key, value) = render(&key, &value);
+            let out = if diff > 0 {
+                let (key, value) = render(&key, &value);
+                Out::View(family, key, rendered_hash(&value), Some(value))
+            } else {
+                Out::View(family, render_key(&key), render_hash(&value), None)
+            };
             if let Some(started) = started {
                 RENDER_NS.fetch_add(u64::try_from(started.elapsed().as_nanos()).unwrap_or(0), Ordering::Relaxed);
             }
-            (Out::View(family, key, value), time, diff)
+            (out, time, diff)
         }));
     }
 }
@@ -219,13 +226,20 @@ fn assemble(
     targets: &Offsets,
     upper: Epoch,
 ) -> Batch {
-    let mut sums: BTreeMap<(Family, String, String), isize> = BTreeMap::new();
+    // Each (family, key, value hash): its net count, and the value if an assertion carried it.
+    let mut sums: BTreeMap<(Family, String, u128), (isize, Option<String>)> = BTreeMap::new();
     let mut derived: BTreeMap<Derived, isize> = BTreeMap::new();
     let mut events = Vec::new();
     let mut reads = Vec::new();
     for (out, diff) in updates {
         match out {
-            Out::View(family, key, value) => *sums.entry((family, key, value)).or_insert(0) += diff,
+            Out::View(family, key, hash, value) => {
+                let sum = sums.entry((family, key, hash)).or_insert((0, None));
+                sum.0 += diff;
+                if value.is_some() {
+                    sum.1 = value;
+                }
+            }
             Out::Derived(event) => *derived.entry(event).or_insert(0) += diff,
             Out::Audit(row) => events.push(row),
             Out::Position(position) => {
@@ -238,11 +252,16 @@ fn assemble(
         }
     }
     let mut changes: BTreeMap<(Family, String), Option<String>> = BTreeMap::new();
-    for ((family, key, value), diff) in sums {
-        if diff > 0 {
-            changes.insert((family, key), Some(value));
-        } else if diff < 0 {
-            changes.entry((family, key)).or_insert(None);
+    for ((family, key, _), (diff, value)) in sums {
+        match value {
+            // Only assertions carry a value, so a positive count has one.
+            Some(value) if diff > 0 => {
+                changes.insert((family, key), Some(value));
+            }
+            _ if diff < 0 => {
+                changes.entry((family, key)).or_insert(None);
+            }
+            _ => {}
         }
     }
     let mut offsets = Offsets::new();
@@ -282,27 +301,42 @@ fn assemble(
 mod tests {
     use super::*;
 
-    fn change(key: &str, value: &str) -> Out {
-        Out::View(Family::Rating, key.to_string(), value.to_string())
+    /// A change as [`Rendering`] sends it: a retraction names its value by hash alone.
+    fn change(key: &str, value: u32, diff: isize) -> (Out, isize) {
+        let (key, value) = render(&key, &value);
+        let carried = (diff > 0).then(|| value.clone());
+        (Out::View(Family::Rating, key, render_hash(&value.parse::<u32>().unwrap()), carried), diff)
     }
 
     #[test]
     fn a_batch_keeps_final_values_and_ignores_values_that_net_to_zero() {
         let updates = vec![
             // Replaced: the new value wins.
-            (change("a", "1"), -1),
-            (change("a", "2"), 1),
+            change("a", 1, -1),
+            change("a", 2, 1),
             // Retracted and asserted again (its inputs changed, it did not): no change at all.
-            (change("b", "7"), -1),
-            (change("b", "7"), 1),
+            change("b", 7, -1),
+            change("b", 7, 1),
             // Gone.
-            (change("c", "3"), -1),
+            change("c", 3, -1),
+            // Replaced, then the replacement replaced back, over three epochs: the last value stays.
+            change("d", 4, 1),
+            change("d", 4, -1),
+            change("d", 5, 1),
+            change("d", 5, -1),
+            change("d", 4, 1),
+            // Asserted, then retracted in a later epoch of the batch: as if never there.
+            change("e", 6, 1),
+            change("e", 6, -1),
         ];
         let batch = assemble(updates, &mut BTreeMap::new(), 1, &Offsets::new(), 2);
-        let expected: BTreeMap<(Family, String), Option<String>> =
-            [((Family::Rating, "a".to_string()), Some("2".to_string())), ((Family::Rating, "c".to_string()), None)]
-                .into_iter()
-                .collect();
+        let expected: BTreeMap<(Family, String), Option<String>> = [
+            ((Family::Rating, "a".to_string()), Some("2".to_string())),
+            ((Family::Rating, "c".to_string()), None),
+            ((Family::Rating, "d".to_string()), Some("4".to_string())),
+        ]
+        .into_iter()
+        .collect();
         assert_eq!(batch.changes, expected);
     }
 

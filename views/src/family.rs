@@ -207,6 +207,82 @@ pub fn split_member(key: &str) -> Option<(String, String)> {
     serde_json::from_str(key).ok()
 }
 
+/// The hash of `value`'s rendering ([`render`]) without making the string:
+/// equal to [`rendered_hash`] of the rendered value. A retraction travels
+/// to the publisher as this, for it only has to name which value goes.
+pub fn render_hash<V: Serialize>(value: &V) -> u128 {
+    let mut hash = ValueHash::default();
+    serde_json::to_writer(&mut hash, value).expect("views serialise");
+    hash.finish()
+}
+
+/// The hash of a rendered value (see [`render_hash`]).
+pub fn rendered_hash(rendered: &str) -> u128 {
+    let mut hash = ValueHash::default();
+    hash.update(rendered.as_bytes());
+    hash.finish()
+}
+
+/// A 128-bit hash of bytes that come in pieces, eight at a time, whatever
+/// the pieces' boundaries: what tells two values of one key apart in a
+/// batch. Not stored anywhere, so it may change between versions.
+#[derive(Default)]
+struct ValueHash {
+    lanes: [u64; 2],
+    /// Bytes not yet a whole word, and how many.
+    tail: [u8; 8],
+    tail_len: usize,
+    len: u64,
+}
+
+impl ValueHash {
+    fn word(&mut self, word: u64) {
+        self.lanes[0] = (self.lanes[0] ^ word).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+        self.lanes[1] = (self.lanes[1] ^ word.rotate_left(32)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f).rotate_left(31);
+    }
+
+    fn update(&mut self, mut bytes: &[u8]) {
+        self.len += bytes.len() as u64;
+        if self.tail_len > 0 {
+            let take = (8 - self.tail_len).min(bytes.len());
+            self.tail[self.tail_len..self.tail_len + take].copy_from_slice(&bytes[..take]);
+            self.tail_len += take;
+            bytes = &bytes[take..];
+            if self.tail_len < 8 {
+                return;
+            }
+            self.word(u64::from_le_bytes(self.tail));
+            self.tail_len = 0;
+        }
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.word(u64::from_le_bytes(word.try_into().expect("eight bytes")));
+        }
+        let rest = words.remainder();
+        self.tail[..rest.len()].copy_from_slice(rest);
+        self.tail_len = rest.len();
+    }
+
+    fn finish(mut self) -> u128 {
+        let mut last = [0u8; 8];
+        last[..self.tail_len].copy_from_slice(&self.tail[..self.tail_len]);
+        self.word(u64::from_le_bytes(last));
+        self.word(self.len);
+        (u128::from(self.lanes[0]) << 64) | u128::from(self.lanes[1])
+    }
+}
+
+impl std::io::Write for ValueHash {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A view's key as stored (see [`render`]).
 pub fn render_key<K: Serialize>(key: &K) -> String {
     let key = serde_json::to_string(key).expect("keys serialise");
@@ -226,6 +302,35 @@ mod tests {
         assert_eq!(render_key(&(19000, "cat-1", "ven-1")), r#"[19000,"cat-1","ven-1"]"#);
         assert_eq!(render_key(&"a\"b"), r#""a\"b""#);
         assert_eq!(render(&7, &vec!["x"]), ("7".to_string(), r#"["x"]"#.to_string()));
+    }
+
+    #[test]
+    fn a_values_hash_is_the_hash_of_its_rendering() {
+        let values =
+            [serde_json::json!({"a": [1, 2, "x\"y"], "b": null}), serde_json::json!("plain"), serde_json::json!(7)];
+        for value in &values {
+            assert_eq!(render_hash(value), rendered_hash(&render(&"k", value).1));
+        }
+        assert_ne!(render_hash(&values[0]), render_hash(&values[1]));
+    }
+
+    #[test]
+    fn a_value_hash_in_pieces_is_the_hash_of_the_whole() {
+        let text = "0123456789abcdefghijklmnopqrstuvwxyz";
+        let whole = text.as_bytes();
+        for cut in [0, 1, 7, 8, 9, 15, 16, 17, 35, 36] {
+            for second in [cut, (cut + 3).min(whole.len())] {
+                let mut pieces = ValueHash::default();
+                pieces.update(&whole[..cut]);
+                pieces.update(&whole[cut..second]);
+                pieces.update(&whole[second..]);
+                assert_eq!(pieces.finish(), rendered_hash(text), "cut at {cut} and {second}");
+            }
+        }
+        // Trailing zero bytes and lengths count.
+        assert_ne!(rendered_hash("a"), rendered_hash("a\0"));
+        assert_ne!(rendered_hash(""), rendered_hash("\0"));
+        assert_ne!(rendered_hash("12345678"), rendered_hash("12345679"));
     }
 
     #[test]
