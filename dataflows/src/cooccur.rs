@@ -90,11 +90,9 @@ fn intern<'s>(names: Coll<'s, String>) -> Coll<'s, (String, Ix)> {
         let mut numbers: HashMap<String, Ix> = HashMap::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|capability, containers| {
-                for container in containers {
-                    for (name, time, _) in container.drain(..) {
-                        pending.at(&capability, time).insert(name);
-                    }
-                }
+                pending.file(&capability, containers, |names, name, _| {
+                    names.insert(name);
+                });
             });
             while let Some((time, capability, names)) = pending.complete(&[frontier]) {
                 let mut session = output.session(&capability);
@@ -132,11 +130,7 @@ fn pair_changes<'s>(held: Coll<'s, (String, String)>, numbers: Coll<'s, (String,
                 }
             });
             input.for_each_stamp(|capability, containers| {
-                for container in containers {
-                    for (hold, time, diff) in container.drain(..) {
-                        pending.at(&capability, time).push((hold, diff));
-                    }
-                }
+                pending.file(&capability, containers, |changes, hold, diff| changes.push((hold, diff)));
             });
             while let Some((time, capability, mut changes)) = pending.complete(&[frontier, named_frontier]) {
                 consolidate(&mut changes);
@@ -243,11 +237,7 @@ fn tops<'s>(pairs: Coll<'s, (Ix, Ix)>, numbers: Coll<'s, (String, Ix)>) -> Coll<
                 }
             });
             input.for_each_stamp(|capability, containers| {
-                for container in containers {
-                    for (pair, time, diff) in container.drain(..) {
-                        *pending.at(&capability, time).entry(pair).or_default() += diff;
-                    }
-                }
+                pending.file(&capability, containers, |changes, pair, diff| *changes.entry(pair).or_default() += diff);
             });
             while let Some((time, capability, changes)) = pending.complete(&[frontier, named_frontier]) {
                 // By product, so that each product's partners are visited together.

@@ -70,6 +70,42 @@ impl<T: Default> Epochs<T> {
         &mut self.pending.entry(time).or_insert_with(|| (capability.delayed(&time, 0), T::default())).1
     }
 
+    /// Files every update that arrived with `capability` under its epoch,
+    /// by `add(what arrived for the epoch, row, diff)`.
+    pub fn file<D>(
+        &mut self,
+        capability: &timely::dataflow::operators::InputCapability<Epoch>,
+        containers: std::slice::IterMut<'_, Vec<(D, Epoch, isize)>>,
+        mut add: impl FnMut(&mut T, D, isize),
+    ) {
+        for container in containers {
+            for (row, time, diff) in container.drain(..) {
+                add(self.at(capability, time), row, diff);
+            }
+        }
+    }
+
+    /// [`Epochs::file`] for an input that only grows: `add(what arrived for
+    /// the epoch, row)` per assertion. A retraction is a bug of the caller:
+    /// logged, naming `operator`, and ignored.
+    pub fn file_growing<D>(
+        &mut self,
+        capability: &timely::dataflow::operators::InputCapability<Epoch>,
+        containers: std::slice::IterMut<'_, Vec<(D, Epoch, isize)>>,
+        operator: &str,
+        mut add: impl FnMut(&mut T, D),
+    ) {
+        for container in containers {
+            for (row, time, diff) in container.drain(..) {
+                if diff > 0 {
+                    add(self.at(capability, time), row);
+                } else {
+                    tracing::error!("{operator}: a retraction of an input that only grows; ignored");
+                }
+            }
+        }
+    }
+
     /// The oldest epoch that no input of `frontiers` can still send to, with
     /// its capability and what arrived for it; `None` while there is none.
     pub fn complete(
@@ -121,22 +157,15 @@ where
         let mut latest: HashMap<K, V> = HashMap::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|capability, containers| {
-                for container in containers {
-                    for ((key, value), time, diff) in container.drain(..) {
-                        let greatest = pending.at(&capability, time);
-                        if diff <= 0 {
-                            tracing::error!("latest_by_key: a retraction of an input that only grows; ignored");
-                            continue;
-                        }
-                        match greatest.get_mut(&key) {
-                            Some(held) if *held >= value => {}
-                            Some(held) => *held = value,
-                            None => {
-                                greatest.insert(key, value);
-                            }
-                        }
+                pending.file_growing(&capability, containers, "latest_by_key", |greatest, (key, value)| match greatest
+                    .get_mut(&key)
+                {
+                    Some(held) if *held >= value => {}
+                    Some(held) => *held = value,
+                    None => {
+                        greatest.insert(key, value);
                     }
-                }
+                });
             });
             while let Some((time, capability, greatest)) = pending.complete(&[frontier]) {
                 let mut session = output.session(&capability);
@@ -183,15 +212,7 @@ where
             let mut seen: HashSet<D> = HashSet::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|capability, containers| {
-                    for container in containers {
-                        for (row, time, diff) in container.drain(..) {
-                            if diff <= 0 {
-                                tracing::error!("first_seen: a retraction of an input that only grows; ignored");
-                                continue;
-                            }
-                            pending.at(&capability, time).push(row);
-                        }
-                    }
+                    pending.file_growing(&capability, containers, "first_seen", |arrived, row| arrived.push(row));
                 });
                 while let Some((time, capability, arrived)) = pending.complete(&[frontier]) {
                     let mut session = output.session(&capability);
@@ -245,21 +266,14 @@ pub fn window_sums<'s>(
         let mut sums: HashMap<String, i64> = HashMap::new();
         move |(input, frontier), (clock, clock_frontier), output| {
             input.for_each_stamp(|capability, containers| {
-                for container in containers {
-                    for (row, time, diff) in container.drain(..) {
-                        pending.at(&capability, time).rows.push((row, diff));
-                    }
-                }
+                pending.file(&capability, containers, |arrived, row, diff| arrived.rows.push((row, diff)));
             });
             clock.for_each_stamp(|capability, containers| {
-                for container in containers {
-                    for (at, time, diff) in container.drain(..) {
-                        let arrived = pending.at(&capability, time);
-                        if diff > 0 {
-                            arrived.newest = arrived.newest.max(Some(at));
-                        }
+                pending.file(&capability, containers, |arrived, at, diff| {
+                    if diff > 0 {
+                        arrived.newest = arrived.newest.max(Some(at));
                     }
-                }
+                });
             });
             while let Some((time, capability, arrived)) = pending.complete(&[frontier, clock_frontier]) {
                 newest = newest.max(arrived.newest);

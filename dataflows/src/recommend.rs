@@ -129,15 +129,7 @@ fn recent_views<'s>(viewed: Coll<'s, ((String, String), Recency)>, cap: usize) -
         let mut users: HashMap<String, Seen> = HashMap::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|capability, containers| {
-                for container in containers {
-                    for (view, time, diff) in container.drain(..) {
-                        if diff <= 0 {
-                            tracing::error!("recent views: a view retracted; views only arrive; ignored");
-                            continue;
-                        }
-                        pending.at(&capability, time).push(view);
-                    }
-                }
+                pending.file_growing(&capability, containers, "recent views", |arrived, view| arrived.push(view));
             });
             while let Some((time, capability, mut views)) = pending.complete(&[frontier]) {
                 views.sort_unstable();
