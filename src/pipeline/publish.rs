@@ -303,9 +303,8 @@ mod tests {
 
     /// A change as [`Rendering`] sends it: a retraction names its value by hash alone.
     fn change(key: &str, value: u32, diff: isize) -> (Out, isize) {
-        let (key, value) = render(&key, &value);
-        let carried = (diff > 0).then(|| value.clone());
-        (Out::View(Family::Rating, key, render_hash(&value.parse::<u32>().unwrap()), carried), diff)
+        let (key, rendered) = render(&key, &value);
+        (Out::View(Family::Rating, key, render_hash(&value), (diff > 0).then_some(rendered)), diff)
     }
 
     #[test]

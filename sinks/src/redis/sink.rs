@@ -60,8 +60,9 @@ impl RedisSink {
         Ok(redis::cmd("GET").arg(self.keys.current()).query_async(&mut self.connection).await?)
     }
 
-    /// Writes a publication atomically; with `make_current`, the same
-    /// transaction makes this generation the one readers use. Returns `asOf`.
+    /// Writes a publication; with `make_current`, the same transaction that
+    /// stamps it makes this generation the one readers use. Returns `asOf`.
+    /// A current generation's publication is one transaction.
     ///
     /// Readers use only the current generation, so until this one is, its keys
     /// are written in pipelines of [`UNSEEN_CHUNK`] commands (a rebuild's
