@@ -15,6 +15,7 @@
 use crate::error::AppError;
 use serde_json::Value;
 use shopflow_topics::fields::Obj;
+use shopflow_topics::json::Json;
 use shopflow_topics::DecodeError;
 use std::cell::RefCell;
 
@@ -24,14 +25,48 @@ pub struct Form<'a> {
     errors: RefCell<Vec<(String, String)>>,
 }
 
-/// Parses a request body as a JSON object (400 naming `body` otherwise).
+/// Parses a request body as a JSON object: 400 naming `body` when it is not
+/// UTF-8, not JSON or not an object, and naming the field when an object
+/// gives one name twice (which value was meant cannot be known).
 pub fn parse(bytes: &[u8]) -> Result<Value, AppError> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| AppError::invalid_fields(vec![("body".to_string(), format!("not valid JSON: {e}"))]))?;
-    if !value.is_object() {
-        return Err(AppError::invalid_fields(vec![("body".to_string(), "expected a JSON object".to_string())]));
+    let body = |problem: String| AppError::invalid_fields(vec![("body".to_string(), problem)]);
+    if let Err(error) = std::str::from_utf8(bytes) {
+        return Err(body(format!("not UTF-8: the byte at {} is not part of a UTF-8 character", error.valid_up_to())));
     }
-    Ok(value)
+    let json = Json::parse(bytes).map_err(|e| body(format!("not valid JSON: {e}")))?;
+    if !matches!(json, Json::Object(_)) {
+        return Err(body("expected a JSON object".to_string()));
+    }
+    if let Some(field) = repeated_name(&json, "") {
+        return Err(AppError::invalid_fields(vec![(field, "given more than once".to_string())]));
+    }
+    serde_json::from_slice(bytes).map_err(|e| body(format!("not valid JSON: {e}")))
+}
+
+/// The dotted path of the first name an object within `json` gives twice.
+fn repeated_name(json: &Json<'_>, path: &str) -> Option<String> {
+    match json {
+        Json::Object(fields) => {
+            let mut names: Vec<&str> = fields.iter().map(|(name, _)| name.as_ref()).collect();
+            names.sort_unstable();
+            if let Some(twice) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+                return Some(join(path, twice[0]));
+            }
+            fields.iter().find_map(|(name, value)| repeated_name(value, &join(path, name)))
+        }
+        Json::Array(items) => {
+            items.iter().enumerate().find_map(|(i, item)| repeated_name(item, &format!("{path}[{i}]")))
+        }
+        _ => None,
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 impl<'a> Form<'a> {
@@ -103,6 +138,32 @@ fn problem(error: &DecodeError) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn named(bytes: &[u8]) -> Vec<(String, String)> {
+        parse(bytes).unwrap_err().fields
+    }
+
+    #[test]
+    fn a_body_not_utf8_or_naming_a_field_twice_is_refused_naming_where() {
+        let mut not_utf8 = br#"{"productId":"prd-1"}"#.to_vec();
+        not_utf8[15] = 0xff;
+        assert_eq!(named(&not_utf8)[0].0, "body");
+        assert!(named(&not_utf8)[0].1.starts_with("not UTF-8: the byte at 15"), "{:?}", named(&not_utf8));
+        assert_eq!(
+            named(br#"{"productId":"prd-1","quantity":1,"productId":"prd-2"}"#),
+            [("productId".to_string(), "given more than once".to_string())]
+        );
+        assert_eq!(
+            named(br#"{"items":[{"productId":"a"},{"productId":"b","quantity":1,"quantity":2}]}"#)[0].0,
+            "items[1].quantity"
+        );
+        assert_eq!(named(br#"{"address":{"city":"a","city":"b"}}"#)[0].0, "address.city");
+        let deep = format!(r#"{{"x":{}{}}}"#, "[".repeat(10_000), "]".repeat(10_000));
+        assert!(named(deep.as_bytes())[0].1.contains("recursion limit"), "{:?}", named(deep.as_bytes()));
+        // The same names in different objects are no repetition.
+        let body = parse(br#"{"a":{"id":"1"},"b":{"id":"2"},"items":[{"id":"3"},{"id":"4"}]}"#).unwrap();
+        assert_eq!(body["items"][1]["id"], "4");
+    }
 
     #[test]
     fn every_bad_field_is_reported_at_once() {

@@ -220,6 +220,7 @@ pub fn run(args: PipelineArgs) -> anyhow::Result<()> {
     tracing::info!(
         records = counters.source.records.load(Ordering::Relaxed),
         dead_letters = counters.source.dead_letters.load(Ordering::Relaxed),
+        skipped = counters.source.skipped.load(Ordering::Relaxed),
         publications = counters.publications.load(Ordering::Relaxed),
         "pipeline stopped"
     );

@@ -84,6 +84,19 @@ impl Api {
         headers: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Answer {
+        self.send_bytes(method, path, token, headers, body.map(|json| json.to_string().into_bytes()))
+    }
+
+    /// Sends a request whose body is `body` as it is (labelled JSON); every answer must
+    /// carry `X-Request-Id`.
+    pub fn send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -92,9 +105,9 @@ impl Api {
             request = request.header(*name, *value);
         }
         let body = match body {
-            Some(json) => {
+            Some(bytes) => {
                 request = request.header("content-type", "application/json");
-                Body::from(json.to_string())
+                Body::from(bytes)
             }
             None => Body::empty(),
         };

@@ -12,6 +12,13 @@ use serde_json::Value;
 
 /// The CloudEvents spec version the contract speaks.
 pub const SPEC_VERSION: &str = "1.0";
+
+/// The largest record value that can be an event: 1 MiB. The contract's
+/// largest events (a product with its description, attributes and images)
+/// are a few kilobytes; a larger record is a dead letter ("record too
+/// large") before any of it is parsed, so one huge record costs neither the
+/// memory nor the time of decoding it.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// The only `datacontenttype` allowed.
 pub const CONTENT_TYPE: &str = "application/json";
 
@@ -81,7 +88,11 @@ impl Envelope {
     }
 
     /// Decodes a record value strictly, without knowing where it came from.
+    /// A value larger than [`MAX_RECORD_BYTES`] is not an event.
     pub fn decode(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(DecodeError::TooLarge { bytes: bytes.len(), limit: MAX_RECORD_BYTES });
+        }
         // Parsed with its strings borrowed from `bytes`: the typed event copies what it keeps, once.
         let json = Json::parse(bytes).map_err(|e| DecodeError::NotJson(e.to_string()))?;
         Envelope::from_obj(Obj::of_json(&json, "").map_err(|_| DecodeError::NotObject { field: "record".to_string() })?)

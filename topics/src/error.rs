@@ -19,6 +19,14 @@ pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
 /// A precise reason a record is not a valid event of the contract.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
+    /// The record is larger than any event may be ([`crate::envelope::MAX_RECORD_BYTES`]).
+    #[error("record too large: {bytes} bytes (the limit is {limit})")]
+    TooLarge {
+        /// The record's size.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The bytes are not JSON at all.
     #[error("not valid JSON: {0}")]
     NotJson(String),
@@ -144,6 +152,7 @@ impl DecodeError {
     /// A short stable code for the kind of failure (for metrics and dashboards).
     pub fn code(&self) -> &'static str {
         match self {
+            DecodeError::TooLarge { .. } => "too_large",
             DecodeError::NotJson(_) => "not_json",
             DecodeError::NotObject { .. } => "not_object",
             DecodeError::MissingField(_) => "missing_field",

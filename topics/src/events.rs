@@ -943,7 +943,8 @@ data_struct! {
 data_struct! {
     /// DeadLetter: a record that could not be decoded, with where it came from
     /// and why. `payload` holds the original bytes when they are UTF-8,
-    /// `payloadBase64` otherwise (exactly one is present).
+    /// `payloadBase64` otherwise; neither when the letter could not hold it
+    /// (its reason then says so: the original stays at its source offset).
     DeadLetter key(o, s) = &s.topic; {
         /// The source topic.
         topic: String = o.str("topic")?,

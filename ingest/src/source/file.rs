@@ -8,9 +8,11 @@
 //! lane per topic the pipeline reads, named on the "broker" as the topic with
 //! the worker's index for partition: its offsets count that worker's lines of
 //! that topic, so a served state says how far into the file it is. Lines
-//! whose topic the pipeline does not read are read past and counted skipped;
-//! lines that do not decode are counted and logged as dead letters (there is
-//! no broker to send them to). The source ends at the end of the file.
+//! whose topic the pipeline does not read are read past and counted skipped,
+//! and so are lines that are not a `{topic, key, value}` object (not JSON,
+//! not UTF-8), each logged with its line number; records that do not decode
+//! are counted and logged as dead letters (there is no broker to send them
+//! to). The source ends at the end of the file.
 
 use super::operator::{Epoch, Record, SourceCounters, SourceStreams, EPOCH_SPAN, IN_FLIGHT};
 use super::{unix_ns, Offsets, Position, ReadStage, SourceConfig, SourcePartition};
@@ -73,15 +75,16 @@ pub fn lanes(path: &Path, prefix: &str, peers: usize) -> Result<(Vec<SourceParti
     }
     partitions.sort();
     let mut reader = open(path)?;
-    let mut line = String::new();
+    let mut line = Vec::new();
     let mut index = 0usize;
     loop {
         line.clear();
-        let read = reader.read_line(&mut line).map_err(|source| FileError { path: path.to_path_buf(), source })?;
+        let read =
+            reader.read_until(b'\n', &mut line).map_err(|source| FileError { path: path.to_path_buf(), source })?;
         if read == 0 {
             break;
         }
-        if let Some(topic) = serde_json::from_str::<Line<'_>>(&line).ok().and_then(|l| input(&l.topic)) {
+        if let Some(topic) = serde_json::from_slice::<Line<'_>>(&line).ok().and_then(|l| input(&l.topic)) {
             let partition = i32::try_from(index % peers).unwrap_or(i32::MAX);
             *targets.entry(topic.prefixed(prefix)).or_default().entry(partition).or_default() += 1;
         }
@@ -156,7 +159,8 @@ where
     builder.build(move |capabilities| {
         let mut capability: Option<Vec<Capability<Epoch>>> = Some(capabilities);
         let mut in_flight: VecDeque<Epoch> = VecDeque::new();
-        let mut line = String::new();
+        // Bytes, not text: a line that is not UTF-8 is one bad line, not the end of the file.
+        let mut line = Vec::new();
         let mut index = 0usize;
         // Since when the current epoch has had lines: it stays open for up to EPOCH_SPAN of
         // reading, on the span's boundary, so that the workers' epochs coincide and a reduce
@@ -190,7 +194,7 @@ where
                 let mut audit = audit.session(&caps[1]);
                 while taken < config.max_epoch_records {
                     line.clear();
-                    match reader.read_line(&mut line) {
+                    match reader.read_until(b'\n', &mut line) {
                         Ok(0) => {
                             ended = true;
                             break;
@@ -208,12 +212,16 @@ where
                         continue;
                     }
                     taken += 1;
-                    let Some((lane, parsed)) = serde_json::from_str::<Line<'_>>(line.trim_end())
-                        .ok()
-                        .and_then(|l| input(&l.topic).map(|t| (t, l)))
-                        .and_then(|(topic, l)| {
-                            lanes.iter_mut().find(|lane| lane.contract == topic).map(|lane| (lane, l))
-                        })
+                    let parsed = match serde_json::from_slice::<Line<'_>>(&line) {
+                        Ok(parsed) => parsed,
+                        Err(error) => {
+                            tracing::warn!(worker, path = %path.display(), line = index, "not a record line: {error}");
+                            counters.skipped.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    };
+                    let Some(lane) =
+                        input(&parsed.topic).and_then(|topic| lanes.iter_mut().find(|lane| lane.contract == topic))
                     else {
                         counters.skipped.fetch_add(1, Ordering::Relaxed);
                         continue;

@@ -46,7 +46,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use shopflow_topics::events::DeadLetter;
 use shopflow_topics::hash::derived_id;
-use shopflow_topics::{Envelope, EventTime, Topic, TopicKind};
+use shopflow_topics::{Envelope, Event, EventTime, Topic, TopicKind};
 use shopflow_views::settle::Clock;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -136,6 +136,11 @@ pub const EPOCH_SPAN: Duration = Duration::from_millis(2000);
 /// How long one activation reads at most.
 const READ_BUDGET: Duration = Duration::from_millis(50);
 
+/// The largest dead-letter record sent: 1,000,000 bytes, the default
+/// largest record of librdkafka's producers and of Kafka brokers, so that a
+/// letter is taken by a broker as it is configured out of the box.
+pub const LETTER_MAX_BYTES: usize = 1_000_000;
+
 /// How many records are read from one partition before choosing again.
 const RUN: usize = 512;
 
@@ -157,7 +162,8 @@ pub struct SourceCounters {
     pub records: AtomicU64,
     /// Records sent to the dead-letter topic (or, in a replay, that would have been).
     pub dead_letters: AtomicU64,
-    /// Records read past: their event time lies outside the source's range.
+    /// Records read past: their event time lies outside the source's range
+    /// (and, from a file, lines of topics not read and lines that are not a record).
     pub skipped: AtomicU64,
 }
 
@@ -270,13 +276,13 @@ impl Letters {
         let value = message.payload().unwrap_or_default();
         let letter = DeadLetter::new(topic, partition, offset, message.key(), value, reason.clone());
         let id = derived_id(&["dead-letter", topic, &partition.to_string(), &offset.to_string()]);
-        let envelope = Envelope::new(id, "shopflow", EventTime::now(), letter);
+        let (key, value) = letter_record(Envelope::new(id, "shopflow", EventTime::now(), letter), value.len());
         let Some(producer) = &self.producer else {
             self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(topic, partition, offset, %reason, "does not decode (not sent again)");
             return;
         };
-        if let Err(error) = producer.send(&self.topic, envelope.key(), &envelope.to_json()) {
+        if let Err(error) = producer.send(&self.topic, &key, &value) {
             let error = shopflow_topics::error::chain(&error);
             tracing::error!(worker = self.worker, topic, partition, offset, "dead letter not sent: {error}");
             self.stop.store(true, Ordering::SeqCst);
@@ -284,6 +290,28 @@ impl Letters {
         self.counters.dead_letters.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(topic, partition, offset, %reason, "dead letter");
     }
+}
+
+/// The key and value of a dead letter's record. The letter copies the
+/// original when its record stays within [`LETTER_MAX_BYTES`]; otherwise it
+/// goes without the copy, its reason saying so: the original stays at its
+/// offset in the source topic, which is kept for ever.
+/// `original` is the size of the record the letter is about.
+pub(crate) fn letter_record(mut envelope: Envelope, original: usize) -> (String, Vec<u8>) {
+    let value = envelope.to_json();
+    if value.len() <= LETTER_MAX_BYTES {
+        return (envelope.key().to_string(), value);
+    }
+    if let Event::DeadLetter(letter) = &mut envelope.event {
+        letter.payload = None;
+        letter.payload_base64 = None;
+        letter.reason = format!(
+            "{}; the original ({} bytes) is not copied into the letter, which holds at most {LETTER_MAX_BYTES} bytes: \
+             it stays at its offset in {}",
+            letter.reason, original, letter.topic
+        );
+    }
+    (envelope.key().to_string(), envelope.to_json())
 }
 
 /// Takes one record of `lane`: its decoded record and audit row, or `None`
@@ -643,6 +671,33 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn letter_of(value: &[u8]) -> (String, DeadLetter) {
+        let letter = DeadLetter::new("shop.orders", 3, 17, Some(b"ord-1"), value, "not valid JSON: x".into());
+        let (key, record) = letter_record(Envelope::new("evt-letter", "shopflow", EventTime(0), letter), value.len());
+        assert!(record.len() <= LETTER_MAX_BYTES, "{} bytes", record.len());
+        match Envelope::decode_record("shop.dead-letter", Some(key.as_bytes()), &record).unwrap().event {
+            Event::DeadLetter(letter) => (key, letter),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_letter_copies_the_original_while_its_record_holds_it() {
+        let small = vec![0xff; 1000];
+        let (key, letter) = letter_of(&small);
+        assert_eq!(key, "shop.orders");
+        assert_eq!(letter.payload_base64.as_deref().map(shopflow_topics::base64::decode), Some(Some(small)));
+        assert_eq!(letter.reason, "not valid JSON: x");
+
+        // Within the record limit, but in base64 beyond the letter's.
+        let large = vec![0xff; 900_000];
+        let (_, letter) = letter_of(&large);
+        assert_eq!((letter.payload, letter.payload_base64), (None, None));
+        assert!(letter.reason.starts_with("not valid JSON: x; the original (900000 bytes) is not copied"));
+        assert!(letter.reason.ends_with("at its offset in shop.orders"), "{}", letter.reason);
+        assert_eq!((letter.topic.as_str(), letter.partition, letter.offset), ("shop.orders", 3, 17));
+    }
 
     fn lane(newest: Option<i64>, next: i64, target: i64) -> Lane {
         Lane {
