@@ -91,6 +91,28 @@ pub enum SinkError {
     },
 }
 
+impl SinkError {
+    /// Whether the store is away for a while (refused, dropped, timed out,
+    /// still loading its data) rather than refusing what was sent: the same
+    /// request is worth sending again once it answers.
+    pub fn is_transient(&self) -> bool {
+        use ::redis::RetryMethod;
+        match self {
+            SinkError::Redis(error) => {
+                error.is_io_error()
+                    || matches!(
+                        error.retry_method(),
+                        RetryMethod::Reconnect | RetryMethod::WaitAndRetry | RetryMethod::RetryImmediately
+                    )
+            }
+            SinkError::ClickHouseHttp(_) | SinkError::Timeout { .. } => true,
+            SinkError::ClickHouseRefused { status, .. } => *status >= 500,
+            SinkError::ClickHouse(::clickhouse::error::Error::Network(_)) => true,
+            _ => false,
+        }
+    }
+}
+
 /// `text` percent-encoded for a URL's path segment or query value (the
 /// unreserved characters `A-Z a-z 0-9 - . _ ~` kept).
 pub fn percent_encode(text: &str) -> String {

@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Starts the publisher; it ends when every sender is gone and the last batch is written.
 pub fn spawn(
@@ -284,7 +285,48 @@ struct State {
     lateness: i64,
 }
 
+/// How long the publisher keeps trying while Redis is away before the
+/// pipeline gives up (a restart then rebuilds, losing nothing either way).
+pub const REDIS_PATIENCE: Duration = Duration::from_secs(600);
+
+/// The longest wait between two tries.
+const RETRY_AT_MOST: Duration = Duration::from_secs(2);
+
 impl State {
+    /// Publishes to Redis, sending the publication again while Redis is away
+    /// (refused, dropped, timed out, loading), for up to [`REDIS_PATIENCE`].
+    /// Meanwhile nothing more is published: the dataflow holds its epochs
+    /// (the source reads on only while few are in flight), so what waits stays bounded.
+    async fn publish_to_redis(&mut self, publication: &Publication, make_current: bool) -> anyhow::Result<i64> {
+        let mut away: Option<(Instant, Duration)> = None;
+        loop {
+            let error = match self.redis.publish(publication, make_current).await {
+                Ok(as_of) => {
+                    if let Some((since, _)) = away {
+                        tracing::warn!(after_ms = since.elapsed().as_millis() as u64, "Redis is back; published");
+                    }
+                    return Ok(as_of);
+                }
+                Err(error) if error.is_transient() => error,
+                Err(error) => return Err(error).context("publishing to Redis"),
+            };
+            let (since, wait) = *away.get_or_insert((Instant::now(), Duration::from_millis(50)));
+            if since.elapsed() >= REDIS_PATIENCE {
+                return Err(error).context(format!("publishing to Redis: away for {REDIS_PATIENCE:?}"));
+            }
+            tracing::warn!(
+                retry_in_ms = wait.as_millis() as u64,
+                "Redis is away; the publication will be sent again: {}",
+                shopflow_topics::error::chain(&error)
+            );
+            tokio::time::sleep(wait).await;
+            away = Some((since, (wait * 2).min(RETRY_AT_MOST)));
+            if let Err(error) = self.redis.reconnect().await {
+                tracing::debug!("reconnecting to Redis: {}", shopflow_topics::error::chain(&error));
+            }
+        }
+    }
+
     async fn publish(&mut self, mut batch: Batch) -> anyhow::Result<()> {
         let trace = otlp::sample();
         let received_ns = otlp::now_ns();
@@ -310,7 +352,7 @@ impl State {
         let was_current = self.counters.current.load(Ordering::SeqCst);
         let switching = caught_up && !was_current;
         let redis_started = otlp::now_ns();
-        let as_of = self.redis.publish(&publication, caught_up).await.context("publishing to Redis")?;
+        let as_of = self.publish_to_redis(&publication, caught_up).await?;
         let redis_ended = otlp::now_ns();
         let analytics = Analytics {
             events: batch.events,

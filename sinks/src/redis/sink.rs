@@ -19,6 +19,7 @@ return as_of
 
 /// Publishes one generation into Redis.
 pub struct RedisSink {
+    client: redis::Client,
     connection: MultiplexedConnection,
     keys: Keys,
     generation: String,
@@ -33,21 +34,32 @@ pub const UNSEEN_CHUNK: usize = 10_000;
 /// How long one publication may take before Redis counts as not answering.
 pub const PUBLISH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+async fn open(client: &redis::Client) -> Result<MultiplexedConnection, SinkError> {
+    // A current generation's publication is one MULTI of every changed key: on a loaded
+    // machine it takes longer than the client's default 500 ms.
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(PUBLISH_TIMEOUT));
+    Ok(client.get_multiplexed_async_connection_with_config(&config).await?)
+}
+
 impl RedisSink {
     /// Connects to `url` and writes `generation` under `namespace`.
     pub async fn connect(url: &str, namespace: &str, generation: &str) -> Result<RedisSink, SinkError> {
         let client = redis::Client::open(url)?;
-        // A current generation's publication is one MULTI of every changed key: on a loaded
-        // machine it takes longer than the client's default 500 ms.
-        let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(PUBLISH_TIMEOUT));
-        let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
+        let connection = open(&client).await?;
         Ok(RedisSink {
+            client,
             connection,
             keys: Keys::new(namespace),
             generation: generation.to_string(),
             current: false,
             registered: false,
         })
+    }
+
+    /// Connects again: after Redis went away, the connection does not come back by itself.
+    pub async fn reconnect(&mut self) -> Result<(), SinkError> {
+        self.connection = open(&self.client).await?;
+        Ok(())
     }
 
     /// The generation written.
@@ -62,7 +74,11 @@ impl RedisSink {
 
     /// Writes a publication; with `make_current`, the same transaction that
     /// stamps it makes this generation the one readers use. Returns `asOf`.
-    /// A current generation's publication is one transaction.
+    /// A current generation's publication is one transaction. Writing the
+    /// same publication again leaves the same state — values are set, not
+    /// added; `asOf` only rises; the list versions, which only tell readers
+    /// that a list changed, rise once more — so one that failed may simply be
+    /// sent again.
     ///
     /// Readers use only the current generation, so until this one is, its keys
     /// are written in pipelines of [`UNSEEN_CHUNK`] commands (a rebuild's

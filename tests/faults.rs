@@ -1,0 +1,331 @@
+//! Faults against the real broker, Redis and ClickHouse, each stopping by
+//! itself. After each, what is served must equal the batch fold of the
+//! topics (`shopflow verify`), the audit log must hold every valid event
+//! once, and the served `asOf` must never have gone backwards.
+//!
+//! The short form runs in `scripts/test`. The long form is the same test,
+//! larger (what RELIABILITY.md records):
+//!
+//! ```sh
+//! SHOPFLOW_FAULT_EVENTS=200000 SHOPFLOW_FAULT_KILLS=20 SHOPFLOW_FAULT_RATE=2000 \
+//!   cargo test --test faults -- --nocapture
+//! ```
+
+mod support;
+
+use shopflow_topics::Envelope;
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{temp_path, Running, Space};
+
+/// A setting of the fault runs from the environment, or its short form.
+fn knob(name: &str, short: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(short)
+}
+
+/// The fault schedule's dice: seeded, so a run's kill points can be had again.
+struct Dice(u64);
+
+impl Dice {
+    /// A number in `low..high` (xorshift64*).
+    fn between(&mut self, low: u64, high: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        low + self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % (high - low)
+    }
+}
+
+/// The served generation and its `asOf`, read in one call as readers read them ("", 0 before any).
+const SERVED: &str = r"
+local generation = redis.call('GET', KEYS[1])
+if not generation then return {'', 0} end
+return {generation, tonumber(redis.call('HGET', ARGV[1] .. ':' .. generation .. ':meta', 'asOf') or '0')}";
+
+/// What the watcher saw: when (monotonic, and in epoch milliseconds), the served `asOf`
+/// then, and its generation.
+type Samples = Vec<(Instant, i64, i64, String)>;
+
+/// Samples the served `asOf` in the Redis at `url` every 20 ms until `stop`
+/// (none while that Redis does not answer).
+fn watch(space: &Space, url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Samples> {
+    let namespace = space.name.clone();
+    std::thread::spawn(move || {
+        let client = redis::Client::open(url).unwrap();
+        let script = redis::Script::new(SERVED);
+        let mut connection = None;
+        let mut samples = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            if connection.is_none() {
+                connection = client.get_connection_with_timeout(Duration::from_millis(200)).ok();
+            }
+            if let Some(c) = connection.as_mut() {
+                let served: redis::RedisResult<(String, i64)> =
+                    script.key(format!("{namespace}:current")).arg(&namespace).invoke(c);
+                match served {
+                    Ok((generation, as_of)) => samples.push((Instant::now(), now_ms(), as_of, generation)),
+                    Err(_) => connection = None,
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        samples
+    })
+}
+
+/// The served `asOf` now (`None` while that Redis does not answer).
+fn served_as_of(space: &Space, url: &str) -> Option<i64> {
+    let client = redis::Client::open(url).ok()?;
+    let mut connection = client.get_connection_with_timeout(Duration::from_millis(200)).ok()?;
+    let (_, as_of): (String, i64) = redis::Script::new(SERVED)
+        .key(format!("{}:current", space.name))
+        .arg(&space.name)
+        .invoke(&mut connection)
+        .ok()?;
+    Some(as_of)
+}
+
+/// Asserts that `asOf` never went backwards; returns the longest time without it
+/// moving, the largest lag (wall clock minus `asOf`) and the generations served.
+fn held(samples: &Samples) -> (Duration, Duration, usize) {
+    for pair in samples.windows(2) {
+        assert!(pair[1].2 >= pair[0].2, "asOf went back from {} to {}", pair[0].2, pair[1].2);
+    }
+    let mut stalled = Duration::ZERO;
+    let Some(first) = samples.first() else { return (stalled, stalled, 0) };
+    let (mut moved, mut last, mut lag) = (first.0, first.2, 0);
+    for (at, wall, as_of, _) in samples {
+        if *as_of > last {
+            stalled = stalled.max(at.duration_since(moved));
+            (moved, last) = (*at, *as_of);
+        }
+        if *as_of > 0 {
+            lag = lag.max(wall - as_of);
+        }
+    }
+    let generations: BTreeSet<&str> = samples.iter().map(|s| s.3.as_str()).filter(|g| !g.is_empty()).collect();
+    (stalled, Duration::from_millis(lag.max(0) as u64), generations.len())
+}
+
+/// The ids of the valid events of an NDJSON file of records.
+fn valid_ids(file: &std::path::Path) -> BTreeSet<String> {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let (topic, key, value) = (&record["topic"], record["key"].as_str(), &record["value"]);
+            Envelope::decode_record(topic.as_str()?, key.map(str::as_bytes), value.as_str()?.as_bytes()).ok()
+        })
+        .map(|envelope| envelope.id)
+        .collect()
+}
+
+/// Asserts what must hold after any fault: every valid event of `file` is one
+/// row of the audit log, and `shopflow verify` (run with `env`) finds every
+/// view equal to the batch fold of the topics. Returns the number of events.
+fn nothing_lost_nothing_twice(space: &Space, file: &std::path::Path, env: &[(&str, &str)]) -> usize {
+    let valid = valid_ids(file);
+    assert_eq!(space.clickhouse_relations()["events"], vec![valid.len().to_string()], "one audit row per event");
+    let verify = space.shopflow().envs(env.iter().copied()).arg("verify").output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+    assert!(verify.status.success() && said.contains("everything served matches"), "{said}");
+    valid.len()
+}
+
+/// Milliseconds since the epoch (the clock `asOf` is on).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+#[test]
+fn sigkill_at_random_points_during_a_load_loses_nothing_and_counts_nothing_twice() {
+    let (events, kills, rate, seed) = (
+        knob("SHOPFLOW_FAULT_EVENTS", 12_000),
+        knob("SHOPFLOW_FAULT_KILLS", 4),
+        knob("SHOPFLOW_FAULT_RATE", 1_500),
+        knob("SHOPFLOW_FAULT_SEED", 7),
+    );
+    let space = Space::new("kills");
+    space.run_ok(&["topics", "create", "--partitions", "3"]);
+    let (seed_text, events_text, rate_text) = (seed.to_string(), events.to_string(), rate.to_string());
+    let sizes = ["--seed", &seed_text, "--events", &events_text, "--users", "300", "--products", "100", "--quiet"];
+    let file = temp_path("kills.ndjson");
+    support::run_ok(&[&["generate", "--out", file.to_str().unwrap()], &sizes[..]].concat());
+
+    // The load, at its rate, while pipelines are started and killed.
+    let started = Instant::now();
+    let mut load = Running(space.shopflow().args(["generate", "--rate", &rate_text]).args(sizes).spawn().unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch(&space, support::redis_url(), stop.clone());
+    let mut dice = Dice(seed.max(1));
+    let mut kill_points = Vec::new();
+    for _ in 0..kills {
+        let mut pipeline = space
+            .shopflow()
+            .args(["pipeline", "--workers", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The fault's moment (not a wait for anything): anywhere from its start to 6 s in —
+        // starting, rebuilding, or serving and publishing.
+        let point = Duration::from_millis(dice.between(100, 6_000));
+        std::thread::sleep(point);
+        pipeline.kill().unwrap();
+        pipeline.wait().unwrap();
+        kill_points.push(point.as_millis());
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while load.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the load did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(load.0.wait().unwrap().success(), "the load failed");
+    let loaded = started.elapsed();
+
+    // The restart after the last kill catches up and stops.
+    let restarted = Instant::now();
+    space.run_ok(&["pipeline", "--exit-when-caught-up", "--workers", "2"]);
+    let caught_up = restarted.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let samples = watcher.join().unwrap();
+
+    let (stalled, lag, generations) = held(&samples);
+    let events_once = nothing_lost_nothing_twice(&space, &file, &[]);
+
+    eprintln!(
+        "faults: {kills} SIGKILLs at {kill_points:?} ms into each run, during {events} events at {rate}/s \
+         (seed {seed}, load {:.1} s); the restart caught up in {:.1} s; served asOf never went back ({} samples, {} generations served); \
+         longest time without the served state moving {:.1} s; largest lag {:.1} s; {} events once each; verify: match",
+        loaded.as_secs_f64(),
+        caught_up.as_secs_f64(),
+        samples.len(),
+        generations,
+        stalled.as_secs_f64(),
+        lag.as_secs_f64(),
+        events_once
+    );
+}
+
+/// A Redis of the test's own on a free port, with its data on disk (append-only
+/// file, every write synced), so that it can be stopped and started again as a
+/// server that goes away and comes back: the shared Redis stays up for the other tests.
+struct OwnRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    server: Option<Running>,
+}
+
+impl OwnRedis {
+    fn new(name: &str) -> OwnRedis {
+        let dir = temp_path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut redis = OwnRedis { port: support::free_port(), dir, server: None };
+        redis.start();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn start(&mut self) {
+        let port = self.port.to_string();
+        let server = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port, "--save", "", "--appendonly", "yes"])
+            .args(["--appendfsync", "always", "--dir", self.dir.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (scripts/services installs it)");
+        self.server = Some(Running(server));
+        let client = redis::Client::open(self.url()).unwrap();
+        support::wait_until("the test's Redis to answer", 30, || {
+            client
+                .get_connection_with_timeout(Duration::from_millis(200))
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+                .is_ok()
+        });
+    }
+
+    /// Stops the server as an operator would (its data synced to disk).
+    fn stop(&mut self) {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_connection().unwrap();
+        let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").query(&mut connection);
+        if let Some(mut server) = self.server.take() {
+            server.0.wait().unwrap();
+        }
+    }
+}
+
+#[test]
+fn redis_away_during_a_load_holds_the_publications_and_loses_nothing() {
+    let (events, rate, outage, seed) = (
+        knob("SHOPFLOW_FAULT_EVENTS", 12_000),
+        knob("SHOPFLOW_FAULT_RATE", 1_500),
+        knob("SHOPFLOW_FAULT_OUTAGE_SECS", 4),
+        knob("SHOPFLOW_FAULT_SEED", 7),
+    );
+    let mut redis = OwnRedis::new("own-redis");
+    let url = redis.url();
+    let env = [("SHOPFLOW_REDIS_URL", url.as_str())];
+    let space = Space::new("redis_away");
+    space.run_ok(&["topics", "create", "--partitions", "3"]);
+    let (seed_text, events_text, rate_text) = (seed.to_string(), events.to_string(), rate.to_string());
+    let sizes = ["--seed", &seed_text, "--events", &events_text, "--users", "300", "--products", "100", "--quiet"];
+    let file = temp_path("redis-away.ndjson");
+    support::run_ok(&[&["generate", "--out", file.to_str().unwrap()], &sizes[..]].concat());
+
+    let mut load = Running(space.shopflow().args(["generate", "--rate", &rate_text]).args(sizes).spawn().unwrap());
+    support::wait_until("the load's first records", 60, || support::records_on(&space, "shop.clickstream") > 0);
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch(&space, url.clone(), stop.clone());
+    let mut pipeline = Running(
+        space
+            .shopflow()
+            .envs(env)
+            .args(["pipeline", "--exit-when-caught-up", "--workers", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    support::wait_until("the pipeline to serve", 120, || served_as_of(&space, &url).is_some_and(|a| a > 0));
+
+    // Redis goes away for the outage, with the load going on.
+    let before = served_as_of(&space, &url).unwrap();
+    redis.stop();
+    let stopped = Instant::now();
+    std::thread::sleep(Duration::from_secs(outage));
+    assert!(pipeline.0.try_wait().unwrap().is_none(), "the pipeline gave up while Redis was away");
+    redis.start();
+    let back = Instant::now();
+    support::wait_until("publications after Redis came back", 120, || {
+        served_as_of(&space, &url).is_some_and(|a| a > before)
+    });
+    let recovered = back.elapsed();
+
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while load.0.try_wait().unwrap().is_none() || pipeline.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the load or the pipeline did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(load.0.wait().unwrap().success(), "the load failed");
+    assert!(pipeline.0.wait().unwrap().success(), "the pipeline failed");
+    stop.store(true, Ordering::SeqCst);
+    let (stalled, lag, _) = held(&watcher.join().unwrap());
+    let events_once = nothing_lost_nothing_twice(&space, &file, &env);
+    eprintln!(
+        "faults: Redis away {:.1} s during {events} events at {rate}/s (seed {seed}); the first publication \
+         {:.2} s after it came back; served asOf never went back; longest time without the served state moving \
+         {:.1} s; largest lag {:.1} s; {events_once} events once each; verify: match",
+        back.duration_since(stopped).as_secs_f64(),
+        recovered.as_secs_f64(),
+        stalled.as_secs_f64(),
+        lag.as_secs_f64(),
+    );
+}
