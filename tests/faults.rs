@@ -88,6 +88,49 @@ fn served_as_of(space: &Space, url: &str) -> Option<i64> {
     Some(as_of)
 }
 
+/// Waits until the pipeline has published everything on the space's input
+/// topics: the offsets its served state covers reach the topics' end
+/// offsets and then stay put for 3 s (the broker's end offsets are not
+/// trusted alone: some report them low after multi-record batches).
+fn wait_until_served_to_the_end(space: &Space, redis: &str) {
+    let client = redis::Client::open(redis).unwrap();
+    let mut connection = client.get_connection().unwrap();
+    let script = redis::Script::new(
+        "local g = redis.call('GET', KEYS[1]) if not g then return '{}' end \
+         return redis.call('HGET', ARGV[1] .. ':' .. g .. ':meta', 'offsets') or '{}'",
+    );
+    let mut served = || -> i64 {
+        let offsets: String =
+            script.key(format!("{}:current", space.name)).arg(&space.name).invoke(&mut connection).unwrap();
+        let offsets: serde_json::Value = serde_json::from_str(&offsets).unwrap();
+        let partitions = offsets.as_object().into_iter().flat_map(|topics| topics.values());
+        partitions.flat_map(|p| p.as_object().into_iter().flat_map(|p| p.values())).filter_map(|o| o.as_i64()).sum()
+    };
+    let ends =
+        || -> i64 { shopflow_topics::Topic::INPUTS.iter().map(|topic| support::records_on(space, topic.name())).sum() };
+    let (mut last, mut since) = (-1, Instant::now());
+    support::wait_until("the pipeline to publish everything on the topics", 300, || {
+        let now = served();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        }
+        now >= ends() && since.elapsed() >= Duration::from_secs(3)
+    });
+}
+
+/// Waits for the load to end and the live pipeline to have published all of
+/// it, the pipeline still running (it never gave up).
+fn finish(space: &Space, load: &mut Running, pipeline: &mut Running, redis: &str) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while load.0.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the load did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(load.0.wait().unwrap().success(), "the load failed");
+    wait_until_served_to_the_end(space, redis);
+    assert!(pipeline.0.try_wait().unwrap().is_none(), "the pipeline stopped");
+}
+
 /// Asserts that `asOf` never went backwards; returns the longest time without it
 /// moving, the largest lag (wall clock minus `asOf`) and the generations served.
 fn held(samples: &Samples) -> (Duration, Duration, usize) {
@@ -129,7 +172,9 @@ fn valid_ids(file: &std::path::Path) -> BTreeSet<String> {
 /// view equal to the batch fold of the topics. Returns the number of events.
 fn nothing_lost_nothing_twice(space: &Space, file: &std::path::Path, env: &[(&str, &str)]) -> usize {
     let valid = valid_ids(file);
-    assert_eq!(space.clickhouse_relations()["events"], vec![valid.len().to_string()], "one audit row per event");
+    let clickhouse = env.iter().find(|(name, _)| *name == "SHOPFLOW_CLICKHOUSE_URL").map(|(_, url)| url.to_string());
+    let relations = space.clickhouse_relations_at(&clickhouse.unwrap_or_else(support::clickhouse_url));
+    assert_eq!(relations["events"], vec![valid.len().to_string()], "one audit row per event");
     let verify = space.shopflow().envs(env.iter().copied()).arg("verify").output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
     assert!(verify.status.success() && said.contains("everything served matches"), "{said}");
@@ -158,7 +203,9 @@ fn sigkill_at_random_points_during_a_load_loses_nothing_and_counts_nothing_twice
 
     // The load, at its rate, while pipelines are started and killed.
     let started = Instant::now();
-    let mut load = Running(space.shopflow().args(["generate", "--rate", &rate_text]).args(sizes).spawn().unwrap());
+    let mut load = Running(
+        space.shopflow().args(["generate", "--rate", &rate_text]).args(sizes).stdout(Stdio::null()).spawn().unwrap(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = watch(&space, support::redis_url(), stop.clone());
     let mut dice = Dice(seed.max(1));
@@ -262,69 +309,215 @@ impl OwnRedis {
     }
 }
 
+/// A live pipeline (its log kept) over a load at a rate, with the served
+/// `asOf` watched: the setting of the outage tests.
+struct LiveLoad {
+    space: Space,
+    file: std::path::PathBuf,
+    env: Vec<(&'static str, String)>,
+    redis: String,
+    log: std::path::PathBuf,
+    load: Running,
+    pipeline: Running,
+    stop: Arc<AtomicBool>,
+    watcher: std::thread::JoinHandle<Samples>,
+    /// (events, rate, outage seconds, seed)
+    knobs: (u64, u64, u64, u64),
+}
+
+impl LiveLoad {
+    /// The pipeline started on empty topics and serving, then the load started
+    /// and its first records on the broker; `env` names the stores it uses.
+    fn start(name: &str, env: Vec<(&'static str, String)>) -> LiveLoad {
+        let knobs = (
+            knob("SHOPFLOW_FAULT_EVENTS", 12_000),
+            knob("SHOPFLOW_FAULT_RATE", 1_500),
+            knob("SHOPFLOW_FAULT_OUTAGE_SECS", 4),
+            knob("SHOPFLOW_FAULT_SEED", 7),
+        );
+        let (events, rate, _, seed) = knobs;
+        let redis =
+            env.iter().find(|(k, _)| *k == "SHOPFLOW_REDIS_URL").map_or_else(support::redis_url, |(_, v)| v.clone());
+        let space = Space::new(name);
+        space.run_ok(&["topics", "create", "--partitions", "3"]);
+        let (seed, events, rate) = (seed.to_string(), events.to_string(), rate.to_string());
+        let sizes = ["--seed", &seed, "--events", &events, "--users", "300", "--products", "100", "--quiet"];
+        let file = temp_path(&format!("{name}.ndjson"));
+        support::run_ok(&[&["generate", "--out", file.to_str().unwrap()], &sizes[..]].concat());
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = watch(&space, redis.clone(), stop.clone());
+        let log = temp_path(&format!("{name}.log"));
+        let pipeline = space
+            .shopflow()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .args(["pipeline", "--workers", "2"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let pipeline = Running(pipeline);
+        support::wait_until("the pipeline to serve", 120, || served_as_of(&space, &redis).is_some_and(|a| a > 0));
+        let load = space.shopflow().args(["generate", "--rate", &rate]).args(sizes).stdout(Stdio::null()).spawn();
+        let load = Running(load.unwrap());
+        support::wait_until("the load's first records", 60, || support::records_on(&space, "shop.clickstream") > 0);
+        LiveLoad { space, file, env, redis, log, load, pipeline, stop, watcher, knobs }
+    }
+
+    /// The served `asOf` now.
+    fn served(&self) -> Option<i64> {
+        served_as_of(&self.space, &self.redis)
+    }
+
+    fn still_running(&mut self) -> bool {
+        self.pipeline.0.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the load to end and the pipeline to have published all of it;
+    /// asserts that the pipeline met the outage of `store` and said so, and
+    /// everything that must hold after a fault. Returns (the longest time
+    /// without the served state moving, the largest lag, the events counted once).
+    fn finish(mut self, store: &str) -> (Duration, Duration, usize) {
+        finish(&self.space, &mut self.load, &mut self.pipeline, &self.redis);
+        self.stop.store(true, Ordering::SeqCst);
+        let said = std::fs::read_to_string(&self.log).unwrap();
+        assert!(said.contains(&format!("{store} is away")) && said.contains(&format!("{store} is back")), "{said}");
+        let (stalled, lag, _) = held(&self.watcher.join().unwrap());
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        (stalled, lag, nothing_lost_nothing_twice(&self.space, &self.file, &env))
+    }
+}
+
 #[test]
 fn redis_away_during_a_load_holds_the_publications_and_loses_nothing() {
-    let (events, rate, outage, seed) = (
-        knob("SHOPFLOW_FAULT_EVENTS", 12_000),
-        knob("SHOPFLOW_FAULT_RATE", 1_500),
-        knob("SHOPFLOW_FAULT_OUTAGE_SECS", 4),
-        knob("SHOPFLOW_FAULT_SEED", 7),
-    );
     let mut redis = OwnRedis::new("own-redis");
-    let url = redis.url();
-    let env = [("SHOPFLOW_REDIS_URL", url.as_str())];
-    let space = Space::new("redis_away");
-    space.run_ok(&["topics", "create", "--partitions", "3"]);
-    let (seed_text, events_text, rate_text) = (seed.to_string(), events.to_string(), rate.to_string());
-    let sizes = ["--seed", &seed_text, "--events", &events_text, "--users", "300", "--products", "100", "--quiet"];
-    let file = temp_path("redis-away.ndjson");
-    support::run_ok(&[&["generate", "--out", file.to_str().unwrap()], &sizes[..]].concat());
-
-    let mut load = Running(space.shopflow().args(["generate", "--rate", &rate_text]).args(sizes).spawn().unwrap());
-    support::wait_until("the load's first records", 60, || support::records_on(&space, "shop.clickstream") > 0);
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = watch(&space, url.clone(), stop.clone());
-    let mut pipeline = Running(
-        space
-            .shopflow()
-            .envs(env)
-            .args(["pipeline", "--exit-when-caught-up", "--workers", "2"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    support::wait_until("the pipeline to serve", 120, || served_as_of(&space, &url).is_some_and(|a| a > 0));
+    let mut live = LiveLoad::start("redis_away", vec![("SHOPFLOW_REDIS_URL", redis.url())]);
+    let (events, rate, outage, seed) = live.knobs;
 
     // Redis goes away for the outage, with the load going on.
-    let before = served_as_of(&space, &url).unwrap();
+    let before = live.served().unwrap();
     redis.stop();
     let stopped = Instant::now();
     std::thread::sleep(Duration::from_secs(outage));
-    assert!(pipeline.0.try_wait().unwrap().is_none(), "the pipeline gave up while Redis was away");
+    assert!(live.still_running(), "the pipeline gave up while Redis was away");
     redis.start();
     let back = Instant::now();
-    support::wait_until("publications after Redis came back", 120, || {
-        served_as_of(&space, &url).is_some_and(|a| a > before)
-    });
+    support::wait_until("publications after Redis came back", 120, || live.served().is_some_and(|a| a > before));
     let recovered = back.elapsed();
 
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while load.0.try_wait().unwrap().is_none() || pipeline.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the load or the pipeline did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(load.0.wait().unwrap().success(), "the load failed");
-    assert!(pipeline.0.wait().unwrap().success(), "the pipeline failed");
-    stop.store(true, Ordering::SeqCst);
-    let (stalled, lag, _) = held(&watcher.join().unwrap());
-    let events_once = nothing_lost_nothing_twice(&space, &file, &env);
+    let (stalled, lag, events_once) = live.finish("Redis");
     eprintln!(
         "faults: Redis away {:.1} s during {events} events at {rate}/s (seed {seed}); the first publication \
          {:.2} s after it came back; served asOf never went back; longest time without the served state moving \
          {:.1} s; largest lag {:.1} s; {events_once} events once each; verify: match",
         back.duration_since(stopped).as_secs_f64(),
         recovered.as_secs_f64(),
+        stalled.as_secs_f64(),
+        lag.as_secs_f64(),
+    );
+}
+
+/// A ClickHouse of the test's own on free ports, its data in a directory of
+/// the test's, so that it can be stopped and started again as a server that
+/// goes away and comes back: the shared ClickHouse stays up for the other tests.
+struct OwnClickHouse {
+    http_port: u16,
+    dir: std::path::PathBuf,
+    server: Option<Running>,
+}
+
+impl OwnClickHouse {
+    fn new(name: &str) -> OwnClickHouse {
+        let dir = temp_path(name);
+        for sub in ["data", "tmp", "user_files", "log"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        // Two ports free at once (asked one after the other, the same port may come back twice).
+        let listeners = [0, 1].map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+        let [http_port, tcp_port] = listeners.each_ref().map(|l| l.local_addr().unwrap().port());
+        drop(listeners);
+        let d = dir.to_str().unwrap();
+        let config = format!(
+            "<clickhouse><logger><level>warning</level><log>{d}/log/server.log</log><errorlog>{d}/log/server.err.log</errorlog></logger>\
+             <http_port>{http_port}</http_port><tcp_port>{tcp_port}</tcp_port><listen_host>127.0.0.1</listen_host>\
+             <path>{d}/data/</path><tmp_path>{d}/tmp/</tmp_path><user_files_path>{d}/user_files/</user_files_path>\
+             <users_config>{d}/users.xml</users_config><default_profile>default</default_profile>\
+             <default_database>default</default_database><timezone>UTC</timezone><mlock_executable>false</mlock_executable>\
+             <mark_cache_size>268435456</mark_cache_size></clickhouse>"
+        );
+        let users =
+            "<clickhouse><profiles><default><max_memory_usage>2000000000</max_memory_usage></default></profiles>\
+             <users><default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile>\
+             <quota>default</quota></default></users><quotas><default></default></quotas></clickhouse>";
+        std::fs::write(dir.join("config.xml"), config).unwrap();
+        std::fs::write(dir.join("users.xml"), users).unwrap();
+        let mut own = OwnClickHouse { http_port, dir, server: None };
+        own.start();
+        own
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.http_port)
+    }
+
+    fn start(&mut self) {
+        let config = self.dir.join("config.xml");
+        let server = std::process::Command::new("/usr/sbin/clickhouse-server")
+            .arg(format!("--config-file={}", config.display()))
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("clickhouse-server (scripts/services installs it)");
+        self.server = Some(Running(server));
+        let ping = format!("127.0.0.1:{}", self.http_port);
+        support::wait_until("the test's ClickHouse to answer", 90, || {
+            std::net::TcpStream::connect(&ping).is_ok_and(|mut stream| {
+                use std::io::{Read, Write};
+                let mut answer = String::new();
+                stream.write_all(b"GET /ping HTTP/1.0\r\n\r\n").is_ok()
+                    && stream.read_to_string(&mut answer).is_ok()
+                    && answer.ends_with("Ok.\n")
+            })
+        });
+    }
+
+    /// Stops the server as an operator would (SIGTERM), and waits for it.
+    fn stop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let pid = server.0.id().to_string();
+            std::process::Command::new("kill").arg(&pid).status().unwrap();
+            server.0.wait().unwrap();
+        }
+    }
+}
+
+#[test]
+fn clickhouse_away_during_a_load_holds_the_analytics_and_loses_nothing() {
+    let mut clickhouse = OwnClickHouse::new("own-clickhouse");
+    let mut live = LiveLoad::start("clickhouse_away", vec![("SHOPFLOW_CLICKHOUSE_URL", clickhouse.url())]);
+    let (events, rate, outage, seed) = live.knobs;
+
+    // ClickHouse goes away for the outage, with the load going on: Redis stays served.
+    clickhouse.stop();
+    let stopped = Instant::now();
+    let before = live.served().unwrap();
+    support::wait_until("publications to Redis while ClickHouse is away", 60, || {
+        live.served().is_some_and(|a| a > before)
+    });
+    let served_meanwhile = stopped.elapsed();
+    std::thread::sleep(Duration::from_secs(outage).saturating_sub(served_meanwhile));
+    assert!(live.still_running(), "the pipeline gave up while ClickHouse was away");
+    clickhouse.start();
+    let away = stopped.elapsed();
+
+    let (stalled, lag, events_once) = live.finish("ClickHouse");
+    eprintln!(
+        "faults: ClickHouse away {:.1} s during {events} events at {rate}/s (seed {seed}); Redis publications went \
+         on meanwhile (the first {:.2} s after it went); served asOf never went back; longest time without the \
+         served state moving {:.1} s; largest lag {:.1} s; {events_once} events once each in the audit log; verify: match",
+        away.as_secs_f64(),
+        served_meanwhile.as_secs_f64(),
         stalled.as_secs_f64(),
         lag.as_secs_f64(),
     );

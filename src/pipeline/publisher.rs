@@ -12,7 +12,7 @@ use shopflow_sinks::clickhouse::ClickHouseSink;
 use shopflow_sinks::kafka::DerivedProducer;
 use shopflow_sinks::otlp;
 use shopflow_sinks::redis::RedisSink;
-use shopflow_sinks::{Offsets, Publication};
+use shopflow_sinks::{Offsets, Publication, SinkError};
 use shopflow_topics::{Event, EventTime};
 use shopflow_views::derived::Derived;
 use shopflow_views::settle::{watermark, Settler};
@@ -57,7 +57,16 @@ pub fn spawn(
                 while let Ok(later) = analytics_batches.try_recv() {
                     next.absorb(later);
                 }
-                next.write(&clickhouse).await?;
+                // While ClickHouse is away the same rows are written again (its tables keep
+                // one row per id and version), with what arrived meanwhile.
+                let mut away = Away::default();
+                while let Err(error) = next.write(&clickhouse).await {
+                    tokio::time::sleep(away.wait("ClickHouse", error)?).await;
+                    while let Ok(later) = analytics_batches.try_recv() {
+                        next.absorb(later);
+                    }
+                }
+                away.back("ClickHouse");
             }
             anyhow::Ok(())
         })
@@ -145,7 +154,7 @@ impl Analytics {
         self.trace = self.trace.or(later.trace);
     }
 
-    async fn write(self, clickhouse: &ClickHouseSink) -> anyhow::Result<()> {
+    async fn write(&self, clickhouse: &ClickHouseSink) -> anyhow::Result<()> {
         let started = otlp::now_ns();
         clickhouse.insert_events(&self.events).await.context("writing events to ClickHouse")?;
         clickhouse.publish(&self.publication).await.context("writing analytics to ClickHouse")?;
@@ -285,42 +294,53 @@ struct State {
     lateness: i64,
 }
 
-/// How long the publisher keeps trying while Redis is away before the
-/// pipeline gives up (a restart then rebuilds, losing nothing either way).
-pub const REDIS_PATIENCE: Duration = Duration::from_secs(600);
+/// How long a store (Redis, ClickHouse) may stay away while the pipeline
+/// keeps trying before it gives up (a restart then rebuilds, losing nothing
+/// either way).
+pub const STORE_PATIENCE: Duration = Duration::from_secs(600);
 
-/// The longest wait between two tries.
-const RETRY_AT_MOST: Duration = Duration::from_secs(2);
+/// A store that stopped answering: since when, and the wait before the next
+/// try (from 50 ms, doubling to 2 s).
+#[derive(Default)]
+struct Away(Option<(Instant, Duration)>);
+
+impl Away {
+    /// After a failure: how long to wait before trying again, or the error
+    /// when it is not the store being away ([`SinkError::is_transient`]) or
+    /// the store has been away for [`STORE_PATIENCE`].
+    fn wait(&mut self, store: &str, error: anyhow::Error) -> anyhow::Result<Duration> {
+        let transient = error.downcast_ref::<SinkError>().is_some_and(SinkError::is_transient);
+        let (since, wait) = *self.0.get_or_insert((Instant::now(), Duration::from_millis(50)));
+        if !transient || since.elapsed() >= STORE_PATIENCE {
+            return Err(error);
+        }
+        tracing::warn!(store, retry_in_ms = wait.as_millis() as u64, "{store} is away; trying again: {error:#}");
+        self.0 = Some((since, (wait * 2).min(Duration::from_secs(2))));
+        Ok(wait)
+    }
+
+    /// After a success: says so if the store had been away.
+    fn back(&self, store: &str) {
+        if let Some((since, _)) = self.0 {
+            tracing::warn!(store, after_ms = since.elapsed().as_millis() as u64, "{store} is back");
+        }
+    }
+}
 
 impl State {
     /// Publishes to Redis, sending the publication again while Redis is away
-    /// (refused, dropped, timed out, loading), for up to [`REDIS_PATIENCE`].
-    /// Meanwhile nothing more is published: the dataflow holds its epochs
-    /// (the source reads on only while few are in flight), so what waits stays bounded.
+    /// (refused, dropped, timed out, loading). Meanwhile the dataflow goes on:
+    /// later epochs fold into one waiting batch (one change per key).
     async fn publish_to_redis(&mut self, publication: &Publication, make_current: bool) -> anyhow::Result<i64> {
-        let mut away: Option<(Instant, Duration)> = None;
+        let mut away = Away::default();
         loop {
-            let error = match self.redis.publish(publication, make_current).await {
+            match self.redis.publish(publication, make_current).await.context("publishing to Redis") {
                 Ok(as_of) => {
-                    if let Some((since, _)) = away {
-                        tracing::warn!(after_ms = since.elapsed().as_millis() as u64, "Redis is back; published");
-                    }
+                    away.back("Redis");
                     return Ok(as_of);
                 }
-                Err(error) if error.is_transient() => error,
-                Err(error) => return Err(error).context("publishing to Redis"),
-            };
-            let (since, wait) = *away.get_or_insert((Instant::now(), Duration::from_millis(50)));
-            if since.elapsed() >= REDIS_PATIENCE {
-                return Err(error).context(format!("publishing to Redis: away for {REDIS_PATIENCE:?}"));
+                Err(error) => tokio::time::sleep(away.wait("Redis", error)?).await,
             }
-            tracing::warn!(
-                retry_in_ms = wait.as_millis() as u64,
-                "Redis is away; the publication will be sent again: {}",
-                shopflow_topics::error::chain(&error)
-            );
-            tokio::time::sleep(wait).await;
-            away = Some((since, (wait * 2).min(RETRY_AT_MOST)));
             if let Err(error) = self.redis.reconnect().await {
                 tracing::debug!("reconnecting to Redis: {}", shopflow_topics::error::chain(&error));
             }

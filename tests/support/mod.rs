@@ -152,8 +152,13 @@ impl Space {
 
     /// The analytics relations in ClickHouse, each as sorted JSON rows.
     pub fn clickhouse_relations(&self) -> std::collections::BTreeMap<&'static str, Vec<String>> {
+        self.clickhouse_relations_at(&clickhouse_url())
+    }
+
+    /// The analytics relations in the ClickHouse at `url`, each as sorted JSON rows.
+    pub fn clickhouse_relations_at(&self, url: &str) -> std::collections::BTreeMap<&'static str, Vec<String>> {
         use shopflow_sinks::clickhouse::{ClickHouseReader, Filter, Relation};
-        let reader = ClickHouseReader::new(&clickhouse_url(), &self.name);
+        let reader = ClickHouseReader::new(url, &self.name);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(async {
             let mut out = std::collections::BTreeMap::new();
