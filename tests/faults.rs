@@ -118,19 +118,6 @@ fn wait_until_served_to_the_end(space: &Space, redis: &str) {
     });
 }
 
-/// Waits for the load to end and the live pipeline to have published all of
-/// it, the pipeline still running (it never gave up).
-fn finish(space: &Space, load: &mut Running, pipeline: &mut Running, redis: &str) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while load.0.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the load did not finish");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(load.0.wait().unwrap().success(), "the load failed");
-    wait_until_served_to_the_end(space, redis);
-    assert!(pipeline.0.try_wait().unwrap().is_none(), "the pipeline stopped");
-}
-
 /// Asserts that `asOf` never went backwards; returns the longest time without it
 /// moving, the largest lag (wall clock minus `asOf`) and the generations served.
 fn held(samples: &Samples) -> (Duration, Duration, usize) {
@@ -317,8 +304,11 @@ struct LiveLoad {
     env: Vec<(&'static str, String)>,
     redis: String,
     log: std::path::PathBuf,
-    load: Running,
-    pipeline: Running,
+    /// The load, once started.
+    load: Option<Running>,
+    /// The pipeline's processes (one unless a cluster), process 0 first.
+    pipelines: Vec<Running>,
+    hostfile: Option<std::path::PathBuf>,
     stop: Arc<AtomicBool>,
     watcher: std::thread::JoinHandle<Samples>,
     /// (events, rate, outage seconds, seed)
@@ -329,6 +319,12 @@ impl LiveLoad {
     /// The pipeline started on empty topics and serving, then the load started
     /// and its first records on the broker; `env` names the stores it uses.
     fn start(name: &str, env: Vec<(&'static str, String)>) -> LiveLoad {
+        LiveLoad::start_cluster(name, env, 1)
+    }
+
+    /// As [`LiveLoad::start`], the pipeline a cluster of `processes` processes of one worker each
+    /// (two workers when alone).
+    fn start_cluster(name: &str, env: Vec<(&'static str, String)>, processes: usize) -> LiveLoad {
         let knobs = (
             knob("SHOPFLOW_FAULT_EVENTS", 12_000),
             knob("SHOPFLOW_FAULT_RATE", 1_500),
@@ -348,20 +344,66 @@ impl LiveLoad {
         let stop = Arc::new(AtomicBool::new(false));
         let watcher = watch(&space, redis.clone(), stop.clone());
         let log = temp_path(&format!("{name}.log"));
-        let pipeline = space
-            .shopflow()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .args(["pipeline", "--workers", "2"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let pipeline = Running(pipeline);
-        support::wait_until("the pipeline to serve", 120, || served_as_of(&space, &redis).is_some_and(|a| a > 0));
-        let load = space.shopflow().args(["generate", "--rate", &rate]).args(sizes).stdout(Stdio::null()).spawn();
-        let load = Running(load.unwrap());
-        support::wait_until("the load's first records", 60, || support::records_on(&space, "shop.clickstream") > 0);
-        LiveLoad { space, file, env, redis, log, load, pipeline, stop, watcher, knobs }
+        let hostfile = (processes > 1).then(|| {
+            let listeners: Vec<_> =
+                (0..processes).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+            let hosts: Vec<String> = listeners.iter().map(|l| l.local_addr().unwrap().to_string()).collect();
+            let hostfile = temp_path(&format!("{name}-hosts"));
+            std::fs::write(&hostfile, hosts.join("\n") + "\n").unwrap();
+            hostfile
+        });
+        let mut live = LiveLoad {
+            space,
+            file,
+            env,
+            redis,
+            log,
+            load: None,
+            pipelines: Vec::new(),
+            hostfile,
+            stop,
+            watcher,
+            knobs,
+        };
+        for process in 0..processes {
+            live.spawn(process);
+        }
+        support::wait_until("the pipeline to serve", 120, || live.served().is_some_and(|a| a > 0));
+        let load = live.space.shopflow().args(["generate", "--rate", &rate]).args(sizes).stdout(Stdio::null()).spawn();
+        live.load = Some(Running(load.unwrap()));
+        support::wait_until("the load's first records", 60, || {
+            support::records_on(&live.space, "shop.clickstream") > 0
+        });
+        live
+    }
+
+    /// Starts process `process` of the pipeline (again, after a kill), its log appended to the log.
+    fn spawn(&mut self, process: usize) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut command = self.space.shopflow();
+        command.envs(self.env.iter().map(|(k, v)| (k, v))).stdout(Stdio::null()).stderr(log);
+        match &self.hostfile {
+            None => command.args(["pipeline", "--workers", "2"]),
+            Some(hostfile) => {
+                let processes = std::fs::read_to_string(hostfile).unwrap().lines().count().to_string();
+                command.args([
+                    "pipeline",
+                    "--workers",
+                    "1",
+                    "--processes",
+                    &processes,
+                    "--process",
+                    &process.to_string(),
+                ]);
+                command.arg("--hostfile").arg(hostfile)
+            }
+        };
+        let running = Running(command.spawn().unwrap());
+        if process < self.pipelines.len() {
+            self.pipelines[process] = running;
+        } else {
+            self.pipelines.push(running);
+        }
     }
 
     /// The served `asOf` now.
@@ -370,7 +412,7 @@ impl LiveLoad {
     }
 
     fn still_running(&mut self) -> bool {
-        self.pipeline.0.try_wait().unwrap().is_none()
+        self.pipelines.iter_mut().all(|p| p.0.try_wait().unwrap().is_none())
     }
 
     /// Waits for the load to end and the pipeline to have published all of it;
@@ -378,10 +420,20 @@ impl LiveLoad {
     /// everything that must hold after a fault. Returns (the longest time
     /// without the served state moving, the largest lag, the events counted once).
     fn finish(mut self, store: &str) -> (Duration, Duration, usize) {
-        finish(&self.space, &mut self.load, &mut self.pipeline, &self.redis);
+        let load = &mut self.load.as_mut().expect("the load started").0;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while load.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the load did not finish");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(load.wait().unwrap().success(), "the load failed");
+        wait_until_served_to_the_end(&self.space, &self.redis);
+        assert!(self.still_running(), "the pipeline stopped");
         self.stop.store(true, Ordering::SeqCst);
         let said = std::fs::read_to_string(&self.log).unwrap();
-        assert!(said.contains(&format!("{store} is away")) && said.contains(&format!("{store} is back")), "{said}");
+        if !store.is_empty() {
+            assert!(said.contains(&format!("{store} is away")) && said.contains(&format!("{store} is back")), "{said}");
+        }
         let (stalled, lag, _) = held(&self.watcher.join().unwrap());
         let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         (stalled, lag, nothing_lost_nothing_twice(&self.space, &self.file, &env))
@@ -518,6 +570,51 @@ fn clickhouse_away_during_a_load_holds_the_analytics_and_loses_nothing() {
          served state moving {:.1} s; largest lag {:.1} s; {events_once} events once each in the audit log; verify: match",
         away.as_secs_f64(),
         served_meanwhile.as_secs_f64(),
+        stalled.as_secs_f64(),
+        lag.as_secs_f64(),
+    );
+}
+
+#[test]
+fn sigkill_of_one_process_of_a_cluster_stops_the_other_and_a_restart_loses_nothing() {
+    let mut live = LiveLoad::start_cluster("cluster_kill", Vec::new(), 2);
+    let (events, rate, _, seed) = live.knobs;
+    let before = live.served().unwrap();
+    support::wait_until("a publication of the load", 60, || live.served().is_some_and(|a| a > before));
+
+    // Process 1 is killed: process 0 cannot go on without its peer's workers, and must not
+    // hang either: it stops, with an error, without publishing anything half-made.
+    let killed = Instant::now();
+    live.pipelines[1].0.kill().unwrap();
+    live.pipelines[1].0.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = live.pipelines[0].0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "process 0 went on for 60 s without its peer");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stopped = killed.elapsed();
+    assert!(!status.success(), "process 0 stopped as if all were well");
+    let said = std::fs::read_to_string(&live.log).unwrap();
+    assert!(said.contains("a process of the cluster went away"), "{said}");
+
+    // What a supervisor does: both started again; the restart rebuilds from the topics.
+    let restarted = Instant::now();
+    let served = live.served().unwrap();
+    live.spawn(0);
+    live.spawn(1);
+    support::wait_until("the restarted cluster to publish", 300, || live.served().is_some_and(|a| a > served));
+    let recovered = restarted.elapsed();
+    let (stalled, lag, events_once) = live.finish("");
+    eprintln!(
+        "faults: process 1 of a 2-process cluster SIGKILLed during {events} events at {rate}/s (seed {seed}); \
+         process 0 stopped {:.2} s later ({status}); the restarted cluster published {:.1} s after its start; \
+         served asOf never went back; longest time without the served state moving {:.1} s; largest lag {:.1} s; \
+         {events_once} events once each; verify: match",
+        stopped.as_secs_f64(),
+        recovered.as_secs_f64(),
         stalled.as_secs_f64(),
         lag.as_secs_f64(),
     );

@@ -110,6 +110,24 @@ pub struct Counters {
     pub derived: AtomicU64,
 }
 
+/// In a cluster, a process whose peer went away cannot go on (the peer's
+/// workers hold part of every arrangement): timely's network thread panics
+/// and the process stops. This says so in the log, in words an operator acts
+/// on, before the panic's own report.
+fn say_when_a_peer_goes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload_as_str().unwrap_or_default();
+        if message.starts_with("timely communication error") {
+            tracing::error!(
+                "a process of the cluster went away ({message}): this process stops too; start every process \
+                 of the cluster again, and the views are rebuilt from the topics"
+            );
+        }
+        report(info);
+    }));
+}
+
 /// Runs the pipeline until `stop` is set (or, with `exit_when_caught_up`, until caught up).
 pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters>) -> anyhow::Result<()> {
     let generation = format!("g{}", chrono::Utc::now().timestamp_millis());
@@ -130,6 +148,9 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
     };
     let target_records: i64 = targets.values().flat_map(|p| p.values()).sum();
     tracing::info!(%generation, partitions = partitions.len(), target_records, workers = config.workers, "pipeline starting");
+    if config.cluster.is_some() {
+        say_when_a_peer_goes();
+    }
 
     // Process 0 publishes: worker 0 hands batches to this thread.
     let (to_publisher, publisher) = if config.publishes() {
