@@ -619,3 +619,59 @@ fn sigkill_of_one_process_of_a_cluster_stops_the_other_and_a_restart_loses_nothi
         lag.as_secs_f64(),
     );
 }
+
+#[test]
+fn the_api_answers_503_within_its_bound_while_redis_or_kafka_is_away_and_recovers() {
+    use shopflow_api::auth::{Auth, Role};
+    use support::api::{Api, SECRET};
+    let space = Space::new("api_away");
+    space.run_ok(&["topics", "create", "--partitions", "3"]);
+    let mut redis = OwnRedis::new("api-own-redis");
+    let auth = || Auth::hs256(SECRET, "shopflow", "shopflow-api");
+    let limits = shopflow_api::limits::Limits::default();
+    let bound = Duration::from_secs(2);
+    let api = Api::on(&space, bound, limits, auth(), &redis.url(), &support::brokers(), bound);
+    let alice = api.token("usr-alice", Role::Shopper);
+    let view = serde_json::json!({"productId": "prd-1", "sessionId": "ses-1"});
+    let timed = |method: &str, path: &str, body: Option<&serde_json::Value>| {
+        let started = Instant::now();
+        let answer = api.send(method, path, Some(&alice), &[], body);
+        (
+            answer.status.as_u16(),
+            answer.body["error"]["code"].as_str().unwrap_or_default().to_string(),
+            started.elapsed(),
+        )
+    };
+    // Redis up: the cart reads "not ready" (nothing published in this space), a write is taken.
+    assert_eq!(timed("GET", "/api/v1/cart", None).1, "not_ready");
+    assert_eq!(timed("POST", "/api/v1/events/view", Some(&view)).0, 202);
+
+    // Redis away: reads answer 503 at once, never hang.
+    redis.stop();
+    for _ in 0..3 {
+        let (status, code, took) = timed("GET", "/api/v1/cart", None);
+        assert_eq!(status, 503, "{code}");
+        assert!(took < bound * 2, "a read took {took:?} with Redis away");
+    }
+    // Back: the API reconnects by itself.
+    redis.start();
+    support::wait_until("reads after Redis came back", 30, || timed("GET", "/api/v1/cart", None).1 == "not_ready");
+
+    // Kafka away (nothing listens on the broker's port): a write answers 503 within its bound.
+    let closed = support::free_port();
+    let api = Api::on(&space, bound, limits, auth(), &redis.url(), &format!("127.0.0.1:{closed}"), bound);
+    let alice = api.token("usr-alice", Role::Shopper);
+    let started = Instant::now();
+    let answer = api.send("POST", "/api/v1/events/view", Some(&alice), &[], Some(&view));
+    let took = started.elapsed();
+    assert_eq!(answer.status.as_u16(), 503, "{}", answer.body);
+    // The producer's own timeout, plus librdkafka's scan for timed-out records (once a second).
+    assert!(took < bound + Duration::from_millis(1500), "a write took {took:?} with Kafka away (bound {bound:?})");
+    eprintln!(
+        "faults: the API with Redis away: reads 503 at once, back: reads again; with Kafka away: writes 503 {} in \
+         {:.2} s (produce timeout {:.0} s)",
+        answer.body["error"]["code"],
+        took.as_secs_f64(),
+        bound.as_secs_f64()
+    );
+}

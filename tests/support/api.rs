@@ -44,15 +44,29 @@ impl Api {
 
     /// The API of `space` verifying tokens with `auth`.
     pub fn build(space: &Space, consistency_wait: Duration, limits: Limits, auth: Auth) -> Api {
+        Api::on(space, consistency_wait, limits, auth, &super::redis_url(), &super::brokers(), Duration::from_secs(10))
+    }
+
+    /// The API of `space` on the Redis at `redis` and the broker at `brokers`, giving up a
+    /// write after `produce_timeout`.
+    pub fn on(
+        space: &Space,
+        consistency_wait: Duration,
+        limits: Limits,
+        auth: Auth,
+        redis: &str,
+        brokers: &str,
+        produce_timeout: Duration,
+    ) -> Api {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let config = StoreConfig {
-            redis_url: super::redis_url(),
+            redis_url: redis.to_string(),
             namespace: space.name.clone(),
             clickhouse_url: super::clickhouse_url(),
             clickhouse_database: space.name.clone(),
-            brokers: super::brokers(),
+            brokers: brokers.to_string(),
             topic_prefix: format!("{}.", space.name),
-            produce_timeout: Duration::from_secs(10),
+            produce_timeout,
         };
         let stores = runtime.block_on(Stores::connect(&config)).unwrap();
         let state = AppState::from(Services {

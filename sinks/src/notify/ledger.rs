@@ -12,7 +12,7 @@
 
 use crate::redis::Keys;
 use crate::SinkError;
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionManager;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -119,7 +119,7 @@ pub struct Delivery {
 /// The dispatcher's records in one Redis namespace.
 #[derive(Clone)]
 pub struct Ledger {
-    connection: MultiplexedConnection,
+    connection: ConnectionManager,
     keys: Keys,
     claim: redis::Script,
 }
@@ -131,12 +131,11 @@ fn millis_to_rfc3339(ms: i64) -> String {
 impl Ledger {
     /// Connects to `url`, keeping records under `namespace`.
     pub async fn connect(url: &str, namespace: &str) -> Result<Ledger, SinkError> {
-        let client = redis::Client::open(url)?;
-        Ok(Ledger::new(client.get_multiplexed_async_connection().await?, namespace))
+        Ok(Ledger::new(crate::redis::managed(url).await?, namespace))
     }
 
     /// Records under `namespace` over an open connection.
-    pub fn new(connection: MultiplexedConnection, namespace: &str) -> Ledger {
+    pub fn new(connection: ConnectionManager, namespace: &str) -> Ledger {
         Ledger { connection, keys: Keys::new(namespace), claim: redis::Script::new(CLAIM) }
     }
 

@@ -4,7 +4,7 @@
 
 use super::Keys;
 use crate::{Family, Offsets, SinkError};
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionManager;
 
 /// KEYS[1] = `{ns}:current`; ARGV[1] = namespace; ARGV[2..] = object suffixes.
 /// Returns {generation, asOf, value-or-empty...}, or an empty reply before any generation is current.
@@ -142,7 +142,7 @@ fn served(reply: Vec<String>) -> Result<Option<Served>, SinkError> {
 /// Reads the current generation.
 #[derive(Clone)]
 pub struct RedisReader {
-    connection: MultiplexedConnection,
+    connection: ConnectionManager,
     keys: Keys,
     read: redis::Script,
     read_following: redis::Script,
@@ -179,8 +179,7 @@ pub struct ListVersions {
 impl RedisReader {
     /// Connects to `url`, reading `namespace`.
     pub async fn connect(url: &str, namespace: &str) -> Result<RedisReader, SinkError> {
-        let client = redis::Client::open(url)?;
-        let connection = client.get_multiplexed_async_connection().await?;
+        let connection = super::managed(url).await?;
         Ok(RedisReader {
             connection,
             keys: Keys::new(namespace),

@@ -8,7 +8,7 @@
 
 use super::Keys;
 use crate::{Family, SinkError};
-use redis::aio::MultiplexedConnection;
+use redis::aio::ConnectionManager;
 
 /// KEYS[1] = the record; ARGV[1] = fingerprint, ARGV[2] = seconds a claim lives.
 const CLAIM: &str = r"
@@ -241,7 +241,7 @@ pub enum Funds {
 /// The API's own keys in Redis.
 #[derive(Clone)]
 pub struct Requests {
-    connection: MultiplexedConnection,
+    connection: ConnectionManager,
     keys: Keys,
     claim: redis::Script,
     hold: redis::Script,
@@ -257,8 +257,7 @@ impl Requests {
 
     /// Connects to `url`, under `namespace`.
     pub async fn connect(url: &str, namespace: &str) -> Result<Requests, SinkError> {
-        let client = redis::Client::open(url)?;
-        let connection = client.get_multiplexed_async_connection().await?;
+        let connection = super::managed(url).await?;
         Ok(Requests {
             connection,
             keys: Keys::new(namespace),
