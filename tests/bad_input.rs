@@ -91,6 +91,7 @@ fn a_10_mb_record_one_not_utf8_and_other_bad_records_are_dead_letters_and_the_pa
     assert_eq!(letters.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "one letter per bad record");
     for (offset, (value, reason)) in &expected {
         let letter = &letters[offset];
+        eprintln!("bad input: offset {offset}: {}", letter.reason.chars().take(160).collect::<String>());
         assert_eq!((letter.topic.as_str(), letter.partition), (topic.as_str(), 0));
         assert!(letter.reason.contains(reason), "offset {offset}: {:?} does not say {reason:?}", letter.reason);
         if *offset == 1 {

@@ -1,15 +1,21 @@
 //! Faults against the real broker, Redis and ClickHouse, each stopping by
-//! itself. After each, what is served must equal the batch fold of the
-//! topics (`shopflow verify`), the audit log must hold every valid event
-//! once, and the served `asOf` must never have gone backwards.
+//! itself: SIGKILL of the pipeline at seeded random points during a load;
+//! SIGKILL of one process of a 2-process cluster; Redis, then ClickHouse,
+//! stopped and started again during a load (a server of the test's own, so
+//! the shared ones stay up); the API with Redis or the broker away. After
+//! each, what is served must equal the batch fold of the topics (`shopflow
+//! verify`), the audit log must hold every valid event once, and the served
+//! `asOf` must never have gone backwards. RELIABILITY.md has the figures.
 //!
-//! The short form runs in `scripts/test`. The long form is the same test,
-//! larger (what RELIABILITY.md records):
+//! The short form runs in `scripts/test`. The long form is the same tests,
+//! larger, one at a time:
 //!
 //! ```sh
-//! SHOPFLOW_FAULT_EVENTS=200000 SHOPFLOW_FAULT_KILLS=20 SHOPFLOW_FAULT_RATE=2000 \
-//!   cargo test --test faults -- --nocapture
+//! SHOPFLOW_FAULT_EVENTS=200000 SHOPFLOW_FAULT_KILLS=20 SHOPFLOW_FAULT_RATE=2000 SHOPFLOW_FAULT_OUTAGE_SECS=30 \
+//!   cargo test --test faults -- --nocapture --test-threads=1
 //! ```
+//!
+//! `SHOPFLOW_FAULT_SEED` (default 7) chooses the kill points.
 
 mod support;
 
