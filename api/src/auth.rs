@@ -226,7 +226,8 @@ impl Auth {
         if claims.token_use.as_deref().is_some_and(|u| u != "access") {
             return Err(AppError::unauthorized("not an access token"));
         }
-        if claims.exp - claims.iat.min(claims.exp) > MAX_TTL_SECONDS + 5 {
+        // Saturating: a token is any numbers its signer chose, and i64::MAX - i64::MIN overflows.
+        if claims.exp.saturating_sub(claims.iat.min(claims.exp)) > MAX_TTL_SECONDS + 5 {
             return Err(AppError::unauthorized("token lives longer than 15 minutes"));
         }
         Ok(claims)
@@ -238,7 +239,7 @@ impl Auth {
         if claims.token_use.as_deref() != Some(REFRESH) || claims.jti.is_none() {
             return Err(AppError::unauthorized("not a refresh token"));
         }
-        if claims.exp - claims.iat.min(claims.exp) > REFRESH_TTL_SECONDS + 5 {
+        if claims.exp.saturating_sub(claims.iat.min(claims.exp)) > REFRESH_TTL_SECONDS + 5 {
             return Err(AppError::unauthorized("refresh token lives longer than 7 days"));
         }
         Ok(claims)
@@ -374,6 +375,13 @@ mod tests {
         assert!(refused(&auth(), &hs(&claims(Some(3600)), b"secret-0123456789")));
         // A refresh token is not an access token.
         assert!(refused(&auth(), &auth().mint_refresh("usr-1", Role::Shopper, None)));
+        // Issued at the beginning of time (a lifetime that overflows i64): refused, not a panic.
+        let mut forever = claims(Some(60));
+        forever["iat"] = json!(i64::MIN);
+        assert!(refused(&auth(), &hs(&forever, b"secret-0123456789")));
+        forever["token_use"] = json!("refresh");
+        forever["jti"] = json!("rt-1");
+        assert!(auth().verify_refresh(&hs(&forever, b"secret-0123456789")).is_err());
     }
 
     #[test]
