@@ -652,7 +652,7 @@ fn the_api_answers_503_within_its_bound_while_redis_or_kafka_is_away_and_recover
     assert_eq!(timed("GET", "/api/v1/cart", None).1, "not_ready");
     assert_eq!(timed("POST", "/api/v1/events/view", Some(&view)).0, 202);
 
-    // Redis away: reads answer 503 at once, never hang.
+    // Redis away: reads answer 503 within the bound, never hang.
     redis.stop();
     for _ in 0..3 {
         let (status, code, took) = timed("GET", "/api/v1/cart", None);
@@ -674,8 +674,9 @@ fn the_api_answers_503_within_its_bound_while_redis_or_kafka_is_away_and_recover
     // The producer's own timeout, plus librdkafka's scan for timed-out records (once a second).
     assert!(took < bound + Duration::from_millis(1500), "a write took {took:?} with Kafka away (bound {bound:?})");
     eprintln!(
-        "faults: the API with Redis away: reads 503 at once, back: reads again; with Kafka away: writes 503 {} in \
+        "faults: the API with Redis away: reads 503 in under {:?} each, back: reads again; with Kafka away: writes 503 {} in \
          {:.2} s (produce timeout {:.0} s)",
+        bound * 2,
         answer.body["error"]["code"],
         took.as_secs_f64(),
         bound.as_secs_f64()
