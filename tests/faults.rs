@@ -45,11 +45,22 @@ impl Dice {
     }
 }
 
-/// The served generation and its `asOf`, read in one call as readers read them ("", 0 before any).
+/// The served generation, its `asOf` and the offsets it covers (JSON), read in one call as
+/// readers read them ("", 0, "{}" before any).
 const SERVED: &str = r"
 local generation = redis.call('GET', KEYS[1])
-if not generation then return {'', 0} end
-return {generation, tonumber(redis.call('HGET', ARGV[1] .. ':' .. generation .. ':meta', 'asOf') or '0')}";
+if not generation then return {'', 0, '{}'} end
+local meta = ARGV[1] .. ':' .. generation .. ':meta'
+return {generation, tonumber(redis.call('HGET', meta, 'asOf') or '0'), redis.call('HGET', meta, 'offsets') or '{}'}";
+
+/// What is served in `space`'s namespace now: (generation, `asOf`, offsets as JSON).
+fn served(
+    script: &redis::Script,
+    space_name: &str,
+    connection: &mut redis::Connection,
+) -> redis::RedisResult<(String, i64, String)> {
+    script.key(format!("{space_name}:current")).arg(space_name).invoke(connection)
+}
 
 /// What the watcher saw: when (monotonic, and in epoch milliseconds), the served `asOf`
 /// then, and its generation.
@@ -69,10 +80,8 @@ fn watch(space: &Space, url: String, stop: Arc<AtomicBool>) -> std::thread::Join
                 connection = client.get_connection_with_timeout(Duration::from_millis(200)).ok();
             }
             if let Some(c) = connection.as_mut() {
-                let served: redis::RedisResult<(String, i64)> =
-                    script.key(format!("{namespace}:current")).arg(&namespace).invoke(c);
-                match served {
-                    Ok((generation, as_of)) => samples.push((Instant::now(), now_ms(), as_of, generation)),
+                match served(&script, &namespace, c) {
+                    Ok((generation, as_of, _)) => samples.push((Instant::now(), now_ms(), as_of, generation)),
                     Err(_) => connection = None,
                 }
             }
@@ -86,12 +95,7 @@ fn watch(space: &Space, url: String, stop: Arc<AtomicBool>) -> std::thread::Join
 fn served_as_of(space: &Space, url: &str) -> Option<i64> {
     let client = redis::Client::open(url).ok()?;
     let mut connection = client.get_connection_with_timeout(Duration::from_millis(200)).ok()?;
-    let (_, as_of): (String, i64) = redis::Script::new(SERVED)
-        .key(format!("{}:current", space.name))
-        .arg(&space.name)
-        .invoke(&mut connection)
-        .ok()?;
-    Some(as_of)
+    served(&redis::Script::new(SERVED), &space.name, &mut connection).ok().map(|(_, as_of, _)| as_of)
 }
 
 /// Waits until the pipeline has published everything on the space's input
@@ -101,13 +105,9 @@ fn served_as_of(space: &Space, url: &str) -> Option<i64> {
 fn wait_until_served_to_the_end(space: &Space, redis: &str) {
     let client = redis::Client::open(redis).unwrap();
     let mut connection = client.get_connection().unwrap();
-    let script = redis::Script::new(
-        "local g = redis.call('GET', KEYS[1]) if not g then return '{}' end \
-         return redis.call('HGET', ARGV[1] .. ':' .. g .. ':meta', 'offsets') or '{}'",
-    );
-    let mut served = || -> i64 {
-        let offsets: String =
-            script.key(format!("{}:current", space.name)).arg(&space.name).invoke(&mut connection).unwrap();
+    let script = redis::Script::new(SERVED);
+    let mut covered = || -> i64 {
+        let (_, _, offsets) = served(&script, &space.name, &mut connection).unwrap();
         let offsets: serde_json::Value = serde_json::from_str(&offsets).unwrap();
         let partitions = offsets.as_object().into_iter().flat_map(|topics| topics.values());
         partitions.flat_map(|p| p.as_object().into_iter().flat_map(|p| p.values())).filter_map(|o| o.as_i64()).sum()
@@ -116,7 +116,7 @@ fn wait_until_served_to_the_end(space: &Space, redis: &str) {
         || -> i64 { shopflow_topics::Topic::INPUTS.iter().map(|topic| support::records_on(space, topic.name())).sum() };
     let (mut last, mut since) = (-1, Instant::now());
     support::wait_until("the pipeline to publish everything on the topics", 300, || {
-        let now = served();
+        let now = covered();
         if now != last {
             (last, since) = (now, Instant::now());
         }
