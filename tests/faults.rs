@@ -1,8 +1,8 @@
 //! Faults against the real broker, Redis and ClickHouse, each stopping by
 //! itself: SIGKILL of the pipeline at seeded random points during a load;
-//! SIGKILL of one process of a 2-process cluster; Redis, then ClickHouse,
-//! stopped and started again during a load (a server of the test's own, so
-//! the shared ones stay up); the API with Redis or the broker away. After
+//! SIGKILL of one process of a 2-process cluster; the broker killed, Redis
+//! and ClickHouse stopped, each started again during a load (a server of the
+//! test's own, so the shared ones stay up; the broker's data in SQLite); the API with Redis or the broker away. After
 //! each, what is served must equal the batch fold of the topics (`shopflow
 //! verify`), the audit log must hold every valid event once, and the served
 //! `asOf` must never have gone backwards. RELIABILITY.md has the figures.
@@ -98,6 +98,14 @@ fn served_as_of(space: &Space, url: &str) -> Option<i64> {
     served(&redis::Script::new(SERVED), &space.name, &mut connection).ok().map(|(_, as_of, _)| as_of)
 }
 
+/// The number of records the served state covers: the sum of the offsets it covers.
+fn covered(script: &redis::Script, space: &Space, connection: &mut redis::Connection) -> i64 {
+    let (_, _, offsets) = served(script, &space.name, connection).unwrap();
+    let offsets: serde_json::Value = serde_json::from_str(&offsets).unwrap();
+    let partitions = offsets.as_object().into_iter().flat_map(|topics| topics.values());
+    partitions.flat_map(|p| p.as_object().into_iter().flat_map(|p| p.values())).filter_map(|o| o.as_i64()).sum()
+}
+
 /// Waits until the pipeline has published everything on the space's input
 /// topics: the offsets its served state covers reach the topics' end
 /// offsets and then stay put for 3 s (the broker's end offsets are not
@@ -106,17 +114,11 @@ fn wait_until_served_to_the_end(space: &Space, redis: &str) {
     let client = redis::Client::open(redis).unwrap();
     let mut connection = client.get_connection().unwrap();
     let script = redis::Script::new(SERVED);
-    let mut covered = || -> i64 {
-        let (_, _, offsets) = served(&script, &space.name, &mut connection).unwrap();
-        let offsets: serde_json::Value = serde_json::from_str(&offsets).unwrap();
-        let partitions = offsets.as_object().into_iter().flat_map(|topics| topics.values());
-        partitions.flat_map(|p| p.as_object().into_iter().flat_map(|p| p.values())).filter_map(|o| o.as_i64()).sum()
-    };
     let ends =
         || -> i64 { shopflow_topics::Topic::INPUTS.iter().map(|topic| support::records_on(space, topic.name())).sum() };
     let (mut last, mut since) = (-1, Instant::now());
     support::wait_until("the pipeline to publish everything on the topics", 300, || {
-        let now = covered();
+        let now = covered(&script, space, &mut connection);
         if now != last {
             (last, since) = (now, Instant::now());
         }
@@ -338,9 +340,9 @@ impl LiveLoad {
             knob("SHOPFLOW_FAULT_SEED", 7),
         );
         let (events, rate, _, seed) = knobs;
-        let redis =
-            env.iter().find(|(k, _)| *k == "SHOPFLOW_REDIS_URL").map_or_else(support::redis_url, |(_, v)| v.clone());
-        let space = Space::new(name);
+        let named = |variable: &str| env.iter().find(|(k, _)| *k == variable).map(|(_, v)| v.clone());
+        let redis = named("SHOPFLOW_REDIS_URL").unwrap_or_else(support::redis_url);
+        let space = Space::on_broker(name, named("SHOPFLOW_BROKERS").unwrap_or_else(support::brokers));
         space.run_ok(&["topics", "create", "--partitions", "3"]);
         let (seed, events, rate) = (seed.to_string(), events.to_string(), rate.to_string());
         let sizes = ["--seed", &seed, "--events", &events, "--users", "300", "--products", "100", "--quiet"];
@@ -576,6 +578,100 @@ fn clickhouse_away_during_a_load_holds_the_analytics_and_loses_nothing() {
          served state moving {:.1} s; largest lag {:.1} s; {events_once} events once each in the audit log; verify: match",
         away.as_secs_f64(),
         served_meanwhile.as_secs_f64(),
+        stalled.as_secs_f64(),
+        lag.as_secs_f64(),
+    );
+}
+
+/// A tansu broker of the test's own on a free port, its data in a SQLite file in a directory of
+/// the test's (tansu's `sqlite://` engine), so that it can be killed and started again as a
+/// broker that goes away and comes back with its topics: the shared broker, in memory, stays up.
+struct OwnBroker {
+    port: u16,
+    dir: std::path::PathBuf,
+    server: Option<Running>,
+    log: std::path::PathBuf,
+}
+
+impl OwnBroker {
+    fn new(name: &str) -> OwnBroker {
+        let dir = temp_path(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("broker.log");
+        let mut broker = OwnBroker { port: support::free_port(), dir, server: None, log };
+        broker.start();
+        broker
+    }
+
+    fn brokers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let server = std::process::Command::new(support::tansu())
+            .args(["broker", "--storage-engine", "sqlite://tansu.db", "--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
+            .current_dir(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("tansu, as scripts/services builds it (with its sqlite engine)");
+        self.server = Some(Running(server));
+        // Answering metadata, not only listening: a client's first request must find the broker whole.
+        let consumer: rdkafka::consumer::BaseConsumer =
+            rdkafka::ClientConfig::new().set("bootstrap.servers", self.brokers()).create().unwrap();
+        support::wait_until("the test's broker to answer", 60, || {
+            use rdkafka::consumer::Consumer;
+            consumer.fetch_metadata(None, Duration::from_millis(500)).is_ok()
+        });
+    }
+
+    /// Kills the broker (SIGKILL), as a crash or an OOM kill would, and waits for it. Not SIGTERM:
+    /// on SIGTERM tansu 0.6.0 answers the produce requests in flight with UNKNOWN_SERVER_ERROR
+    /// (its storage is closed first), which a producer takes as final (RELIABILITY.md); a broker
+    /// gone at once leaves them to the producer's retries, as a Kafka broker's shutdown would.
+    fn kill(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            server.0.kill().unwrap();
+            server.0.wait().unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_broker_killed_and_started_again_during_a_load_loses_nothing() {
+    let mut broker = OwnBroker::new("own-broker");
+    let mut live = LiveLoad::start("broker_away", vec![("SHOPFLOW_BROKERS", broker.brokers())]);
+    let (events, rate, outage, seed) = live.knobs;
+
+    // The broker goes away for the outage, with the load going on: its producer holds the records.
+    broker.kill();
+    let killed = Instant::now();
+    std::thread::sleep(Duration::from_secs(outage));
+    assert!(live.still_running(), "the pipeline gave up while the broker was away");
+    let load = &mut live.load.as_mut().expect("the load started").0;
+    assert!(load.try_wait().unwrap().is_none_or(|s| s.success()), "the load failed while the broker was away");
+    broker.start();
+    let back = Instant::now();
+    // Recovered when a publication covers records the one before the restart did not.
+    let mut connection = redis::Client::open(live.redis.as_str()).unwrap().get_connection().unwrap();
+    let script = redis::Script::new(SERVED);
+    let before = covered(&script, &live.space, &mut connection);
+    support::wait_until("new records published after the broker came back", 120, || {
+        covered(&script, &live.space, &mut connection) > before
+    });
+    let recovered = back.elapsed();
+
+    let (stalled, lag, events_once) = live.finish("");
+    eprintln!(
+        "faults: the broker (tansu, sqlite storage) killed and away {:.1} s during {events} events at {rate}/s \
+         (seed {seed}); the first publication of records read after it came back {:.2} s after; served asOf \
+         never went back; longest time without the served state moving {:.1} s; largest lag {:.1} s; \
+         {events_once} events once each; verify: match",
+        back.duration_since(killed).as_secs_f64(),
+        recovered.as_secs_f64(),
         stalled.as_secs_f64(),
         lag.as_secs_f64(),
     );

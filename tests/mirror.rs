@@ -15,11 +15,9 @@ use support::{free_port, wait_until, Running, Space};
 
 /// A second broker: tansu in memory on a free port, as `scripts/services` runs the first.
 fn second_broker() -> (String, Running) {
-    let tools = std::env::var("SHOPFLOW_TOOLS")
-        .unwrap_or_else(|_| format!("{}/.local/share/shopflow/tools", std::env::var("HOME").unwrap()));
     let port = free_port();
     let url = format!("tcp://127.0.0.1:{port}");
-    let child = std::process::Command::new(format!("{tools}/bin/tansu"))
+    let child = std::process::Command::new(support::tansu())
         .args(["broker", "--storage-engine", &format!("memory://mirror{port}/"), "--listener-url", &url])
         .args(["--advertised-listener-url", &url])
         .stdout(std::process::Stdio::null())

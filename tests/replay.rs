@@ -92,7 +92,7 @@ fn a_replay_builds_the_past_beside_the_live_generation() {
         let out = space.run_ok(&["replay", "--as-of", &at.to_string(), "--into", &into]);
         let said = String::from_utf8_lossy(&out.stdout);
         assert!(said.contains(&format!("shopflow serve --namespace {into}")), "{said}");
-        let replayed = Space { name: into };
+        let replayed = Space::named(into);
         let (_, got) = replayed.redis_objects();
         let (_, want) = expected.redis_objects();
         assert!(got.keys().filter(|k| k.starts_with("order:")).count() > 10, "as of {at}: too few orders");
@@ -106,7 +106,7 @@ fn a_replay_builds_the_past_beside_the_live_generation() {
     let expected = reference("window", &records, |t| early <= t && t <= late);
     let into = format!("{}_window", space.name);
     space.run_ok(&["replay", "--from-time", &early.to_string(), "--to-time", &late.to_string(), "--into", &into]);
-    let replayed = Space { name: into };
+    let replayed = Space::named(into);
     let diff = Space::object_differences(&expected.redis_objects().1, &replayed.redis_objects().1);
     assert!(diff.is_empty(), "window: replay and pipeline over those events differ:\n{}", diff.join("\n"));
 
@@ -126,12 +126,12 @@ fn a_replay_builds_the_past_beside_the_live_generation() {
     let _ = std::fs::remove_file(file);
     let into = format!("{}_upto", space.name);
     space.run_ok(&["replay", "--to-offsets", &covered, "--into", &into]);
-    let diff = Space::object_differences(&before.2, &Space { name: into }.redis_objects().1);
+    let diff = Space::object_differences(&before.2, &Space::named(into).redis_objects().1);
     assert!(diff.is_empty(), "up to the live generation's offsets: differs from it:\n{}", diff.join("\n"));
     let expected = reference("added", &added, |_| true);
     let into = format!("{}_since", space.name);
     space.run_ok(&["replay", "--from-offsets", &covered, "--into", &into]);
-    let diff = Space::object_differences(&expected.redis_objects().1, &Space { name: into }.redis_objects().1);
+    let diff = Space::object_differences(&expected.redis_objects().1, &Space::named(into).redis_objects().1);
     assert!(
         diff.is_empty(),
         "from the live generation's offsets: differs from the new events alone:\n{}",

@@ -22,6 +22,14 @@ pub fn brokers() -> String {
     )
 }
 
+/// The tansu broker's binary, where `scripts/services` builds it (`$SHOPFLOW_TOOLS/bin`,
+/// by default under `~/.local/share/shopflow/tools`), for tests that run a broker of their own.
+pub fn tansu() -> PathBuf {
+    let tools = std::env::var("SHOPFLOW_TOOLS")
+        .unwrap_or_else(|_| format!("{}/.local/share/shopflow/tools", std::env::var("HOME").unwrap()));
+    PathBuf::from(tools).join("bin/tansu")
+}
+
 /// The `shopflow` binary built for these tests.
 pub fn shopflow() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shopflow"))
@@ -67,20 +75,32 @@ static NEXT_SPACE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::
 pub struct Space {
     /// The name: topic prefix without the dot, namespace, database.
     pub name: String,
+    /// The broker its topics are on (the shared one unless a test runs its own).
+    pub brokers: String,
 }
 
 impl Space {
     /// A fresh space named after the test.
     pub fn new(test: &str) -> Space {
+        Space::on_broker(test, brokers())
+    }
+
+    /// A fresh space named after the test, its topics on the broker at `brokers`.
+    pub fn on_broker(test: &str, brokers: String) -> Space {
         let n = NEXT_SPACE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Space { name: format!("t{}_{}_{n}", test, std::process::id()) }
+        Space { name: format!("t{}_{}_{n}", test, std::process::id()), brokers }
+    }
+
+    /// The space of that name on the shared services (one a command made, as a replay's).
+    pub fn named(name: String) -> Space {
+        Space { name, brokers: brokers() }
     }
 
     /// A `shopflow` command working in this space.
     pub fn shopflow(&self) -> Command {
         let mut command = shopflow();
         command
-            .env("SHOPFLOW_BROKERS", brokers())
+            .env("SHOPFLOW_BROKERS", &self.brokers)
             .env("SHOPFLOW_TOPIC_PREFIX", format!("{}.", self.name))
             .env("SHOPFLOW_NAMESPACE", &self.name)
             .env("SHOPFLOW_CLICKHOUSE_DATABASE", &self.name)
@@ -225,7 +245,7 @@ pub fn live_space(test: &str) -> (Space, Running) {
 
 /// The number of records on a topic of the space (sum of its partitions' end offsets).
 pub fn records_on(space: &Space, contract: &str) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers()).create().unwrap();
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", &space.brokers).create().unwrap();
     let topic = space.topic(contract);
     (0..3).map(|p| consumer.fetch_watermarks(&topic, p, Duration::from_secs(10)).unwrap().1).sum()
 }
