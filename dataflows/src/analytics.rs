@@ -4,7 +4,7 @@
 //! statistics. They read the facts of other families (views, cart additions,
 //! orders), which those families project.
 
-use crate::ops::first_seen;
+use crate::ops::{first_seen, join_or_alone};
 use crate::{count_distinct, id_hash, sum, Coll};
 use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily, SearchTermStats};
 use shopflow_views::catalog::ProductView;
@@ -93,18 +93,13 @@ pub fn view<'s>(
         lines.into_iter().map(move |line| (line.product_id.clone(), (day, order_id.clone(), line)))
     });
     let product_categories = products.map(|(id, view)| (id, view.category_id));
-    let known_products = product_categories.clone().map(|(id, _)| id);
-    let categorised = purchase_lines
-        .clone()
-        .join_map(product_categories, |_, (day, order_id, line), category| {
-            (*day, category.clone(), order_id.clone(), line.clone())
-        })
-        .concat(
-            purchase_lines
-                .clone()
-                .antijoin(known_products)
-                .map(|(_, (day, order_id, line))| (day, String::new(), order_id, line)),
-        );
+    // A line of a product with no Product.* event yet is in the category "".
+    let categorised = join_or_alone(
+        purchase_lines.clone(),
+        product_categories,
+        |_, (day, order_id, line), category| (*day, category.clone(), order_id.clone(), line.clone()),
+        |_, (day, order_id, line)| (day, String::new(), order_id, line),
+    );
     let sales_orders = count_distinct(
         categorised.clone().map(|(day, category, order_id, line)| ((day, category, line.vendor_id), order_id)),
     )

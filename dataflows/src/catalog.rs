@@ -7,6 +7,7 @@
 //! vendor not suspended) are what listings and search show and what the
 //! tree's counts count.
 
+use crate::ops::join_or_alone;
 use crate::{fold_each, Coll, Project};
 use shopflow_topics::events::{CategoryUpserted, ProductCreated, ProductDeleted, ProductUpdated};
 use shopflow_views::catalog::{CategoryNode, CategoryTree, CategoryView, ProductView, TREE_KEY};
@@ -95,17 +96,21 @@ pub fn view<'s>(facts: Coll<'s, Fact>) -> Catalog<'s> {
         |id, changes| fold_product(id, changes.iter().map(|(c, _)| (&c.0, &c.1))),
     );
     let by_category = bare_products.map(|(_, view)| (view.category_id.clone(), view));
-    let known_categories = lineage.clone().map(|(id, _)| id);
-    let placed = by_category.clone().join_map(lineage, |_, view, chain| {
-        let mut view = view.clone();
-        view.categories = chain.clone();
-        (view.product_id.clone(), view)
-    });
-    let unplaced = by_category.antijoin(known_categories).map(|(category, mut view)| {
-        view.categories = vec![category];
-        (view.product_id.clone(), view)
-    });
-    Catalog { products: placed.concat(unplaced), categories }
+    // Placed under its category's chain, or, in a category with no Category.* event, alone in it.
+    let products = join_or_alone(
+        by_category,
+        lineage,
+        |_, view, chain| {
+            let mut view = view.clone();
+            view.categories = chain.clone();
+            (view.product_id.clone(), view)
+        },
+        |category, mut view| {
+            view.categories = vec![category];
+            (view.product_id.clone(), view)
+        },
+    );
+    Catalog { products, categories }
 }
 
 /// The live products: not deleted, and their vendor not suspended (a vendor
@@ -129,24 +134,26 @@ pub fn tree<'s>(
     live: Coll<'s, (String, ProductView)>,
 ) -> Coll<'s, (String, CategoryTree)> {
     let counts = live.flat_map(|(_, view)| view.categories).count();
-    let counted = categories.clone().join_map(counts.clone(), |id, view, count| (id.clone(), (view.clone(), *count)));
-    let empty = categories.antijoin(counts.map(|(id, _)| id)).map(|(id, view)| (id, (view, 0)));
-    counted
-        .concat(empty)
-        .map(|(_, node)| ((), node))
-        .reduce(|_, nodes, out| {
-            let items = nodes
-                .iter()
-                .map(|((view, count), _)| CategoryNode {
-                    category_id: view.category_id.clone(),
-                    name: view.name.clone(),
-                    parent_id: view.parent_id.clone(),
-                    product_count: *count as i64,
-                })
-                .collect();
-            out.push((CategoryTree { items }, 1));
-        })
-        .map(|((), tree)| (TREE_KEY.to_string(), tree))
+    join_or_alone(
+        categories,
+        counts,
+        |id, view, count| (id.clone(), (view.clone(), *count)),
+        |id, view| (id, (view, 0)),
+    )
+    .map(|(_, node)| ((), node))
+    .reduce(|_, nodes, out| {
+        let items = nodes
+            .iter()
+            .map(|((view, count), _)| CategoryNode {
+                category_id: view.category_id.clone(),
+                name: view.name.clone(),
+                parent_id: view.parent_id.clone(),
+                product_count: *count as i64,
+            })
+            .collect();
+        out.push((CategoryTree { items }, 1));
+    })
+    .map(|((), tree)| (TREE_KEY.to_string(), tree))
 }
 
 fn apply(view: &mut ProductView, fields: &ProductFields) {

@@ -21,6 +21,32 @@ where
     rows.distinct().map(|(key, _)| key).count().map(|(key, n)| (key, n as i64))
 }
 
+/// Each `(key, value)` of `left` with its key's value in `right` (`matched`),
+/// or, when `right` has none for the key, alone (`unmatched`): a join beside
+/// an antijoin, each input arranged once, where `join_map` beside `antijoin`
+/// arranges both twice. `right` holds at most one value per key (a view keyed
+/// by its entity, a distinct set); a second one would count a row twice.
+pub fn join_or_alone<'s, K, V, W, O>(
+    left: Coll<'s, (K, V)>,
+    right: Coll<'s, (K, W)>,
+    matched: impl Fn(&K, &V, &W) -> O + 'static,
+    unmatched: impl Fn(K, V) -> O + 'static,
+) -> Coll<'s, O>
+where
+    K: differential_dataflow::ExchangeData + differential_dataflow::Hashable,
+    V: differential_dataflow::ExchangeData,
+    W: differential_dataflow::ExchangeData,
+    O: differential_dataflow::Data,
+{
+    // Each match once as its output and once as the left row it takes off the unmatched.
+    let joined = left.clone().arrange_by_key().join_core(right.arrange_by_key(), move |key, value, other| {
+        [Ok(matched(key, value, other)), Err((key.clone(), value.clone()))]
+    });
+    let outputs = joined.clone().flat_map(Result::ok);
+    let taken = joined.flat_map(Result::err).negate();
+    outputs.concat(left.concat(taken).map(move |(key, value)| unmatched(key, value)))
+}
+
 /// An entity's fact with its stamp, keyed by the entity.
 pub type Keyed<V> = (String, (Stamp, V));
 
@@ -376,6 +402,9 @@ mod tests {
 
     type Row = (String, EventTime, i64);
 
+    /// The updates an output gave, as it gave them: the row, its epoch and its count.
+    type Sink<D> = Arc<Mutex<Vec<(D, u64, isize)>>>;
+
     /// Per epoch: the activity changes, and the newest time after it.
     type History = Vec<(Vec<(Row, isize)>, i64)>;
 
@@ -434,16 +463,14 @@ mod tests {
         const WINDOW: i64 = 10;
         let history = history(seed, 60);
         let expected = naive(&history, WINDOW);
-        let sink: Arc<Mutex<BTreeMap<(String, i64), isize>>> = Default::default();
+        let sink: Sink<(String, i64)> = Default::default();
         timely::execute(timely::Config::process(workers), move |worker| {
             let mut rows: InputSession<u64, Row, isize> = InputSession::new();
             let mut clock: InputSession<u64, EventTime, isize> = InputSession::new();
             let capture = sink.clone();
             let probe = worker.dataflow::<u64, _, _>(|scope| {
                 let sums = window_sums(clock.to_collection(scope), rows.to_collection(scope), WINDOW);
-                sums.inspect(move |(row, _, diff)| *capture.lock().unwrap().entry(row.clone()).or_default() += diff)
-                    .probe()
-                    .0
+                sums.inspect(move |update| capture.lock().unwrap().push(update.clone())).probe().0
             });
             let index = worker.index();
             let mut shown = None;
@@ -469,9 +496,12 @@ mod tests {
                     worker.step();
                 }
                 if index == 0 {
-                    let actual: BTreeMap<String, i64> = sink
-                        .lock()
-                        .unwrap()
+                    // Up to this epoch: the other workers may be on at the next one already.
+                    let mut sums: BTreeMap<(String, i64), isize> = BTreeMap::new();
+                    for (row, _, diff) in sink.lock().unwrap().iter().filter(|(_, time, _)| *time <= round as u64) {
+                        *sums.entry(row.clone()).or_default() += diff;
+                    }
+                    let actual: BTreeMap<String, i64> = sums
                         .iter()
                         .filter(|(_, diff)| **diff != 0)
                         .map(|((key, sum), diff)| {
@@ -542,6 +572,121 @@ mod tests {
             }
         })
         .expect("workers ran");
+    }
+
+    /// Left rows and a right side of at most one value per key, both changing
+    /// over 30 epochs (values replaced, keys removed and added again):
+    /// `join_or_alone` must equal, at every epoch, the rows joined where the
+    /// key has a right value and alone where it has none.
+    fn join_or_alone_run(workers: usize, seed: u64) {
+        type Left = (u8, String);
+        let rng = shopflow_ingest::generate::Rng::new(seed);
+        let mut left_live: Vec<Left> = Vec::new();
+        let mut right_live: BTreeMap<u8, i64> = BTreeMap::new();
+        // Per epoch: the left changes and the right changes.
+        type Round = (Vec<(Left, isize)>, Vec<((u8, i64), isize)>);
+        let mut rounds: Vec<Round> = Vec::new();
+        let mut expected: Vec<BTreeMap<String, isize>> = Vec::new();
+        for _ in 0..30 {
+            let (mut lefts, mut rights) = (Vec::new(), Vec::new());
+            for _ in 0..4 {
+                if !left_live.is_empty() && rng.below(3) == 0 {
+                    let row = left_live.swap_remove(rng.below(left_live.len() as u64) as usize);
+                    lefts.push((row, -1));
+                } else {
+                    let row = (rng.below(6) as u8, format!("v{}", rng.below(4)));
+                    left_live.push(row.clone());
+                    lefts.push((row, 1));
+                }
+            }
+            let key = rng.below(6) as u8;
+            if let Some(old) = right_live.remove(&key) {
+                rights.push(((key, old), -1));
+            }
+            if rng.below(3) != 0 {
+                let value = rng.below(100) as i64;
+                right_live.insert(key, value);
+                rights.push(((key, value), 1));
+            }
+            let mut rows: BTreeMap<String, isize> = BTreeMap::new();
+            for (key, value) in &left_live {
+                let row = match right_live.get(key) {
+                    Some(other) => format!("{key}:{value}:{other}"),
+                    None => format!("{key}:{value}:-"),
+                };
+                *rows.entry(row).or_default() += 1;
+            }
+            rounds.push((lefts, rights));
+            expected.push(rows);
+        }
+        let sink: Sink<String> = Default::default();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let mut left: InputSession<u64, Left, isize> = InputSession::new();
+            let mut right: InputSession<u64, (u8, i64), isize> = InputSession::new();
+            let capture = sink.clone();
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                join_or_alone(
+                    left.to_collection(scope),
+                    right.to_collection(scope),
+                    |key, value, other| format!("{key}:{value}:{other}"),
+                    |key, value| format!("{key}:{value}:-"),
+                )
+                .inspect(move |update| capture.lock().unwrap().push(update.clone()))
+                .probe()
+                .0
+            });
+            let index = worker.index();
+            for (round, (lefts, rights)) in rounds.iter().enumerate() {
+                for (i, (row, diff)) in lefts.iter().enumerate() {
+                    if (i + round) % worker.peers() == index {
+                        left.update(row.clone(), *diff);
+                    }
+                }
+                for (i, (row, diff)) in rights.iter().enumerate() {
+                    if (i + round + 1) % worker.peers() == index {
+                        right.update(*row, *diff);
+                    }
+                }
+                for input in [&mut left as &mut dyn Advance, &mut right] {
+                    input.to(round as u64 + 1);
+                }
+                while probe.less_than(left.time()) {
+                    worker.step();
+                }
+                if index == 0 {
+                    // Up to this epoch: the other workers may be on at the next one already.
+                    let mut actual: BTreeMap<String, isize> = BTreeMap::new();
+                    for (row, _, diff) in sink.lock().unwrap().iter().filter(|(_, time, _)| *time <= round as u64) {
+                        *actual.entry(row.clone()).or_default() += diff;
+                    }
+                    actual.retain(|_, n| *n != 0);
+                    assert_eq!(actual, expected[round], "epoch {round}");
+                }
+            }
+        })
+        .expect("workers ran");
+    }
+
+    /// Advances and flushes an input session of any data type.
+    trait Advance {
+        fn to(&mut self, time: u64);
+    }
+
+    impl<D: differential_dataflow::ExchangeData> Advance for InputSession<u64, D, isize> {
+        fn to(&mut self, time: u64) {
+            self.advance_to(time);
+            self.flush();
+        }
+    }
+
+    #[test]
+    fn join_or_alone_equals_its_definition_at_every_epoch_on_one_worker() {
+        join_or_alone_run(1, 11);
+    }
+
+    #[test]
+    fn join_or_alone_equals_its_definition_at_every_epoch_on_three_workers() {
+        join_or_alone_run(3, 12);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! when the reviewer purchased the product; the rating is the count and sum
 //! of their `rating` (the mean: [`shopflow_views::reviews::rating_mean`]).
 
+use crate::ops::join_or_alone;
 use crate::{Coll, Project};
 use shopflow_topics::events::{ModerationAction, ReviewModerated, ReviewPosted};
 use shopflow_views::facts::{Fact, ReviewChange, Stamp};
@@ -53,12 +54,17 @@ pub fn view<'s>(facts: Coll<'s, Fact>, purchased: Coll<'s, (String, String)>) ->
             }
         })
         .map(|(product, item)| ((item.user_id.clone(), product), item));
-    let verified = review_items.clone().semijoin(purchased.clone()).map(|((_, product), mut item)| {
-        item.verified_purchase = true;
-        (product, item)
-    });
-    let unverified = review_items.antijoin(purchased).map(|((_, product), item)| (product, item));
-    let reviews = verified.concat(unverified).reduce(|product, items, out| {
+    let reviews = join_or_alone(
+        review_items,
+        purchased.map(|pair| (pair, ())),
+        |(_, product), item, ()| {
+            let mut item = item.clone();
+            item.verified_purchase = true;
+            (product.clone(), item)
+        },
+        |(_, product), item| (product, item),
+    )
+    .reduce(|product, items, out| {
         out.push((ReviewsView::new(product, items.iter().map(|(i, _)| (*i).clone()).collect()), 1));
     });
     let ratings = reviews.clone().map(|(product, view)| (product, view.rating()));
