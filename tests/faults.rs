@@ -608,24 +608,8 @@ impl OwnBroker {
     }
 
     fn start(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
-        let server = std::process::Command::new(support::tansu())
-            .args(["broker", "--storage-engine", "sqlite://tansu.db", "--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
-            .current_dir(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("tansu, as scripts/services builds it (with its sqlite engine)");
-        self.server = Some(Running(server));
-        // Answering metadata, not only listening: a client's first request must find the broker whole.
-        let consumer: rdkafka::consumer::BaseConsumer =
-            rdkafka::ClientConfig::new().set("bootstrap.servers", self.brokers()).create().unwrap();
-        support::wait_until("the test's broker to answer", 60, || {
-            use rdkafka::consumer::Consumer;
-            consumer.fetch_metadata(None, Duration::from_millis(500)).is_ok()
-        });
+        self.server = Some(support::start_tansu(self.port, "sqlite://tansu.db", &self.dir, log.into()));
     }
 
     /// Kills the broker (SIGKILL), as a crash or an OOM kill would, and waits for it. Not SIGTERM:

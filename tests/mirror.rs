@@ -10,24 +10,15 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::{free_port, wait_until, Running, Space};
+use support::{free_port, Running, Space};
 
 /// A second broker: tansu in memory on a free port, as `scripts/services` runs the first.
 fn second_broker() -> (String, Running) {
     let port = free_port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = std::process::Command::new(support::tansu())
-        .args(["broker", "--storage-engine", &format!("memory://mirror{port}/"), "--listener-url", &url])
-        .args(["--advertised-listener-url", &url])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("tansu, as scripts/services installs it");
-    let running = Running(child);
-    let address = format!("127.0.0.1:{port}");
-    wait_until("the second broker to listen", 60, || std::net::TcpStream::connect(&address).is_ok());
-    (address, running)
+    let running = support::start_tansu(port, &format!("memory://mirror{port}/"), &std::env::temp_dir(), Stdio::null());
+    (format!("127.0.0.1:{port}"), running)
 }
 
 type Records = BTreeMap<(String, i32), Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>>;

@@ -647,9 +647,10 @@ mod tests {
                         right.update(*row, *diff);
                     }
                 }
-                for input in [&mut left as &mut dyn Advance, &mut right] {
-                    input.to(round as u64 + 1);
-                }
+                left.advance_to(round as u64 + 1);
+                left.flush();
+                right.advance_to(round as u64 + 1);
+                right.flush();
                 while probe.less_than(left.time()) {
                     worker.step();
                 }
@@ -665,18 +666,6 @@ mod tests {
             }
         })
         .expect("workers ran");
-    }
-
-    /// Advances and flushes an input session of any data type.
-    trait Advance {
-        fn to(&mut self, time: u64);
-    }
-
-    impl<D: differential_dataflow::ExchangeData> Advance for InputSession<u64, D, isize> {
-        fn to(&mut self, time: u64) {
-            self.advance_to(time);
-            self.flush();
-        }
     }
 
     #[test]

@@ -30,6 +30,25 @@ pub fn tansu() -> PathBuf {
     PathBuf::from(tools).join("bin/tansu")
 }
 
+/// Starts a tansu broker on 127.0.0.1:`port` with the storage engine `storage`
+/// (a URL; a relative `sqlite://` file is in `dir`), its log to `log`; returns
+/// once it answers a metadata request, not only listens.
+pub fn start_tansu(port: u16, storage: &str, dir: &std::path::Path, log: Stdio) -> Running {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(tansu())
+        .args(["broker", "--storage-engine", storage, "--listener-url", &url, "--advertised-listener-url", &url])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("tansu, as scripts/services builds it");
+    let running = Running(child);
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", format!("127.0.0.1:{port}")).create().unwrap();
+    wait_until("the broker to answer", 60, || consumer.fetch_metadata(None, Duration::from_millis(500)).is_ok());
+    running
+}
+
 /// The `shopflow` binary built for these tests.
 pub fn shopflow() -> Command {
     Command::new(env!("CARGO_BIN_EXE_shopflow"))
