@@ -12,13 +12,21 @@ where
     rows.explode(|(key, amount)| Some((key, amount as isize))).count().map(|(key, total)| (key, total as i64))
 }
 
-/// Counts distinct values per key.
+/// Counts distinct values per key: the values present (a positive count) in
+/// each key's group, by one `reduce` — the rows arranged once by key, and one
+/// count per key — where `distinct` then `count` arranged every distinct
+/// (key, value) as its input and its output and once more by key.
 pub fn count_distinct<'s, K, V>(rows: Coll<'s, (K, V)>) -> Coll<'s, (K, i64)>
 where
-    K: differential_dataflow::ExchangeData + std::hash::Hash,
-    V: differential_dataflow::ExchangeData + std::hash::Hash,
+    K: differential_dataflow::ExchangeData + differential_dataflow::Hashable,
+    V: differential_dataflow::ExchangeData,
 {
-    rows.distinct().map(|(key, _)| key).count().map(|(key, n)| (key, n as i64))
+    rows.reduce(|_, values, out| {
+        let present = values.iter().filter(|(_, n)| *n > 0).count();
+        if present > 0 {
+            out.push((present as i64, 1));
+        }
+    })
 }
 
 /// Each `(key, value)` of `left` with its key's value in `right` (`matched`),
@@ -666,6 +674,83 @@ mod tests {
             }
         })
         .expect("workers ran");
+    }
+
+    /// Rows of a few keys and values, some of them more than once, added and
+    /// taken off over 30 epochs: `count_distinct` must give, at every epoch,
+    /// each key's number of values present, and nothing for a key with none.
+    fn count_distinct_run(workers: usize, seed: u64) {
+        type Row = (u8, u8);
+        let rng = shopflow_ingest::generate::Rng::new(seed);
+        let mut live: Vec<Row> = Vec::new();
+        let mut rounds: Vec<Vec<(Row, isize)>> = Vec::new();
+        let mut expected: Vec<BTreeMap<u8, i64>> = Vec::new();
+        for _ in 0..30 {
+            let mut changes = Vec::new();
+            for _ in 0..5 {
+                if !live.is_empty() && rng.below(5) < 2 {
+                    let row = live.swap_remove(rng.below(live.len() as u64) as usize);
+                    changes.push((row, -1));
+                } else {
+                    // Few values per key: the same row often arrives twice.
+                    let row = (rng.below(4) as u8, rng.below(3) as u8);
+                    live.push(row);
+                    changes.push((row, 1));
+                }
+            }
+            let present: std::collections::BTreeSet<Row> = live.iter().copied().collect();
+            let mut counts: BTreeMap<u8, i64> = BTreeMap::new();
+            for (key, _) in present {
+                *counts.entry(key).or_default() += 1;
+            }
+            rounds.push(changes);
+            expected.push(counts);
+        }
+        let sink: Sink<(u8, i64)> = Default::default();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let mut rows: InputSession<u64, Row, isize> = InputSession::new();
+            let capture = sink.clone();
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                count_distinct(rows.to_collection(scope))
+                    .inspect(move |update| capture.lock().unwrap().push(*update))
+                    .probe()
+                    .0
+            });
+            let index = worker.index();
+            for (round, changes) in rounds.iter().enumerate() {
+                for (i, (row, diff)) in changes.iter().enumerate() {
+                    if (i + round) % worker.peers() == index {
+                        rows.update(*row, *diff);
+                    }
+                }
+                rows.advance_to(round as u64 + 1);
+                rows.flush();
+                while probe.less_than(rows.time()) {
+                    worker.step();
+                }
+                if index == 0 {
+                    let mut actual: BTreeMap<(u8, i64), isize> = BTreeMap::new();
+                    for (row, _, diff) in sink.lock().unwrap().iter().filter(|(_, time, _)| *time <= round as u64) {
+                        *actual.entry(*row).or_default() += diff;
+                    }
+                    actual.retain(|_, n| *n != 0);
+                    assert!(actual.values().all(|n| *n == 1), "epoch {round}: one count per key, once: {actual:?}");
+                    let actual: BTreeMap<u8, i64> = actual.into_keys().collect();
+                    assert_eq!(actual, expected[round], "epoch {round}");
+                }
+            }
+        })
+        .expect("workers ran");
+    }
+
+    #[test]
+    fn count_distinct_counts_the_values_present_at_every_epoch_on_one_worker() {
+        count_distinct_run(1, 21);
+    }
+
+    #[test]
+    fn count_distinct_counts_the_values_present_at_every_epoch_on_three_workers() {
+        count_distinct_run(3, 22);
     }
 
     #[test]
