@@ -413,6 +413,17 @@ mod tests {
     /// The updates an output gave, as it gave them: the row, its epoch and its count.
     type Sink<D> = Arc<Mutex<Vec<(D, u64, isize)>>>;
 
+    /// The net count of each row a sink received at epochs up to `epoch`, rows
+    /// netting to zero left out: another worker may be at the next epoch already.
+    fn net_up_to<D: Ord + Clone>(sink: &Sink<D>, epoch: usize) -> BTreeMap<D, isize> {
+        let mut net: BTreeMap<D, isize> = BTreeMap::new();
+        for (row, _, diff) in sink.lock().unwrap().iter().filter(|(_, time, _)| *time <= epoch as u64) {
+            *net.entry(row.clone()).or_default() += diff;
+        }
+        net.retain(|_, n| *n != 0);
+        net
+    }
+
     /// Per epoch: the activity changes, and the newest time after it.
     type History = Vec<(Vec<(Row, isize)>, i64)>;
 
@@ -504,14 +515,8 @@ mod tests {
                     worker.step();
                 }
                 if index == 0 {
-                    // Up to this epoch: the other workers may be on at the next one already.
-                    let mut sums: BTreeMap<(String, i64), isize> = BTreeMap::new();
-                    for (row, _, diff) in sink.lock().unwrap().iter().filter(|(_, time, _)| *time <= round as u64) {
-                        *sums.entry(row.clone()).or_default() += diff;
-                    }
-                    let actual: BTreeMap<String, i64> = sums
+                    let actual: BTreeMap<String, i64> = net_up_to(&sink, round)
                         .iter()
-                        .filter(|(_, diff)| **diff != 0)
                         .map(|((key, sum), diff)| {
                             assert_eq!(*diff, 1, "one sum per key");
                             (key.clone(), *sum)
@@ -663,13 +668,7 @@ mod tests {
                     worker.step();
                 }
                 if index == 0 {
-                    // Up to this epoch: the other workers may be on at the next one already.
-                    let mut actual: BTreeMap<String, isize> = BTreeMap::new();
-                    for (row, _, diff) in sink.lock().unwrap().iter().filter(|(_, time, _)| *time <= round as u64) {
-                        *actual.entry(row.clone()).or_default() += diff;
-                    }
-                    actual.retain(|_, n| *n != 0);
-                    assert_eq!(actual, expected[round], "epoch {round}");
+                    assert_eq!(net_up_to(&sink, round), expected[round], "epoch {round}");
                 }
             }
         })
@@ -729,11 +728,7 @@ mod tests {
                     worker.step();
                 }
                 if index == 0 {
-                    let mut actual: BTreeMap<(u8, i64), isize> = BTreeMap::new();
-                    for (row, _, diff) in sink.lock().unwrap().iter().filter(|(_, time, _)| *time <= round as u64) {
-                        *actual.entry(*row).or_default() += diff;
-                    }
-                    actual.retain(|_, n| *n != 0);
+                    let actual = net_up_to(&sink, round);
                     assert!(actual.values().all(|n| *n == 1), "epoch {round}: one count per key, once: {actual:?}");
                     let actual: BTreeMap<u8, i64> = actual.into_keys().collect();
                     assert_eq!(actual, expected[round], "epoch {round}");
