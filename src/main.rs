@@ -54,6 +54,8 @@ enum Command {
 
 // The views' arrangements allocate and free many small strings; glibc's malloc spent a
 // fifth of the time absorbing orders in its bookkeeping (dataflows/benches/absorb.rs).
+// `--features system-alloc` leaves the system's, for heap profilers.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -225,8 +225,9 @@ where
 
 /// Each row once, at the first epoch it appears — what `distinct` computes,
 /// for inputs that only ever grow (a retraction is a bug of the caller,
-/// logged and ignored). It holds the set of rows seen, where `distinct`
-/// arranges both its input and its output. Rows are exchanged by `route`;
+/// logged and ignored). It holds a 128-bit hash of each row seen
+/// ([`shopflow_topics::hash::hash128`], as dedup holds one of each event
+/// id), where `distinct` arranges both its input and its output. Rows are exchanged by `route`;
 /// epochs are taken in order once the input has passed them ([`Epochs`]), so
 /// the first epoch a row is seen in is the earliest one it has.
 pub fn first_seen<'s, D>(rows: Coll<'s, D>, route: fn(&D) -> u64) -> Coll<'s, D>
@@ -243,7 +244,7 @@ where
         "FirstSeen",
         |_, _| {
             let mut pending: Epochs<Vec<D>> = Epochs::new();
-            let mut seen: HashSet<D> = HashSet::new();
+            let mut seen: HashSet<u128> = HashSet::new();
             move |(input, frontier), output| {
                 input.for_each_stamp(|capability, containers| {
                     pending.file_growing(&capability, containers, "first_seen", |arrived, row| arrived.push(row));
@@ -251,8 +252,7 @@ where
                 while let Some((time, capability, arrived)) = pending.complete(&[frontier]) {
                     let mut session = output.session(&capability);
                     for row in arrived {
-                        if !seen.contains(&row) {
-                            seen.insert(row.clone());
+                        if seen.insert(shopflow_topics::hash::hash128(&row)) {
                             session.give((row, time, 1));
                         }
                     }

@@ -215,9 +215,13 @@ pub fn run(config: PipelineConfig, stop: Arc<AtomicBool>, counters: Arc<Counters
                 let mut rendering = Rendering { parts: Vec::new(), timed: shopflow_sinks::otlp::tracer().is_some() };
                 views.for_each(&mut rendering);
                 let mut outs = rendering.parts;
-                outs.push(views.derived.inner.map(|(event, time, diff)| (Out::Derived(event), time, diff)));
-                outs.push(streams.audit.flat_map(|(row, time, diff)| row.map(|row| (Out::Audit(row), time, diff))));
-                outs.push(streams.positions.map(|(position, time, diff)| (Out::Position(position), time, diff)));
+                outs.push(views.derived.inner.map(|(event, time, diff)| (Out::Derived(Box::new(event)), time, diff)));
+                outs.push(
+                    streams.audit.flat_map(|(row, time, diff)| row.map(|row| (Out::Audit(Box::new(row)), time, diff))),
+                );
+                outs.push(
+                    streams.positions.map(|(position, time, diff)| (Out::Position(Box::new(position)), time, diff)),
+                );
                 let outs = scope.concatenate(outs);
                 collect(outs, peers, targets.clone(), sender, stop.clone()).probe_with(&probe);
                 Ok::<_, String>(())

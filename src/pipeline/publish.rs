@@ -35,18 +35,21 @@ pub enum Out {
     /// names which value goes, and only the values that stay are published.
     View(Family, String, u128, Option<String>),
     /// A derived event.
-    Derived(Derived),
+    Derived(Box<Derived>),
     /// A row of the audit log.
-    Audit(EventRow),
+    Audit(Box<EventRow>),
     /// Where a worker's reading stands.
-    Position(Position),
+    Position(Box<Position>),
 }
 
 /// A stream of [`Out`] updates.
-pub type Outs<'s> = Stream<'s, Epoch, Vec<(Out, Epoch, isize)>>;
+pub type Outs<'s> = Stream<'s, Epoch, Updates>;
+
+/// One container of [`Outs`] as it travels.
+type Updates = Vec<(Out, Epoch, isize)>;
 
 /// How [`Outs`] are built.
-type Builder = CapacityContainerBuilder<Vec<(Out, Epoch, isize)>>;
+type Builder = CapacityContainerBuilder<Updates>;
 
 /// A batch of complete epochs for the publisher.
 #[derive(Debug, Default)]
@@ -156,7 +159,9 @@ pub fn collect<'s>(
     let scope = outs.scope();
     outs.unary_frontier(Exchange::new(|_: &(Out, Epoch, isize)| 0), "Collect", move |_, info| {
         let activator = scope.activator_for(info.address);
-        let mut pending: BTreeMap<Epoch, Vec<(Out, isize)>> = BTreeMap::new();
+        // The containers as they come, by epoch: taken whole, not copied into one growing
+        // vector per epoch (which would double, and hold the old and the new while it does).
+        let mut pending: BTreeMap<Epoch, Vec<Updates>> = BTreeMap::new();
         // Each worker's latest position among complete epochs.
         let mut positions: BTreeMap<usize, Position> = BTreeMap::new();
         let mut waiting: Option<Batch> = None;
@@ -166,9 +171,19 @@ pub fn collect<'s>(
         move |(input, frontier), _output: &mut OutputBuilderSession<'_, Epoch, Builder>| {
             input.for_each_stamp(|_, containers| {
                 for container in containers {
-                    for (out, time, diff) in container.drain(..) {
+                    let Some(&(_, time, _)) = container.first() else { continue };
+                    if container.iter().all(|update| update.1 == time) {
                         newest = newest.max(time);
-                        pending.entry(time).or_default().push((out, diff));
+                        pending.entry(time).or_default().push(std::mem::take(container));
+                    } else {
+                        let mut by_time: BTreeMap<Epoch, Updates> = BTreeMap::new();
+                        for update in container.drain(..) {
+                            by_time.entry(update.1).or_default().push(update);
+                        }
+                        for (time, updates) in by_time {
+                            newest = newest.max(time);
+                            pending.entry(time).or_default().push(updates);
+                        }
                     }
                 }
             });
@@ -181,7 +196,11 @@ pub fn collect<'s>(
             let has_complete = pending.range(..complete_below).next().is_some();
             if has_complete || upper.is_none() || (waiting.is_none() && last_sent.elapsed() >= HEARTBEAT) {
                 let later = pending.split_off(&complete_below);
-                let updates = std::mem::replace(&mut pending, later).into_values().flatten();
+                let updates = std::mem::replace(&mut pending, later)
+                    .into_values()
+                    .flatten()
+                    .flatten()
+                    .map(|(out, _, diff)| (out, diff));
                 // When everything is done, name the batch after the last epoch read.
                 let batch_upper = upper.unwrap_or(newest + 1);
                 let batch = assemble(updates, &mut positions, peers, &targets, batch_upper);
@@ -240,14 +259,14 @@ fn assemble(
                     sum.1 = value;
                 }
             }
-            Out::Derived(event) => *derived.entry(event).or_insert(0) += diff,
-            Out::Audit(row) => events.push(row),
+            Out::Derived(event) => *derived.entry(*event).or_insert(0) += diff,
+            Out::Audit(row) => events.push(*row),
             Out::Position(position) => {
                 if let Some(read) = position.read {
                     reads.push((position.worker, read));
                 }
                 // Updates come in time order, and a worker reports at most one position per time.
-                positions.insert(position.worker, position);
+                positions.insert(position.worker, *position);
             }
         }
     }
@@ -307,6 +326,98 @@ mod tests {
         (Out::View(Family::Rating, key, render_hash(&value), (diff > 0).then_some(rendered)), diff)
     }
 
+    /// Keys given values at times 0..40, each change sent up to three epochs
+    /// early (so one container holds several epochs), over `workers`:
+    /// replayed in order, the batches [`collect`] hands over must leave, after
+    /// each, exactly the values of the changes below that batch's `upper` —
+    /// nothing of an epoch not complete, nothing lost.
+    fn collect_run(workers: usize, seed: u64) {
+        use differential_dataflow::input::InputSession;
+        use std::sync::Mutex;
+        use timely::dataflow::operators::Probe;
+        let rng = shopflow_ingest::generate::Rng::new(seed);
+        // (time, key, value): at most one change of a key per time.
+        let mut assignments: BTreeMap<(u64, String), u32> = BTreeMap::new();
+        for _ in 0..120 {
+            assignments.insert((rng.below(40), format!("k{}", rng.below(9))), rng.below(1000) as u32);
+        }
+        // The updates, each with the round it is sent in (up to 3 before its time).
+        let mut sends: Vec<(u64, u64, Out, isize)> = Vec::new();
+        let mut current: BTreeMap<String, u32> = BTreeMap::new();
+        for ((time, key), value) in &assignments {
+            let round = time.saturating_sub(rng.below(4));
+            if let Some(old) = current.insert(key.clone(), *value) {
+                let (out, diff) = change(key, old, -1);
+                sends.push((round, *time, out, diff));
+            }
+            let (out, diff) = change(key, *value, 1);
+            sends.push((round, *time, out, diff));
+        }
+        let expected_below = |upper: u64| -> BTreeMap<(Family, String), String> {
+            let mut state = BTreeMap::new();
+            for ((time, key), value) in assignments.range(..(upper, String::new())) {
+                let _ = time;
+                let (key, rendered) = render(&key.as_str(), value);
+                state.insert((Family::Rating, key), rendered);
+            }
+            state
+        };
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Batch>(1);
+        let drain = std::thread::spawn(move || receiver.into_iter().collect::<Vec<Batch>>());
+        let sender = Arc::new(Mutex::new(Some(sender)));
+        let sends = Arc::new(sends);
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let index = worker.index();
+            let peers = worker.peers();
+            let publisher = if index == 0 { sender.lock().unwrap().take() } else { None };
+            let mut input: InputSession<u64, Out, isize> = InputSession::new();
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                let outs = input.to_collection(scope).inner;
+                collect(outs, peers, Offsets::new(), publisher, Arc::new(AtomicBool::new(false))).probe().0
+            });
+            for round in 0..40u64 {
+                for (i, (_, time, out, diff)) in sends.iter().enumerate().filter(|(_, send)| send.0 == round) {
+                    if i % peers == index {
+                        input.update_at(out.clone(), *time, *diff);
+                    }
+                }
+                input.advance_to(round + 1);
+                input.flush();
+                while probe.less_than(input.time()) {
+                    worker.step();
+                }
+            }
+        })
+        .expect("workers ran");
+        let batches = drain.join().expect("the drain thread");
+        assert!(batches.len() > 1, "more than one batch: {}", batches.len());
+        let mut state: BTreeMap<(Family, String), String> = BTreeMap::new();
+        for batch in &batches {
+            for (key, value) in &batch.changes {
+                match value {
+                    Some(value) => state.insert(key.clone(), value.clone()),
+                    None => state.remove(key),
+                };
+            }
+            assert_eq!(state, expected_below(batch.upper), "after the batch up to {}", batch.upper);
+        }
+        assert_eq!(state, expected_below(u64::MAX), "in the end");
+    }
+
+    #[test]
+    fn collect_hands_over_complete_epochs_only_and_all_of_them_on_one_worker() {
+        for seed in 1..4 {
+            collect_run(1, seed);
+        }
+    }
+
+    #[test]
+    fn collect_hands_over_complete_epochs_only_and_all_of_them_on_three_workers() {
+        for seed in 1..4 {
+            collect_run(3, seed);
+        }
+    }
+
     #[test]
     fn a_batch_keeps_final_values_and_ignores_values_that_net_to_zero() {
         let updates = vec![
@@ -343,7 +454,7 @@ mod tests {
     fn offsets_are_each_workers_latest_and_at_end_needs_every_worker() {
         let position = |worker: usize, next: i64, at_end: bool| {
             let offsets: Offsets = [(format!("t{worker}"), [(0, next)].into_iter().collect())].into_iter().collect();
-            Out::Position(Position { worker, offsets, at_end, clocks: BTreeMap::new(), read: None })
+            Out::Position(Box::new(Position { worker, offsets, at_end, clocks: BTreeMap::new(), read: None }))
         };
         let targets: Offsets = [("t0".to_string(), [(0, 5)].into_iter().collect())].into_iter().collect();
         let mut positions = BTreeMap::new();

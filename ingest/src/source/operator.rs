@@ -124,7 +124,11 @@ pub const QUIET: Duration = Duration::from_millis(500);
 
 /// How many of this worker's epochs may be in the dataflow at once before it
 /// stops reading: bounds what a fast source piles up ahead of the views.
-pub const IN_FLIGHT: usize = 4;
+/// Two: one being computed while the next is read. With four, a backlog held
+/// up to four epochs of rendered changes and audit rows waiting at worker 0
+/// for the slowest view (a heap profile at the 10M peak, BENCHMARKS.md), and
+/// the 10M history ran no faster.
+pub const IN_FLIGHT: usize = 2;
 
 /// How long an epoch stays open at most while the source has a backlog
 /// (each activation fills its read budget). Quiet, every activation that
