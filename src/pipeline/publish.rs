@@ -355,8 +355,7 @@ mod tests {
         }
         let expected_below = |upper: u64| -> BTreeMap<(Family, String), String> {
             let mut state = BTreeMap::new();
-            for ((time, key), value) in assignments.range(..(upper, String::new())) {
-                let _ = time;
+            for ((_, key), value) in assignments.range(..(upper, String::new())) {
                 let (key, rendered) = render(&key.as_str(), value);
                 state.insert((Family::Rating, key), rendered);
             }
