@@ -227,9 +227,10 @@ where
 /// for inputs that only ever grow (a retraction is a bug of the caller,
 /// logged and ignored). It holds a 128-bit hash of each row seen
 /// ([`shopflow_topics::hash::hash128`], as dedup holds one of each event
-/// id), where `distinct` arranges both its input and its output. Rows are exchanged by `route`;
-/// epochs are taken in order once the input has passed them ([`Epochs`]), so
-/// the first epoch a row is seen in is the earliest one it has.
+/// id), where `distinct` arranges both its input and its output. Rows are
+/// exchanged by `route`; epochs are taken in order once the input has passed
+/// them ([`Epochs`]), so the first epoch a row is seen in is the earliest one
+/// it has.
 pub fn first_seen<'s, D>(rows: Coll<'s, D>, route: fn(&D) -> u64) -> Coll<'s, D>
 where
     D: differential_dataflow::ExchangeData + std::hash::Hash,
