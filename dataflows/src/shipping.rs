@@ -5,15 +5,21 @@
 //! ([`assign`]) — the partners with their open assignments, and each order's
 //! shipment tracking.
 
-use crate::{fold_each, Coll, Project};
+use crate::ops::Epochs;
+use crate::{fold_each, id_hash, Coll, Epoch, Project};
+use differential_dataflow::consolidation::consolidate;
+use differential_dataflow::AsCollection;
 use shopflow_topics::events::{DeliveryPartnerAvailabilityChanged, DeliveryPartnerRegistered};
 use shopflow_topics::{EventTime, OrderStatus};
 use shopflow_views::facts::{Fact, Stamp};
 use shopflow_views::orders::OrderView;
 use shopflow_views::shipping::{
-    assign, city_key, track, Assignment, CityInput, PartnerStep, PartnerView, TrackingView,
+    assign, city_key, published, track, Assignment, CityInput, Moment, PartnerStep, PartnerView, Sweep, Swept,
+    TrackingView,
 };
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
 
 impl Project for DeliveryPartnerRegistered {
     fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
@@ -136,14 +142,7 @@ pub fn view<'s>(
     let opened = windows.join_map(cities, |order_id, ((opens, closes), user_id), city| {
         (city_key(city), CityInput::Order(*opens, *closes, order_id.clone(), user_id.clone(), city.clone()))
     });
-    let assignments = flips
-        .concat(opened)
-        .reduce(|_, inputs, out| {
-            for assignment in assign(inputs.iter().map(|(input, _)| *input)) {
-                out.push((assignment, 1));
-            }
-        })
-        .map(|(_, assignment)| (assignment.order_id.clone(), assignment));
+    let assignments = sweep(flips.concat(opened));
     // Each partner with the open orders assigned to it.
     let open = assignments.clone().flat_map(|(order_id, a)| match (a.open, a.partner_id) {
         (true, Some(partner)) => Some((partner, Err(order_id))),
@@ -170,12 +169,285 @@ pub fn view<'s>(
     Shipping { assignments, partners, tracking }
 }
 
+/// Each order's assignment, by orderId, from each city's inputs (by city
+/// key): an operator of its own rather than a `reduce`, which swept every
+/// changed city from its first input at every epoch and kept every
+/// assignment ever made, with its history, in its output arrangement.
+///
+/// Per city it keeps the inputs and a [`Sweep`] at the last moment taken.
+/// An epoch whose moments all come after it goes on from there, and only
+/// the orders those moments touch change; an epoch that changes or removes
+/// an earlier moment (a late event) sweeps the city again from its start,
+/// before and after, and publishes the difference. Epochs are taken in order
+/// once the input has passed them ([`Epochs`]), so the assignments at every
+/// epoch are exactly [`assign`]'s of the city's inputs then.
+fn sweep<'s>(inputs: Coll<'s, (String, CityInput)>) -> Coll<'s, (String, Assignment)> {
+    let by_city = |((city, _), _, _): &((String, CityInput), Epoch, isize)| id_hash(city) as u64;
+    let stream = inputs.inner.unary_frontier(Exchange::new(by_city), "Assign", |_, _| {
+        let mut pending: Epochs<Vec<((String, CityInput), isize)>> = Epochs::new();
+        let mut cities: HashMap<String, City> = HashMap::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|capability, containers| {
+                pending.file(&capability, containers, |changes, row, diff| changes.push((row, diff)));
+            });
+            while let Some((time, capability, mut changes)) = pending.complete(&[frontier]) {
+                consolidate(&mut changes);
+                let mut session = output.session(&capability);
+                for group in changes.chunk_by(|a, b| a.0 .0 == b.0 .0) {
+                    let key = &group[0].0 .0;
+                    let city = match cities.get_mut(key) {
+                        Some(city) => city,
+                        None => cities.entry(key.clone()).or_default(),
+                    };
+                    city.apply(group.iter().map(|((_, input), diff)| (input, *diff)), &mut |assignment, diff| {
+                        session.give(((assignment.order_id.clone(), assignment), time, diff))
+                    });
+                    if city.inputs.is_empty() {
+                        cities.remove(key);
+                    }
+                }
+            }
+        }
+    });
+    stream.as_collection()
+}
+
+/// One city of [`sweep`].
+#[derive(Default)]
+struct City {
+    /// The inputs with their multiplicities (present while above 0).
+    inputs: HashMap<CityInput, isize>,
+    /// The sweep over the present inputs' moments.
+    sweep: Sweep,
+}
+
+impl City {
+    /// Applies one epoch's consolidated changes, emitting each published
+    /// assignment that changed: the old one retracted, the new one asserted.
+    fn apply<'a>(
+        &mut self,
+        changes: impl Iterator<Item = (&'a CityInput, isize)>,
+        emit: &mut impl FnMut(Assignment, isize),
+    ) {
+        // The inputs that come or go, and the moments that do with them.
+        let mut comes_or_goes: Vec<(&CityInput, isize)> = Vec::new();
+        let mut moments: Vec<(Moment, isize)> = Vec::new();
+        for (input, diff) in changes {
+            let before = self.inputs.get(input).copied().unwrap_or(0);
+            let presence = match (before > 0, before + diff > 0) {
+                (false, true) => 1,
+                (true, false) => -1,
+                _ => 0,
+            };
+            comes_or_goes.push((input, diff));
+            if presence != 0 {
+                moments.extend(input.moments().map(|moment| (moment, presence)));
+            }
+        }
+        consolidate(&mut moments);
+        let goes_on =
+            moments.iter().all(|(moment, diff)| *diff > 0 && self.sweep.last().is_none_or(|last| last < moment));
+        let old = if goes_on { Vec::new() } else { assign(self.present()) };
+        for (input, diff) in comes_or_goes {
+            let count = self.inputs.entry(input.clone()).or_default();
+            *count += diff;
+            if *count == 0 {
+                self.inputs.remove(input);
+            }
+        }
+        if goes_on {
+            let mut swept = Swept { noting: true, ..Swept::default() };
+            for (moment, _) in &moments {
+                self.sweep.take(moment, &mut swept);
+            }
+            let mut finished: HashMap<String, Assignment> =
+                swept.finished.into_iter().map(|a| (a.order_id.clone(), a)).collect();
+            for (order_id, before) in swept.before {
+                let after = match self.sweep.open_order(&order_id) {
+                    Some(open) => Some(open.clone()),
+                    None => finished.remove(&order_id),
+                };
+                if before != after {
+                    if let Some(before) = before.filter(published) {
+                        emit(before, -1);
+                    }
+                    if let Some(after) = after.filter(published) {
+                        emit(after, 1);
+                    }
+                }
+            }
+        } else {
+            let (sweep, mut new) = Sweep::run(self.present());
+            new.extend(sweep.open().cloned());
+            new.retain(published);
+            self.sweep = sweep;
+            let mut old: HashMap<String, Assignment> = old.into_iter().map(|a| (a.order_id.clone(), a)).collect();
+            for after in new {
+                match old.remove(&after.order_id) {
+                    Some(before) if before == after => {}
+                    Some(before) => {
+                        emit(before, -1);
+                        emit(after, 1);
+                    }
+                    None => emit(after, 1),
+                }
+            }
+            for before in old.into_values() {
+                emit(before, -1);
+            }
+        }
+    }
+
+    /// The inputs present.
+    fn present(&self) -> impl Iterator<Item = &CityInput> {
+        self.inputs.iter().filter(|(_, count)| **count > 0).map(|(input, _)| input)
+    }
+}
+
 /// The one list of [`Shipping::partners`].
 pub const ALL: &str = "all";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use differential_dataflow::input::InputSession;
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    type Inputs = BTreeSet<(String, CityInput)>;
+
+    /// An epoch's changes, and the inputs present after them.
+    type Round = (Vec<((String, CityInput), isize)>, Inputs);
+
+    /// `epochs` of changes to three cities' inputs: partners coming and
+    /// going, orders opening and closing, mostly in time order, and one
+    /// change in five late (an earlier moment added, changed or removed).
+    fn history(seed: u64, epochs: usize) -> Vec<Round> {
+        let rng = shopflow_ingest::generate::Rng::new(seed);
+        let next = |n: u64| rng.below(n) as i64;
+        let mut present: Inputs = BTreeSet::new();
+        let mut clock = 0;
+        let mut out = Vec::new();
+        for _ in 0..epochs {
+            let mut changes = Vec::new();
+            for _ in 0..6 {
+                clock += next(3);
+                let at = if next(5) == 0 { clock - next(12) } else { clock };
+                let city = format!("c{}", next(3));
+                let input = match next(3) {
+                    0 => {
+                        let partner = format!("dp-{}", next(5));
+                        CityInput::Partner(EventTime(at), format!("e{at}-{partner}"), partner, next(3) > 0)
+                    }
+                    _ => {
+                        let order = format!("ord-{}", next(30));
+                        // An order already there: its window closes, moves, or it goes.
+                        let there = present
+                            .iter()
+                            .find(|(_, input)| matches!(input, CityInput::Order(_, _, o, _, _) if *o == order))
+                            .cloned();
+                        if let Some(old) = there {
+                            present.remove(&old);
+                            changes.push((old.clone(), -1));
+                            let (city, CityInput::Order(opens, closes, order, user, written)) = old else {
+                                unreachable!()
+                            };
+                            match next(4) {
+                                0 => continue,
+                                1 => {
+                                    let input =
+                                        CityInput::Order(EventTime(at.min(opens.0)), closes, order, user, written);
+                                    present.insert((city.clone(), input.clone()));
+                                    changes.push(((city, input), 1));
+                                    continue;
+                                }
+                                _ => {
+                                    let closes = Some(EventTime(at.max(opens.0)));
+                                    let input = CityInput::Order(opens, closes, order, user, written);
+                                    present.insert((city.clone(), input.clone()));
+                                    changes.push(((city, input), 1));
+                                    continue;
+                                }
+                            }
+                        }
+                        CityInput::Order(EventTime(at), None, order, "usr-1".into(), city.to_uppercase())
+                    }
+                };
+                let row = (city, input);
+                if present.remove(&row) {
+                    changes.push((row, -1));
+                } else {
+                    present.insert(row.clone());
+                    changes.push((row, 1));
+                }
+            }
+            out.push((changes, present.clone()));
+        }
+        out
+    }
+
+    /// The assignments of `present` by definition: [`assign`] per city.
+    fn expected(present: &Inputs) -> BTreeMap<String, Assignment> {
+        let mut by_city: BTreeMap<&str, Vec<&CityInput>> = BTreeMap::new();
+        for (city, input) in present {
+            by_city.entry(city).or_default().push(input);
+        }
+        by_city.values().flat_map(|inputs| assign(inputs.iter().copied())).map(|a| (a.order_id.clone(), a)).collect()
+    }
+
+    /// Runs the history on `workers` workers, epoch by epoch, and checks every epoch's assignments.
+    fn run(workers: usize, seed: u64) {
+        let epochs = history(seed, 60);
+        let changes = epochs.iter().flat_map(|(changes, _)| changes).count();
+        assert!(changes > 200, "a history worth running: {changes} changes");
+        let sink: Arc<Mutex<BTreeMap<(String, Assignment), isize>>> = Default::default();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let mut input: InputSession<u64, (String, CityInput), isize> = InputSession::new();
+            let capture = sink.clone();
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                sweep(input.to_collection(scope))
+                    .inspect(move |(row, _, diff)| *capture.lock().unwrap().entry(row.clone()).or_default() += diff)
+                    .probe()
+                    .0
+            });
+            let index = worker.index();
+            for (round, (changes, present)) in epochs.iter().enumerate() {
+                for (i, (row, diff)) in changes.iter().enumerate() {
+                    if (i + round) % worker.peers() == index {
+                        input.update(row.clone(), *diff);
+                    }
+                }
+                input.advance_to(input.time() + 1);
+                input.flush();
+                while probe.less_than(input.time()) {
+                    worker.step();
+                }
+                if index == 0 {
+                    let sink = sink.lock().unwrap();
+                    let actual: BTreeMap<String, Assignment> = sink
+                        .iter()
+                        .filter(|(_, diff)| **diff != 0)
+                        .map(|((order_id, a), diff)| {
+                            assert_eq!(*diff, 1, "one assignment per order");
+                            (order_id.clone(), a.clone())
+                        })
+                        .collect();
+                    assert_eq!(actual, expected(present), "epoch {round}");
+                }
+            }
+        })
+        .expect("workers ran");
+    }
+
+    #[test]
+    fn assignments_are_exact_at_every_epoch_on_one_worker() {
+        run(1, 3);
+    }
+
+    #[test]
+    fn assignments_are_exact_at_every_epoch_on_three_workers() {
+        run(3, 9);
+    }
 
     fn stamp(t: i64, id: &str) -> Stamp {
         Stamp { time: EventTime(t), id: id.to_string() }

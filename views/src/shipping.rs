@@ -187,81 +187,187 @@ pub enum CityInput {
     Order(EventTime, Option<EventTime>, String, String, String),
 }
 
-/// Every order's assignment in one city: one sweep over the partners'
-/// changes and the orders' windows in event-time order.
-pub fn assign<'a>(inputs: impl IntoIterator<Item = &'a CityInput>) -> Vec<Assignment> {
-    use std::collections::{BTreeMap, BTreeSet};
-    // (time, rank, tiebreak): partner changes, then closings, then openings.
-    let mut timeline: Vec<(EventTime, u8, &str, &CityInput)> = Vec::new();
-    for input in inputs {
-        match input {
-            CityInput::Partner(at, id, _, _) => timeline.push((*at, 0, id, input)),
-            CityInput::Order(opens, closes, order_id, _, _) => {
-                timeline.push((*opens, 2, order_id, input));
-                if let Some(closes) = closes {
-                    timeline.push((*closes, 1, order_id, input));
-                }
+/// One moment of a city's timeline. Moments sort as the sweep takes them:
+/// by time, then partner changes, closings and openings, then by event id
+/// (partner changes) or orderId (orders).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Moment {
+    /// When.
+    pub at: EventTime,
+    /// 0: a partner change, 1: an order's window closes, 2: it opens.
+    pub rank: u8,
+    /// The partner change's event id, or the orderId.
+    pub who: String,
+    /// What happens.
+    pub what: What,
+}
+
+/// What happens at a [`Moment`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum What {
+    /// A partner starts (`true`) or stops qualifying.
+    Partner(String, bool),
+    /// The order's window closes.
+    Close,
+    /// The order's window opens: (userId, the city as written).
+    Open(String, String),
+}
+
+impl CityInput {
+    /// The moments of this input: a partner change, or an order's opening
+    /// and, once it closed, its closing.
+    pub fn moments(&self) -> impl Iterator<Item = Moment> {
+        let (first, second) = match self {
+            CityInput::Partner(at, id, partner, qualifies) => {
+                let what = What::Partner(partner.clone(), *qualifies);
+                (Moment { at: *at, rank: 0, who: id.clone(), what }, None)
             }
+            CityInput::Order(opens, closes, order_id, user_id, city) => {
+                let what = What::Open(user_id.clone(), city.clone());
+                let close = closes.map(|at| Moment { at, rank: 1, who: order_id.clone(), what: What::Close });
+                (Moment { at: *opens, rank: 2, who: order_id.clone(), what }, close)
+            }
+        };
+        std::iter::once(first).chain(second)
+    }
+}
+
+/// Whether an assignment is published: only orders that had a partner are.
+pub fn published(assignment: &Assignment) -> bool {
+    assignment.history.iter().any(|s| s.partner_id.is_some())
+}
+
+/// A city's sweep, resumable: the partners qualifying and the open orders'
+/// assignments after the moments taken so far. Orders do not affect one
+/// another, so an order whose window closed leaves the sweep for good.
+#[derive(Clone, Debug, Default)]
+pub struct Sweep {
+    qualifying: std::collections::BTreeSet<String>,
+    open: std::collections::BTreeMap<String, Assignment>,
+    /// Orders whose window closed at the instant it opened (the closing
+    /// sorts first), until they open.
+    closed_first: std::collections::BTreeSet<String>,
+    /// The last moment taken.
+    last: Option<Moment>,
+}
+
+/// What one run of a [`Sweep`] changed.
+#[derive(Debug, Default)]
+pub struct Swept {
+    /// Whether to note [`Swept::before`] (only a caller that diffs does).
+    pub noting: bool,
+    /// Each order the moments touched, with its assignment before the first
+    /// touch (`None`: it had not opened).
+    pub before: std::collections::BTreeMap<String, Option<Assignment>>,
+    /// The orders whose window closed, as they ended.
+    pub finished: Vec<Assignment>,
+}
+
+impl Swept {
+    fn note(&mut self, order_id: &str, before: Option<&Assignment>) {
+        if self.noting && !self.before.contains_key(order_id) {
+            self.before.insert(order_id.to_string(), before.cloned());
         }
     }
-    timeline.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-    let mut qualifying: BTreeSet<String> = BTreeSet::new();
-    let mut open: BTreeMap<String, Assignment> = BTreeMap::new();
-    let mut done: Vec<Assignment> = Vec::new();
-    let moved = |assignment: &mut Assignment, partner: Option<String>, at: EventTime| {
-        if assignment.partner_id != partner || assignment.history.is_empty() {
-            assignment.history.push(AssignmentStep { partner_id: partner.clone(), at });
-            assignment.partner_id = partner;
-        }
-    };
-    for (at, rank, _, input) in timeline {
-        match (rank, input) {
-            (0, CityInput::Partner(_, _, partner, qualifies)) => {
+}
+
+impl Sweep {
+    /// The last moment taken (`None`: none yet). The sweep can go on with
+    /// moments after it only.
+    pub fn last(&self) -> Option<&Moment> {
+        self.last.as_ref()
+    }
+
+    /// The open orders' assignments.
+    pub fn open(&self) -> impl Iterator<Item = &Assignment> {
+        self.open.values()
+    }
+
+    /// An open order's assignment.
+    pub fn open_order(&self, order_id: &str) -> Option<&Assignment> {
+        self.open.get(order_id)
+    }
+
+    /// Takes `moment`, which sorts after every moment taken before.
+    pub fn take(&mut self, moment: &Moment, swept: &mut Swept) {
+        debug_assert!(self.last.as_ref().is_none_or(|last| last < moment), "moments in order");
+        let at = moment.at;
+        match &moment.what {
+            What::Partner(partner, qualifies) => {
                 if *qualifies {
-                    qualifying.insert(partner.clone());
-                    for (order_id, assignment) in open.iter_mut() {
-                        if assignment.partner_id.is_none() {
-                            moved(assignment, best(order_id, &qualifying).cloned(), at);
-                        }
-                    }
+                    self.qualifying.insert(partner.clone());
                 } else {
-                    qualifying.remove(partner);
-                    for (order_id, assignment) in open.iter_mut() {
-                        if assignment.partner_id.as_ref() == Some(partner) {
-                            moved(assignment, best(order_id, &qualifying).cloned(), at);
+                    self.qualifying.remove(partner);
+                }
+                for (order_id, assignment) in self.open.iter_mut() {
+                    let moves = if *qualifies {
+                        assignment.partner_id.is_none()
+                    } else {
+                        assignment.partner_id.as_ref() == Some(partner)
+                    };
+                    if moves {
+                        let next = best(order_id, &self.qualifying).cloned();
+                        if next != assignment.partner_id {
+                            swept.note(order_id, Some(assignment));
+                            assignment.history.push(AssignmentStep { partner_id: next.clone(), at });
+                            assignment.partner_id = next;
                         }
                     }
                 }
             }
-            (1, CityInput::Order(_, _, order_id, _, _)) => {
-                if let Some(mut assignment) = open.remove(order_id) {
+            What::Close => match self.open.remove(&moment.who) {
+                Some(mut assignment) => {
+                    swept.note(&moment.who, Some(&assignment));
                     assignment.open = false;
-                    done.push(assignment);
+                    swept.finished.push(assignment);
                 }
-            }
-            (_, CityInput::Order(_, closes, order_id, user_id, city)) => {
+                None => {
+                    self.closed_first.insert(moment.who.clone());
+                }
+            },
+            What::Open(user_id, city) => {
+                swept.note(&moment.who, self.open.get(&moment.who));
+                let partner_id = best(&moment.who, &self.qualifying).cloned();
                 let mut assignment = Assignment {
-                    order_id: order_id.clone(),
+                    order_id: moment.who.clone(),
                     user_id: user_id.clone(),
-                    partner_id: None,
+                    partner_id: partner_id.clone(),
                     city: city.clone(),
                     open: true,
-                    history: Vec::new(),
+                    history: vec![AssignmentStep { partner_id, at }],
                 };
-                moved(&mut assignment, best(order_id, &qualifying).cloned(), at);
-                if closes.is_some_and(|c| c <= at) {
+                if self.closed_first.remove(&moment.who) {
                     assignment.open = false;
-                    done.push(assignment);
+                    swept.finished.push(assignment);
                 } else {
-                    open.insert(order_id.clone(), assignment);
+                    self.open.insert(moment.who.clone(), assignment);
                 }
             }
-            _ => {}
         }
+        self.last = Some(moment.clone());
     }
-    done.extend(open.into_values());
+
+    /// A sweep over every moment of `inputs`, and the orders that closed on the way.
+    pub fn run<'a>(inputs: impl IntoIterator<Item = &'a CityInput>) -> (Sweep, Vec<Assignment>) {
+        let mut moments: Vec<Moment> = inputs.into_iter().flat_map(CityInput::moments).collect();
+        moments.sort();
+        moments.dedup();
+        let mut sweep = Sweep::default();
+        let mut swept = Swept::default();
+        for moment in &moments {
+            sweep.take(moment, &mut swept);
+        }
+        (sweep, swept.finished)
+    }
+}
+
+/// Every order's assignment in one city, by orderId: one sweep over the
+/// partners' changes and the orders' windows in event-time order.
+pub fn assign<'a>(inputs: impl IntoIterator<Item = &'a CityInput>) -> Vec<Assignment> {
+    let (sweep, mut done) = Sweep::run(inputs);
+    done.extend(sweep.open.into_values());
     // Orders that never had a partner are not published.
-    done.retain(|a| a.history.iter().any(|s| s.partner_id.is_some()));
+    done.retain(published);
     done.sort_by(|a, b| a.order_id.cmp(&b.order_id));
     done
 }
