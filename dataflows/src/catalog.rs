@@ -7,8 +7,8 @@
 //! vendor not suspended) are what listings and search show and what the
 //! tree's counts count.
 
-use crate::ops::join_or_alone;
-use crate::{fold_each, Coll, Project};
+use crate::ops::{fold_each_arranged, join_or_alone, ByKey};
+use crate::{Coll, Project};
 use shopflow_topics::events::{CategoryUpserted, ProductCreated, ProductDeleted, ProductUpdated};
 use shopflow_views::catalog::{CategoryNode, CategoryTree, CategoryView, ProductView, TREE_KEY};
 use shopflow_views::facts::{Fact, ProductChange, ProductFields, Stamp};
@@ -65,6 +65,13 @@ pub struct Catalog<'s> {
     pub products: Coll<'s, (String, ProductView)>,
     /// Categories by categoryId.
     pub categories: Coll<'s, (String, CategoryView)>,
+    /// The folded products (categories not yet filled in), arranged by
+    /// productId: the one arrangement of whole views, which [`view`] and
+    /// [`live`] join with the small rows they decide.
+    folded: ByKey<'s, ProductView>,
+    /// Each product's categories (its category and its ancestors, nearest
+    /// first), arranged by productId.
+    chains: ByKey<'s, Vec<String>>,
 }
 
 /// Products and categories.
@@ -87,7 +94,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>) -> Catalog<'s> {
         }
     });
     let lineage = lineage.map(|((), pair)| pair);
-    let bare_products = fold_each(
+    let folded = fold_each_arranged(
         facts,
         |fact| match fact {
             Fact::Product(id, stamp, change) => Some((id, (stamp, change))),
@@ -95,36 +102,39 @@ pub fn view<'s>(facts: Coll<'s, Fact>) -> Catalog<'s> {
         },
         |id, changes| fold_product(id, changes.iter().map(|(c, _)| (&c.0, &c.1))),
     );
-    let by_category = bare_products.map(|(_, view)| (view.category_id.clone(), view));
-    // Placed under its category's chain, or, in a category with no Category.* event, alone in it.
-    let products = join_or_alone(
-        by_category,
-        lineage,
-        |_, view, chain| {
-            let mut view = view.clone();
-            view.categories = chain.clone();
-            (view.product_id.clone(), view)
-        },
-        |category, mut view| {
-            view.categories = vec![category];
-            (view.product_id.clone(), view)
-        },
-    );
-    Catalog { products, categories }
+    // Each product under its category's chain, or, in a category with no Category.* event, alone in it.
+    let placed = folded.clone().as_collection(|id, view| (view.category_id.clone(), id.clone()));
+    let chains =
+        join_or_alone(placed, lineage, |_, id, chain| (id.clone(), chain.clone()), |category, id| (id, vec![category]))
+            .arrange_by_key();
+    let products = with_chains(folded.clone(), chains.clone());
+    Catalog { products, categories, folded, chains }
+}
+
+/// The folded products joined with their chains (one each), filled in.
+fn with_chains<'s>(folded: ByKey<'s, ProductView>, chains: ByKey<'s, Vec<String>>) -> Coll<'s, (String, ProductView)> {
+    folded.join_core(chains, |id, view, chain| {
+        let mut view = view.clone();
+        view.categories = chain.clone();
+        Some((id.clone(), view))
+    })
 }
 
 /// The live products: not deleted, and their vendor not suspended (a vendor
-/// with no Vendor.* event is not suspended).
-pub fn live<'s>(
-    products: Coll<'s, (String, ProductView)>,
-    vendors: Coll<'s, (String, VendorStatus)>,
-) -> Coll<'s, (String, ProductView)> {
+/// with no Vendor.* event is not suspended). Decided on (vendorId,
+/// productId) rows; the views come from the catalog's one arrangement.
+pub fn live<'s>(catalog: &Catalog<'s>, vendors: Coll<'s, (String, VendorStatus)>) -> Coll<'s, (String, ProductView)> {
     let suspended = vendors.flat_map(|(vendor, status)| (status == VendorStatus::Suspended).then_some(vendor));
-    products
-        .filter(|(_, view)| !view.deleted)
-        .map(|(id, view)| (view.vendor_id.clone(), (id, view)))
+    let ids = catalog
+        .folded
+        .clone()
+        .as_collection(|id, view| (!view.deleted).then(|| (view.vendor_id.clone(), id.clone())))
+        .flat_map(|row| row)
         .antijoin(suspended)
-        .map(|(_, product)| product)
+        .map(|(_, id)| id)
+        .arrange_by_self();
+    let chains = catalog.chains.clone().join_core(ids, |id, chain, ()| Some((id.clone(), chain.clone())));
+    with_chains(catalog.folded.clone(), chains.arrange_by_key())
 }
 
 /// The category tree with, for each category, the live products in it or

@@ -545,7 +545,7 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
     mark("vendor_profiles");
     let vendor_profiles = vendors::profiles(facts.of(&[Kind::Vendor]));
     mark("live");
-    let live = catalog::live(catalog.products.clone(), vendors::status(vendor_profiles.clone()));
+    let live = catalog::live(&catalog, vendors::status(vendor_profiles.clone()));
     mark("category_tree");
     let category_tree = catalog::tree(catalog.categories.clone(), live.clone());
     mark("search");

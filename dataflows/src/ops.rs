@@ -67,13 +67,47 @@ pub fn fold_each<'s, V, W>(
 ) -> Coll<'s, (String, W)>
 where
     V: differential_dataflow::ExchangeData + std::hash::Hash,
-    W: differential_dataflow::Data,
+    W: differential_dataflow::ExchangeData,
 {
-    facts.flat_map(pick).reduce(move |key, changes, out| {
-        if let Some(view) = fold(key, changes) {
-            out.push((view, 1));
-        }
-    })
+    fold_each_arranged(facts, pick, fold).as_collection(|key, view| (key.clone(), view.clone()))
+}
+
+/// Views arranged by their entity's key, as [`fold_each_arranged`] makes them.
+pub type ByKey<'s, W> = differential_dataflow::operators::arrange::Arranged<
+    's,
+    differential_dataflow::operators::arrange::TraceAgent<
+        differential_dataflow::trace::implementations::ValSpine<String, W, Epoch, isize>,
+    >,
+>;
+
+/// [`fold_each`], the views left in the arrangement the fold keeps of them,
+/// so that joins by the entity's key share it rather than arranging the
+/// views again.
+pub fn fold_each_arranged<'s, V, W>(
+    facts: Coll<'s, Fact>,
+    pick: fn(Fact) -> Option<Keyed<V>>,
+    fold: impl Fn(&String, &[(&(Stamp, V), isize)]) -> Option<W> + 'static,
+) -> ByKey<'s, W>
+where
+    V: differential_dataflow::ExchangeData + std::hash::Hash,
+    W: differential_dataflow::ExchangeData,
+{
+    use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
+    facts
+        .flat_map(pick)
+        .arrange_by_key_named("Arrange: FoldEach")
+        .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<String, W, Epoch, isize>, _, _>(
+            "FoldEach",
+            move |key, changes, out| {
+                if let Some(view) = fold(key, changes) {
+                    out.push((view, 1));
+                }
+            },
+            |updates, key, views| {
+                updates.clear();
+                updates.extend(views.drain(..).map(|(view, time, diff)| ((key.clone(), view), time, diff)));
+            },
+        )
 }
 
 /// The newest of the times, one value: what [`latest_by_key`] keeps for a

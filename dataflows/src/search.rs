@@ -101,9 +101,16 @@ pub fn view<'s>(live: Coll<'s, (String, ProductView)>, categories: Coll<'s, (Str
     let fields = own.concat(named).reduce(|_, fields, out| {
         out.push((fields.iter().fold(0u8, |all, (field, _)| all | **field), 1));
     });
-    let indexed = fields
-        .map(|((term, id), fields)| (id, (term, fields)))
-        .join_map(live, |id, (term, fields), view| ((term.clone(), id.clone()), entry(view, *fields)));
+    // Joined with the entries, not the views: the join arranges what it is
+    // given, and a view's description, attributes and images are most of it.
+    let entries = live.map(|(id, view)| {
+        let entry = entry(&view, 0);
+        (id, entry)
+    });
+    let indexed =
+        fields.map(|((term, id), fields)| (id, (term, fields))).join_map(entries, |id, (term, fields), entry| {
+            ((term.clone(), id.clone()), Entry { fields: *fields, ..entry.clone() })
+        });
     Search { listings: listed, terms: indexed }
 }
 
