@@ -72,9 +72,7 @@ fn a_shoppers_account_from_registration_to_suspension() {
             .spawn()
             .unwrap(),
     );
-    wait_until("the API to answer", 120, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && call(port, "GET", "/ready", None, None).0 == 200
-    });
+    wait_until("the API to answer", 120, || support::answers_ok(port, "/ready"));
 
     // Register.
     let (email, password) = ("Ann.Smith@Example.org", "correct horse battery");

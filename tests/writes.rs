@@ -660,10 +660,7 @@ fn a_quiet_shop_reads_each_write_after_its_token() {
             .spawn()
             .unwrap(),
     );
-    support::wait_until("the API to answer", 60, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && http(port, "GET", "/api/v1/status", "", &json!({})).0 == 200
-    });
+    support::wait_until("the API to answer", 60, || support::answers_ok(port, "/api/v1/status"));
     let api = Api::new(&space, Duration::from_secs(5));
     let admin = api.token("adm-1", Role::Admin);
     let product = stocked_product(&api, &admin, 250, 100);

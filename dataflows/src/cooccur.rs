@@ -6,8 +6,8 @@
 //! (up to 199 of them). Arranged, every such change was sorted and merged
 //! several times over (the pair counts, then each pair filed under both of
 //! its products by band of score), and those arrangements held most of the
-//! pipeline's memory. Here each is one hash-map update, and the state is
-//! what the lists need and no more:
+//! pipeline's memory. Here each is one count moved in place, and the state
+//! is what the lists need and no more:
 //!
 //! 1. [`intern`] numbers the products densely in the order they first
 //!    appear (worker 0 numbers, every worker learns the numbers), so the
@@ -15,14 +15,15 @@
 //! 2. [`pair_changes`], by user: each user's held products; a product that
 //!    comes or goes changes its pair with each other product the user holds,
 //!    sent under both products.
-//! 3. [`tops`], by product: each product's partners with their counts, and
-//!    the list it showed last; at each epoch a product whose counts moved
-//!    ranks the partners it showed with those that went up (all of its
-//!    partners only when one it showed went down), and a list that differs
-//!    is retracted and asserted anew. No order of all partners is kept: on
-//!    the 1M-event file viewed together has 4.7M (product, partner) counts,
-//!    about 940 partners per product, and an ordered set of them cost more
-//!    than the counts themselves.
+//! 3. [`tops`], by product: each product's partners with their counts (a
+//!    vector sorted by partner, 8 bytes a partner), and the list it showed
+//!    last; at each epoch a product whose counts moved ranks the partners it
+//!    showed with those that went up (all of its partners only when one it
+//!    showed went down), and a list that differs is retracted and asserted
+//!    anew. No ranking of all partners is kept: on the 1M-event file viewed
+//!    together has 4.7M (product, partner) counts, about 940 partners per
+//!    product, and an ordered set of them cost more than the counts
+//!    themselves.
 //!
 //! Epochs are applied in order once every input has passed them
 //! ([`crate::ops::Epochs`]), so the lists at each epoch are

@@ -103,10 +103,7 @@ pub fn view<'s>(live: Coll<'s, (String, ProductView)>, categories: Coll<'s, (Str
     });
     // Joined with the entries, not the views: the join arranges what it is
     // given, and a view's description, attributes and images are most of it.
-    let entries = live.map(|(id, view)| {
-        let entry = entry(&view, 0);
-        (id, entry)
-    });
+    let entries = live.map(|(id, view)| (id, entry(&view, 0)));
     let indexed =
         fields.map(|((term, id), fields)| (id, (term, fields))).join_map(entries, |id, (term, fields), entry| {
             ((term.clone(), id.clone()), Entry { fields: *fields, ..entry.clone() })

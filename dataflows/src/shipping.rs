@@ -229,8 +229,8 @@ impl City {
         changes: impl Iterator<Item = (&'a CityInput, isize)>,
         emit: &mut impl FnMut(Assignment, isize),
     ) {
-        // The inputs that come or go, and the moments that do with them.
-        let mut comes_or_goes: Vec<(&CityInput, isize)> = Vec::new();
+        // The changes to count in, and the moments of the inputs that come or go with them.
+        let mut counted: Vec<(&CityInput, isize)> = Vec::new();
         let mut moments: Vec<(Moment, isize)> = Vec::new();
         for (input, diff) in changes {
             let before = self.inputs.get(input).copied().unwrap_or(0);
@@ -239,7 +239,7 @@ impl City {
                 (true, false) => -1,
                 _ => 0,
             };
-            comes_or_goes.push((input, diff));
+            counted.push((input, diff));
             if presence != 0 {
                 moments.extend(input.moments().map(|moment| (moment, presence)));
             }
@@ -248,7 +248,7 @@ impl City {
         let goes_on =
             moments.iter().all(|(moment, diff)| *diff > 0 && self.sweep.last().is_none_or(|last| last < moment));
         let old = if goes_on { Vec::new() } else { assign(self.present()) };
-        for (input, diff) in comes_or_goes {
+        for (input, diff) in counted {
             let count = self.inputs.entry(input.clone()).or_default();
             *count += diff;
             if *count == 0 {

@@ -284,18 +284,34 @@ pub fn exchange(port: u16, method: &str, path: &str, token: Option<&str>, body: 
 
 /// [`exchange`] with these request headers.
 pub fn exchange_with(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> String {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    try_exchange_with(port, method, path, headers, body).unwrap()
+}
+
+/// [`exchange_with`], an error of the connection returned.
+pub fn try_exchange_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let headers: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    )?;
     let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+/// Whether `GET path` answers 200 — for waiting on a server that starts:
+/// false, not a panic, while nothing listens or the connection is dropped.
+pub fn answers_ok(port: u16, path: &str) -> bool {
+    try_exchange_with(port, "GET", path, &[], "").is_ok_and(|answer| status_and_body(&answer).0 == 200)
 }
 
 /// The status of an answer [`exchange`] read, and its body.
