@@ -10,9 +10,15 @@
 //!    partition and decoding each record, nothing else;
 //! 3. the pipeline: `shopflow pipeline --exit-when-caught-up` from start to
 //!    exit over the same records, with its peak resident memory;
-//! 4. freshness: the pipeline running, records produced at half the
-//!    pipeline's measured rate, and for each the time from send to the
-//!    moment Redis's published offsets cover it; p50 and p99;
+//! 4. freshness: the pipeline running live, records produced at a steady
+//!    rate for `BENCH_LOAD_SECONDS` (default 20), each load another seed's
+//!    events after the history in event time (as a live shop's are), and for each the time from
+//!    send to the moment Redis's published offsets cover it; p50 and p99.
+//!    First the maximum sustained rate is searched for (the highest rate
+//!    whose load the pipeline keeps up with: every record visible, the last
+//!    third's p99 within a second, so no backlog grows), each step printed,
+//!    then freshness is measured at half of it. `BENCH_OFFERED=r1,r2,…`
+//!    measures those rates instead;
 //! 5. the same on a quiet shop: 20 records a second for 10 seconds;
 //! 6. the data engineers' tools over the same records (unless
 //!    `BENCH_DATA_TOOLS=0`): a full `shopflow replay` into a namespace of
@@ -29,7 +35,7 @@ use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, T
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use shopflow_ingest::generate::{Generator, GeneratorConfig};
 use shopflow_ingest::producer::producer_config;
-use shopflow_topics::{Envelope, Topic};
+use shopflow_topics::{Envelope, EventTime, Topic};
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -247,7 +253,12 @@ fn main() {
     // 1. Load.
     let config =
         GeneratorConfig { seed: 1, users: 20_000, products: 5_000, events: Some(events), ..Default::default() };
-    let records = Generator::new(config).map(|r| (r.topic, r.key, r.value));
+    // Where the history ends in event time: a live load comes after it.
+    let mut history_end = config.start;
+    let records = Generator::new(config).map(|r| {
+        history_end = history_end.max(event_time(&r.value).unwrap_or(history_end));
+        (r.topic, r.key, r.value)
+    });
     let (sent, took, _) = produce(&brokers, &prefix, records, None);
     println!(
         "produce: {sent} records in {:.1} s = {:.0} records/s",
@@ -309,9 +320,8 @@ fn main() {
         }
     }
 
-    // 4. Freshness at half the pipeline's rate.
-    let offered = (rate / 2.0).max(100.0);
-    let seconds_of_load = 20.0;
+    // 4. Freshness: the pipeline running live, records produced at a steady rate.
+    let seconds_of_load: f64 = env("BENCH_LOAD_SECONDS", "20").parse().expect("BENCH_LOAD_SECONDS is a number");
     let mut child =
         pipeline_command(&brokers, &prefix, &namespace).args(["pipeline", "--workers", &workers]).spawn().unwrap();
     let redis = redis::Client::open(env("SHOPFLOW_REDIS_URL", "redis://127.0.0.1:6379/")).unwrap();
@@ -330,24 +340,46 @@ fn main() {
     }
     let generation: String = redis::cmd("GET").arg(&current_key).query(&mut connection).unwrap();
     let meta = format!("{namespace}:{generation}:meta");
-    let report = |what: &str, latencies: Vec<f64>| {
-        if latencies.is_empty() {
-            println!("freshness {what}: no record became visible");
-        } else {
+    // Each load is another seed's events, after everything produced before in event time (what
+    // a live shop receives), and starts on a pipeline that has caught up.
+    let mut seeds = 10u64..;
+    let mut start = history_end.plus(60_000_000_000);
+    let mut load = |offered: f64, seconds: f64| {
+        let events = ((offered * seconds) as u64).max(1);
+        let config = GeneratorConfig {
+            seed: seeds.next().unwrap(),
+            users: 20_000,
+            products: 5_000,
+            events: Some(events),
+            start,
+            ..Default::default()
+        };
+        let (seen, end) = freshness(&brokers, &prefix, &redis, &meta, config, offered);
+        start = end.plus(60_000_000_000);
+        seen
+    };
+    let offered: Vec<f64> = match std::env::var("BENCH_OFFERED") {
+        // Given rates: each measured as it is.
+        Ok(list) => list.split(',').map(|r| r.trim().parse().expect("BENCH_OFFERED: rates, comma-separated")).collect(),
+        // Otherwise the maximum sustained rate, searched for, and half of it.
+        Err(_) => {
+            let sustained = max_sustained(rate, |offered| {
+                let seen = load(offered, seconds_of_load);
+                println!("  {offered:.0} records/s offered: {}", seen.summary());
+                seen.keeps_up()
+            });
             println!(
-                "freshness {what}: produce → visible in Redis p50 {:.1} ms, p99 {:.1} ms ({} records)",
-                percentile(&latencies, 0.5),
-                percentile(&latencies, 0.99),
-                latencies.len()
+                "maximum sustained rate: {sustained:.0} records/s (the highest offered that the pipeline kept up with)"
             );
+            vec![sustained / 2.0]
         }
     };
-    // Fresh ids: another seed's events.
-    let under_load = freshness(&brokers, &prefix, &redis, &meta, 2, (offered * seconds_of_load) as u64, offered);
-    report(&format!("at {offered:.0} records/s offered (half the pipeline rate)"), under_load);
+    for offered in offered {
+        let seen = load(offered, seconds_of_load);
+        println!("freshness at {offered:.0} records/s offered: {}", seen.summary());
+    }
     // A quiet shop: 20 records a second for 10 seconds.
-    let idle = freshness(&brokers, &prefix, &redis, &meta, 3, 200, 20.0);
-    report("at 20 records/s offered (a quiet shop)", idle);
+    println!("freshness at 20 records/s offered (a quiet shop): {}", load(20.0, 10.0).summary());
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
 }
@@ -356,17 +388,17 @@ fn main() {
 type Observation = (Instant, BTreeMap<String, BTreeMap<i32, i64>>);
 
 /// Produces `events` records of generator seed `seed` at `rate` a second and
-/// returns, for each, the milliseconds from its send to the first time the
-/// published offsets (`meta`'s `offsets`) cover it.
+/// returns, for each, when it was sent (seconds into the load) and the
+/// milliseconds from its send to the first time the published offsets
+/// (`meta`'s `offsets`) cover it.
 fn freshness(
     brokers: &str,
     prefix: &str,
     redis: &redis::Client,
     meta: &str,
-    seed: u64,
-    events: u64,
+    config: GeneratorConfig,
     rate: f64,
-) -> Vec<f64> {
+) -> (Seen, EventTime) {
     let observations = Arc::new(Mutex::new(Vec::<Observation>::new()));
     let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let watcher = {
@@ -387,8 +419,11 @@ fn freshness(
             }
         })
     };
-    let config = GeneratorConfig { seed, users: 20_000, products: 5_000, events: Some(events), ..Default::default() };
-    let records = Generator::new(config).map(|r| (r.topic, r.key, r.value));
+    let mut end = config.start;
+    let records = Generator::new(config).map(|r| {
+        end = end.max(event_time(&r.value).unwrap_or(end));
+        (r.topic, r.key, r.value)
+    });
     let (_, _, timed) = produce(brokers, prefix, records, Some(rate));
     // Until every record sent is covered by the published offsets (or two minutes pass):
     // the next measurement starts on a pipeline that has caught up.
@@ -406,16 +441,111 @@ fn freshness(
     watcher.join().unwrap();
     let observations = observations.lock().unwrap();
     let deliveries = timed.0.lock().unwrap();
-    let mut latencies: Vec<f64> = Vec::new();
+    let first = deliveries.iter().map(|d| d.3).min();
+    let mut seen = Seen { sent: deliveries.len(), visible: Vec::new() };
     for (topic, partition, offset, sent_at) in deliveries.iter() {
-        let seen = observations.iter().find(|(at, covered)| {
+        let found = observations.iter().find(|(at, covered)| {
             *at >= *sent_at
                 && covered.get(topic).and_then(|parts| parts.get(partition)).is_some_and(|next| next > offset)
         });
-        if let Some((at, _)) = seen {
-            latencies.push((*at - *sent_at).as_secs_f64() * 1000.0);
+        if let (Some((at, _)), Some(first)) = (found, first) {
+            seen.visible.push(((*sent_at - first).as_secs_f64(), (*at - *sent_at).as_secs_f64() * 1000.0));
         }
     }
-    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    latencies
+    seen.visible.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (seen, end)
+}
+
+/// A generated record's event time (`None` for a malformed one).
+fn event_time(value: &str) -> Option<EventTime> {
+    let from = value.find("\"time\":\"")? + 8;
+    let to = from + value[from..].find('"')?;
+    EventTime::parse(&value[from..to]).ok()
+}
+
+/// What one load saw: records sent, and for each one that became visible,
+/// (seconds since the first send, milliseconds from send to visible), in send order.
+struct Seen {
+    sent: usize,
+    visible: Vec<(f64, f64)>,
+}
+
+impl Seen {
+    /// The latencies of the records sent in `part` (a fraction range of the load's records), sorted.
+    fn latencies(&self, part: std::ops::Range<f64>) -> Vec<f64> {
+        let n = self.visible.len() as f64;
+        let (from, to) = ((n * part.start) as usize, (n * part.end) as usize);
+        let mut latencies: Vec<f64> = self.visible[from..to].iter().map(|v| v.1).collect();
+        latencies.sort_by(f64::total_cmp);
+        latencies
+    }
+
+    /// Whether the pipeline kept up: every record became visible, and those of the
+    /// load's last third within [`KEPT_UP_MS`] at the 99th percentile (a backlog that
+    /// grows shows there first).
+    fn keeps_up(&self) -> bool {
+        let last = self.latencies(2.0 / 3.0..1.0);
+        self.visible.len() == self.sent && !last.is_empty() && percentile(&last, 0.99) <= KEPT_UP_MS
+    }
+
+    fn summary(&self) -> String {
+        let all = self.latencies(0.0..1.0);
+        if all.is_empty() {
+            return format!("no record of {} became visible", self.sent);
+        }
+        let last = self.latencies(2.0 / 3.0..1.0);
+        format!(
+            "produce → visible in Redis p50 {:.1} ms, p99 {:.1} ms ({} of {} records visible; last third p50 {:.1} ms, p99 {:.1} ms)",
+            percentile(&all, 0.5),
+            percentile(&all, 0.99),
+            self.visible.len(),
+            self.sent,
+            percentile(&last, 0.5),
+            percentile(&last, 0.99),
+        )
+    }
+}
+
+/// A load the pipeline keeps up with shows no growing backlog: the records of
+/// its last third visible within this many milliseconds at the 99th percentile.
+const KEPT_UP_MS: f64 = 1000.0;
+
+/// The highest rate for which `keeps_up` holds, within 10%: from an eighth of
+/// the catch-up rate `catch_up`, doubling while it holds (halving while it does
+/// not), then halving the gap between the last rate kept up with and the first
+/// not. 0 when not even 50 records a second are kept up with.
+fn max_sustained(catch_up: f64, mut keeps_up: impl FnMut(f64) -> bool) -> f64 {
+    let mut offered = (catch_up / 8.0).max(100.0);
+    let (mut good, mut bad) = if keeps_up(offered) {
+        loop {
+            let next = offered * 2.0;
+            if next > catch_up * 2.0 {
+                return offered;
+            }
+            if !keeps_up(next) {
+                break (offered, next);
+            }
+            offered = next;
+        }
+    } else {
+        loop {
+            let next = offered / 2.0;
+            if next < 50.0 {
+                return 0.0;
+            }
+            if keeps_up(next) {
+                break (next, offered);
+            }
+            offered = next;
+        }
+    };
+    while bad - good > bad * 0.1 {
+        let middle = (good + bad) / 2.0;
+        if keeps_up(middle) {
+            good = middle;
+        } else {
+            bad = middle;
+        }
+    }
+    good
 }

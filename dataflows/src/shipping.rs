@@ -14,10 +14,10 @@ use shopflow_topics::{EventTime, OrderStatus};
 use shopflow_views::facts::{Fact, Stamp};
 use shopflow_views::orders::OrderView;
 use shopflow_views::shipping::{
-    assign, city_key, published, track, Assignment, CityInput, Moment, PartnerStep, PartnerView, Sweep, Swept,
-    TrackingView,
+    assign, city_key, published, replay, track, Assignment, CityInput, Moment, PartnerStep, PartnerView, Sweep, Swept,
+    TrackingView, What,
 };
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 
@@ -174,13 +174,16 @@ pub fn view<'s>(
 /// changed city from its first input at every epoch and kept every
 /// assignment ever made, with its history, in its output arrangement.
 ///
-/// Per city it keeps the inputs and a [`Sweep`] at the last moment taken.
-/// An epoch whose moments all come after it goes on from there, and only
-/// the orders those moments touch change; an epoch that changes or removes
-/// an earlier moment (a late event) sweeps the city again from its start,
-/// before and after, and publishes the difference. Epochs are taken in order
-/// once the input has passed them ([`Epochs`]), so the assignments at every
-/// epoch are exactly [`assign`]'s of the city's inputs then.
+/// Per city it keeps the inputs, the partners' moments and a [`Sweep`] at
+/// the last moment taken. An epoch's moments after it go on from there, and
+/// only the orders those moments touch change. An order with a moment
+/// before it (a late event) or one that goes is replayed alone against the
+/// partners' moments ([`replay`]: orders do not affect one another); only a
+/// partner's change before it, which can move any order open since, sweeps
+/// the city again from its start, before and after, and publishes the
+/// difference. Epochs are taken in order once the input has passed them
+/// ([`Epochs`]), so the assignments at every epoch are exactly [`assign`]'s
+/// of the city's inputs then.
 fn sweep<'s>(inputs: Coll<'s, (String, CityInput)>) -> Coll<'s, (String, Assignment)> {
     let by_city = |((city, _), _, _): &((String, CityInput), Epoch, isize)| id_hash(city) as u64;
     let stream = inputs.inner.unary_frontier(Exchange::new(by_city), "Assign", |_, _| {
@@ -217,83 +220,173 @@ fn sweep<'s>(inputs: Coll<'s, (String, CityInput)>) -> Coll<'s, (String, Assignm
 struct City {
     /// The inputs with their multiplicities (present while above 0).
     inputs: HashMap<CityInput, isize>,
+    /// The present partner inputs' moments, in order: what an order is replayed against alone.
+    partners: BTreeSet<Moment>,
     /// The sweep over the present inputs' moments.
     sweep: Sweep,
 }
 
+/// A late order of [`City::apply`]: the input it had and the one it has, where they change.
+type Late<'a> = (Option<&'a CityInput>, Option<&'a CityInput>);
+
 impl City {
     /// Applies one epoch's consolidated changes, emitting each published
     /// assignment that changed: the old one retracted, the new one asserted.
+    ///
+    /// Moments after the sweep's last go on from it. An order with a moment
+    /// before it (or one that goes) is taken out and replayed alone against
+    /// the city's partners ([`replay`]); only a partner change before it (or
+    /// one that goes), which can move any order open since, sweeps the whole
+    /// city again, before and after.
     fn apply<'a>(
         &mut self,
         changes: impl Iterator<Item = (&'a CityInput, isize)>,
         emit: &mut impl FnMut(Assignment, isize),
     ) {
-        // The changes to count in, and the moments of the inputs that come or go with them.
+        // The changes to count in, and the inputs that come (+1) or go (-1) with them.
         let mut counted: Vec<(&CityInput, isize)> = Vec::new();
-        let mut moments: Vec<(Moment, isize)> = Vec::new();
+        let mut flips: Vec<(&CityInput, isize)> = Vec::new();
         for (input, diff) in changes {
             let before = self.inputs.get(input).copied().unwrap_or(0);
-            let presence = match (before > 0, before + diff > 0) {
-                (false, true) => 1,
-                (true, false) => -1,
-                _ => 0,
-            };
+            match (before > 0, before + diff > 0) {
+                (false, true) => flips.push((input, 1)),
+                (true, false) => flips.push((input, -1)),
+                _ => {}
+            }
             counted.push((input, diff));
-            if presence != 0 {
-                moments.extend(input.moments().map(|moment| (moment, presence)));
-            }
         }
+        let mut moments: Vec<(Moment, isize)> =
+            flips.iter().flat_map(|(input, presence)| input.moments().map(|moment| (moment, *presence))).collect();
         consolidate(&mut moments);
-        let goes_on =
-            moments.iter().all(|(moment, diff)| *diff > 0 && self.sweep.last().is_none_or(|last| last < moment));
-        let old = if goes_on { Vec::new() } else { assign(self.present()) };
-        for (input, diff) in counted {
-            let count = self.inputs.entry(input.clone()).or_default();
-            *count += diff;
-            if *count == 0 {
-                self.inputs.remove(input);
+        let last = self.sweep.last().cloned();
+        let in_order = |(moment, diff): &(Moment, isize)| *diff > 0 && last.as_ref().is_none_or(|last| last < moment);
+        // The orders with a moment out of order, each with the input it had and the one it
+        // has; `None` when a partner's moment is out of order, or an order had two inputs.
+        let mut late: Option<BTreeMap<&str, Late>> = Some(BTreeMap::new());
+        for moment in moments.iter().filter(|m| !in_order(m)).map(|(moment, _)| moment) {
+            match (&moment.what, late.as_mut()) {
+                (What::Partner(..), _) => late = None,
+                (_, Some(orders)) => {
+                    orders.insert(&moment.who, (None, None));
+                }
+                (_, None) => {}
             }
         }
-        if goes_on {
-            let mut swept = Swept { noting: true, ..Swept::default() };
-            for (moment, _) in &moments {
+        if let Some(orders) = late.as_mut().filter(|orders| !orders.is_empty()) {
+            let mut single = true;
+            for (input, presence) in &flips {
+                if let CityInput::Order(_, _, order_id, ..) = input {
+                    if let Some((had, has)) = orders.get_mut(order_id.as_str()) {
+                        let side = if *presence < 0 { had } else { has };
+                        single &= side.replace(*input).is_none();
+                    }
+                }
+            }
+            if !single {
+                late = None;
+            }
+        }
+        let Some(late) = late else {
+            return self.sweep_again(&counted, &flips, emit);
+        };
+        // Each late order's assignment before, while the partners are still as they were.
+        let mut before: Vec<(&str, Option<Assignment>, Option<&CityInput>)> = Vec::new();
+        for (order_id, (had, has)) in &late {
+            let was = self.sweep.leave(order_id).or_else(|| had.and_then(|input| replay(input, &self.partners)));
+            before.push((order_id, was, *has));
+        }
+        self.count(&counted, &flips);
+        let mut swept = Swept { noting: true, ..Swept::default() };
+        for (moment, _) in &moments {
+            let replayed = !matches!(moment.what, What::Partner(..)) && late.contains_key(moment.who.as_str());
+            if !replayed {
                 self.sweep.take(moment, &mut swept);
             }
-            let mut finished: HashMap<String, Assignment> =
-                swept.finished.into_iter().map(|a| (a.order_id.clone(), a)).collect();
-            for (order_id, before) in swept.before {
-                let after = match self.sweep.open_order(&order_id) {
-                    Some(open) => Some(open.clone()),
-                    None => finished.remove(&order_id),
-                };
-                if before != after {
-                    if let Some(before) = before.filter(published) {
-                        emit(before, -1);
-                    }
-                    if let Some(after) = after.filter(published) {
-                        emit(after, 1);
-                    }
+        }
+        if let Some((newest, _)) = moments.iter().rev().find(|(_, diff)| *diff > 0) {
+            self.sweep.reach(newest);
+        }
+        let mut finished: HashMap<String, Assignment> =
+            swept.finished.into_iter().map(|a| (a.order_id.clone(), a)).collect();
+        let mut changed = |before: Option<Assignment>, after: Option<Assignment>| {
+            if before != after {
+                if let Some(before) = before.filter(published) {
+                    emit(before, -1);
+                }
+                if let Some(after) = after.filter(published) {
+                    emit(after, 1);
                 }
             }
-        } else {
-            let (sweep, mut new) = Sweep::run(self.present());
-            new.extend(sweep.open().cloned());
-            new.retain(published);
-            self.sweep = sweep;
-            let mut old: HashMap<String, Assignment> = old.into_iter().map(|a| (a.order_id.clone(), a)).collect();
-            for after in new {
-                match old.remove(&after.order_id) {
-                    Some(before) if before == after => {}
-                    Some(before) => {
-                        emit(before, -1);
-                        emit(after, 1);
+        };
+        for (order_id, before) in swept.before {
+            let after = match self.sweep.open_order(&order_id) {
+                Some(open) => Some(open.clone()),
+                None => finished.remove(&order_id),
+            };
+            changed(before, after);
+        }
+        for (_, was, has) in before {
+            let now = has.and_then(|input| replay(input, &self.partners));
+            if let Some(open) = now.as_ref().filter(|a| a.open) {
+                self.sweep.rejoin(open.clone());
+            }
+            changed(was, now);
+        }
+    }
+
+    /// A partner's change out of order: the whole city swept before and after.
+    fn sweep_again(
+        &mut self,
+        counted: &[(&CityInput, isize)],
+        flips: &[(&CityInput, isize)],
+        emit: &mut impl FnMut(Assignment, isize),
+    ) {
+        let old = assign(self.present());
+        self.count(counted, flips);
+        let (sweep, mut new) = Sweep::run(self.present());
+        new.extend(sweep.open().cloned());
+        new.retain(published);
+        self.sweep = sweep;
+        let mut old: HashMap<String, Assignment> = old.into_iter().map(|a| (a.order_id.clone(), a)).collect();
+        for after in new {
+            match old.remove(&after.order_id) {
+                Some(before) if before == after => {}
+                Some(before) => {
+                    emit(before, -1);
+                    emit(after, 1);
+                }
+                None => emit(after, 1),
+            }
+        }
+        for before in old.into_values() {
+            emit(before, -1);
+        }
+    }
+
+    /// Counts the changes in, and keeps the partners' moments with the partner inputs present.
+    fn count(&mut self, counted: &[(&CityInput, isize)], flips: &[(&CityInput, isize)]) {
+        for (input, diff) in counted {
+            match self.inputs.get_mut(*input) {
+                Some(count) => {
+                    *count += diff;
+                    if *count == 0 {
+                        self.inputs.remove(*input);
                     }
-                    None => emit(after, 1),
+                }
+                None => {
+                    self.inputs.insert((*input).clone(), *diff);
                 }
             }
-            for before in old.into_values() {
-                emit(before, -1);
+        }
+        for (input, presence) in flips {
+            if let CityInput::Partner(..) = input {
+                for moment in input.moments() {
+                    if *presence > 0 {
+                        self.partners.insert(moment);
+                    } else {
+                        self.partners.remove(&moment);
+                    }
+                }
             }
         }
     }

@@ -347,6 +347,26 @@ impl Sweep {
         self.last = Some(moment.clone());
     }
 
+    /// Takes `order_id` out of the sweep (a late change replays it alone,
+    /// [`replay`]); its assignment if it was open.
+    pub fn leave(&mut self, order_id: &str) -> Option<Assignment> {
+        self.closed_first.remove(order_id);
+        self.open.remove(order_id)
+    }
+
+    /// Puts an open order's assignment (from [`replay`]) back in the sweep.
+    pub fn rejoin(&mut self, assignment: Assignment) {
+        self.open.insert(assignment.order_id.clone(), assignment);
+    }
+
+    /// Moves the last moment taken up to `moment` (the moments of orders
+    /// replayed alone count as taken).
+    pub fn reach(&mut self, moment: &Moment) {
+        if self.last.as_ref().is_none_or(|last| last < moment) {
+            self.last = Some(moment.clone());
+        }
+    }
+
     /// A sweep over every moment of `inputs`, and the orders that closed on the way.
     pub fn run<'a>(inputs: impl IntoIterator<Item = &'a CityInput>) -> (Sweep, Vec<Assignment>) {
         let mut moments: Vec<Moment> = inputs.into_iter().flat_map(CityInput::moments).collect();
@@ -359,6 +379,32 @@ impl Sweep {
         }
         (sweep, swept.finished)
     }
+}
+
+/// One order's assignment from its own input (an [`CityInput::Order`]) and
+/// the city's partner moments alone, in order: what a sweep of the whole
+/// city gives it, since orders do not affect one another. `None` for a
+/// partner input. Published or not, as the sweep has it.
+pub fn replay<'a>(order: &CityInput, partners: impl IntoIterator<Item = &'a Moment>) -> Option<Assignment> {
+    let CityInput::Order(_, _, order_id, ..) = order else { return None };
+    let mut own: Vec<Moment> = order.moments().collect();
+    own.sort();
+    let mut own = own.into_iter().peekable();
+    let mut sweep = Sweep::default();
+    let mut swept = Swept::default();
+    for partner in partners {
+        while let Some(moment) = own.next_if(|moment| moment < partner) {
+            sweep.take(&moment, &mut swept);
+        }
+        if own.peek().is_none() && !swept.finished.is_empty() {
+            break; // closed: later partners do not move it
+        }
+        sweep.take(partner, &mut swept);
+    }
+    for moment in own {
+        sweep.take(&moment, &mut swept);
+    }
+    swept.finished.pop().or_else(|| sweep.open.remove(order_id))
 }
 
 /// Every order's assignment in one city, by orderId: one sweep over the
