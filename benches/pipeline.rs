@@ -12,7 +12,9 @@
 //!    exit over the same records, with its peak resident memory;
 //! 4. freshness: the pipeline running live, records produced at a steady
 //!    rate for `BENCH_LOAD_SECONDS` (default 20), each load another seed's
-//!    events after the history in event time (as a live shop's are), and for each the time from
+//!    traffic on the history's shop (`existing_shop`: its users, products
+//!    and partners are not registered again) after the history in event
+//!    time (as a live shop's are), and for each the time from
 //!    send to the moment Redis's published offsets cover it; p50 and p99.
 //!    First the maximum sustained rate is searched for (the highest rate
 //!    whose load the pipeline keeps up with: every record visible, the last
@@ -340,8 +342,8 @@ fn main() {
     }
     let generation: String = redis::cmd("GET").arg(&current_key).query(&mut connection).unwrap();
     let meta = format!("{namespace}:{generation}:meta");
-    // Each load is another seed's events, after everything produced before in event time (what
-    // a live shop receives), and starts on a pipeline that has caught up.
+    // Each load is another seed's traffic on the history's shop, after everything produced before
+    // in event time (what a live shop receives), and starts on a pipeline that has caught up.
     let mut seeds = 10u64..;
     let mut start = history_end.plus(60_000_000_000);
     let mut load = |offered: f64, seconds: f64| {
@@ -352,6 +354,7 @@ fn main() {
             products: 5_000,
             events: Some(events),
             start,
+            existing_shop: true,
             ..Default::default()
         };
         let (seen, end) = freshness(&brokers, &prefix, &redis, &meta, config, offered);

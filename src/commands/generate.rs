@@ -40,6 +40,11 @@ pub struct GenerateArgs {
     /// Event time of the first record (RFC 3339, UTC).
     #[arg(long, default_value = "2026-11-01T00:00:00Z", value_parser = EventTime::parse)]
     start: EventTime,
+    /// The shop exists already (a history generated with the same --users and
+    /// --products): its set-up (categories, vendors, products, partners,
+    /// promotions, users) is not sent again, only a live shop's traffic.
+    #[arg(long)]
+    existing_shop: bool,
     /// Records per second at most (default: as fast as the broker takes them).
     #[arg(long)]
     rate: Option<f64>,
@@ -77,6 +82,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         late_rate: args.late,
         malformed_rate: args.malformed,
         start: args.start,
+        existing_shop: args.existing_shop,
     };
     let total = args.events;
     let mut progress = (!args.quiet).then(|| Progress::new("generate", total));

@@ -52,6 +52,12 @@ pub struct GeneratorConfig {
     pub malformed_rate: f64,
     /// Event time of the first record.
     pub start: EventTime,
+    /// The shop exists already: a history generated with the same `users`
+    /// and `products` holds its categories, vendors, products, partners,
+    /// promotions and users. Their set-up is drawn (the generator's state
+    /// needs it) but not sent, so the records are only a live shop's
+    /// traffic: sessions, orders, the back office.
+    pub existing_shop: bool,
 }
 
 impl Default for GeneratorConfig {
@@ -66,6 +72,7 @@ impl Default for GeneratorConfig {
             late_rate: 0.02,
             malformed_rate: 0.002,
             start: EventTime::parse("2026-11-01T00:00:00Z").expect("valid time"),
+            existing_shop: false,
         }
     }
 }
@@ -1236,6 +1243,12 @@ impl Generator {
         if !self.set_up {
             self.set_up = true;
             self.set_up();
+            if self.config.existing_shop {
+                // The set-up is state the history already sent: none of it goes out.
+                self.ready.clear();
+                self.held.clear();
+                self.resend.clear();
+            }
             return true;
         }
         if self.finished {

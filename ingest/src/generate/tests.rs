@@ -221,3 +221,26 @@ fn ndjson_lines_carry_topic_key_and_value() {
     assert_eq!(line["key"], record.key.as_str());
     assert_eq!(line["value"], record.value.as_str());
 }
+
+#[test]
+fn an_existing_shop_gets_its_traffic_without_its_set_up() {
+    let config = GeneratorConfig { seed: 4, users: 300, products: 60, events: Some(3_000), ..Default::default() };
+    let count = |records: &[Record], type_name: &str| {
+        records
+            .iter()
+            .filter(|r| r.kind == RecordKind::Event)
+            .filter(|r| Envelope::decode(r.value.as_bytes()).is_ok_and(|e| e.type_name() == type_name))
+            .count()
+    };
+    let full = run(config.clone());
+    let live = run(GeneratorConfig { existing_shop: true, ..config });
+    assert_eq!(live.len(), 3_000, "the events limit counts what is sent");
+    // The set-up registers every user and every partner; a live shop only signs up a few new users.
+    assert!(count(&full, "User.Registered") >= 300);
+    assert!(count(&full, "DeliveryPartner.Registered") > 0);
+    assert!(count(&live, "User.Registered") < 30, "{}", count(&live, "User.Registered"));
+    assert_eq!(count(&live, "DeliveryPartner.Registered"), 0);
+    // Its traffic is the shop's: orders of the users the history registered.
+    assert!(count(&live, "Order.Created") > 0);
+    assert!(count(&live, "Cart.ItemAdded") > 0);
+}
