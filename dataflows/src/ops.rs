@@ -59,7 +59,12 @@ where
 pub type Keyed<V> = (String, (Stamp, V));
 
 /// One view per key: picks the facts of one family keyed by entity, and folds
-/// each entity's facts, sorted by (`time`, `id`), into at most one value.
+/// each entity's facts, sorted by (`time`, `id`), into at most one value —
+/// what a `reduce` folding each key's values computes, by an operator of its
+/// own ([`folded`]) that keeps each entity's facts in order in a vector and
+/// the view it last gave, where `reduce` arranged the facts (with a time and
+/// a diff each, merged batch by batch) and the views, and re-read the facts
+/// through a cursor over those batches at every epoch the entity changed in.
 pub fn fold_each<'s, V, W>(
     facts: Coll<'s, Fact>,
     pick: fn(Fact) -> Option<Keyed<V>>,
@@ -69,7 +74,7 @@ where
     V: differential_dataflow::ExchangeData + std::hash::Hash,
     W: differential_dataflow::ExchangeData,
 {
-    fold_each_arranged(facts, pick, fold).as_collection(|key, view| (key.clone(), view.clone()))
+    folded(facts.flat_map(pick), fold)
 }
 
 /// Views arranged by their entity's key, as [`fold_each_arranged`] makes them.
@@ -80,9 +85,8 @@ pub type ByKey<'s, W> = differential_dataflow::operators::arrange::Arranged<
     >,
 >;
 
-/// [`fold_each`], the views left in the arrangement the fold keeps of them,
-/// so that joins by the entity's key share it rather than arranging the
-/// views again.
+/// [`fold_each`], the views arranged by the entity's key, so that joins by
+/// that key share one arrangement of them.
 pub fn fold_each_arranged<'s, V, W>(
     facts: Coll<'s, Fact>,
     pick: fn(Fact) -> Option<Keyed<V>>,
@@ -92,22 +96,101 @@ where
     V: differential_dataflow::ExchangeData + std::hash::Hash,
     W: differential_dataflow::ExchangeData,
 {
-    use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
-    facts
-        .flat_map(pick)
-        .arrange_by_key_named("Arrange: FoldEach")
-        .reduce_abelian::<_, ValBuilder<_, _, _, _>, ValSpine<String, W, Epoch, isize>, _, _>(
-            "FoldEach",
-            move |key, changes, out| {
-                if let Some(view) = fold(key, changes) {
-                    out.push((view, 1));
+    fold_each(facts, pick, fold).arrange_by_key_named("Arrange: FoldEach")
+}
+
+/// An entity's facts, each with its count.
+type Counted<V> = Vec<((Stamp, V), isize)>;
+
+/// What [`folded`] holds of one entity: its facts in order, each with its
+/// count (none at zero), at their exact length (no room kept for more: a
+/// fact is often larger than a hundred bytes), and the view it last gave,
+/// boxed so that the map's free slots do not each hold room for one.
+struct Entity<V, W> {
+    facts: Counted<V>,
+    view: Option<Box<W>>,
+}
+
+/// Per key, `fold` of the key's facts present (a positive or negative count,
+/// as `reduce` hands them), in order, at every epoch. Rows are exchanged by
+/// key; epochs are taken in order once the input has passed them
+/// ([`Epochs`]), so the views at every epoch are exactly the folds of the
+/// facts up to it. Only the keys an epoch changed are folded again, and a
+/// view that comes out the same is not sent.
+pub fn folded<'s, V, W>(
+    keyed: Coll<'s, Keyed<V>>,
+    fold: impl Fn(&String, &[(&(Stamp, V), isize)]) -> Option<W> + 'static,
+) -> Coll<'s, (String, W)>
+where
+    V: differential_dataflow::ExchangeData + std::hash::Hash,
+    W: differential_dataflow::ExchangeData,
+{
+    use differential_dataflow::AsCollection;
+    use std::collections::HashMap;
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::generic::operator::Operator;
+
+    let route = |((key, _), _, _): &(Keyed<V>, Epoch, isize)| id_hash(key) as u64;
+    let stream = keyed.inner.unary_frontier(Exchange::new(route), "FoldEach", |_, _| {
+        // Per epoch not yet complete: what arrived for each key.
+        let mut pending: Epochs<HashMap<String, Counted<V>>> = Epochs::new();
+        let mut entities: HashMap<String, Entity<V, W>> = HashMap::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|capability, containers| {
+                pending.file(&capability, containers, |arrived, (key, fact), diff| {
+                    arrived.entry(key).or_default().push((fact, diff));
+                });
+            });
+            while let Some((time, capability, arrived)) = pending.complete(&[frontier]) {
+                let mut session = output.session(&capability);
+                for (key, changes) in arrived {
+                    let entity =
+                        entities.entry(key.clone()).or_insert_with(|| Entity { facts: Vec::new(), view: None });
+                    entity.facts.reserve_exact(changes.len());
+                    for (fact, diff) in changes {
+                        // Facts mostly come in order: one past the last is checked first.
+                        let at = match entity.facts.last() {
+                            Some((last, _)) if *last < fact => Err(entity.facts.len()),
+                            None => Err(0),
+                            _ => entity.facts.binary_search_by(|(held, _)| held.cmp(&fact)),
+                        };
+                        match at {
+                            Ok(at) => {
+                                entity.facts[at].1 += diff;
+                                if entity.facts[at].1 == 0 {
+                                    entity.facts.remove(at);
+                                }
+                            }
+                            Err(at) if diff != 0 => entity.facts.insert(at, (fact, diff)),
+                            Err(_) => {}
+                        }
+                    }
+                    let view = if entity.facts.is_empty() {
+                        None
+                    } else {
+                        let present: Vec<(&(Stamp, V), isize)> = entity.facts.iter().map(|(f, n)| (f, *n)).collect();
+                        fold(&key, &present)
+                    };
+                    if view.as_ref() != entity.view.as_deref() {
+                        if let Some(old) = entity.view.take() {
+                            session.give(((key.clone(), *old), time, -1));
+                        }
+                        if let Some(new) = view {
+                            session.give(((key.clone(), new.clone()), time, 1));
+                            entity.view = Some(Box::new(new));
+                        }
+                    }
+                    if entity.facts.is_empty() {
+                        entities.remove(&key);
+                    } else if entity.facts.capacity() > entity.facts.len() {
+                        // Facts taken off leave room behind them.
+                        entity.facts.shrink_to_fit();
+                    }
                 }
-            },
-            |updates, key, views| {
-                updates.clear();
-                updates.extend(views.drain(..).map(|(view, time, diff)| ((key.clone(), view), time, diff)));
-            },
-        )
+            }
+        }
+    });
+    stream.as_collection()
 }
 
 /// The newest of the times, one value: what [`latest_by_key`] keeps for a
@@ -710,6 +793,34 @@ mod tests {
         .expect("workers ran");
     }
 
+    /// Feeds each round of `rounds` as one epoch (each change on one worker,
+    /// turn about), steps `worker` until the epoch is through, and then, on
+    /// worker 0, calls `check` with the round.
+    fn each_epoch<R: differential_dataflow::ExchangeData>(
+        worker: &mut timely::worker::Worker,
+        rows: &mut InputSession<u64, R, isize>,
+        probe: &timely::dataflow::ProbeHandle<u64>,
+        rounds: &[Vec<(R, isize)>],
+        check: impl Fn(usize),
+    ) {
+        let index = worker.index();
+        for (round, changes) in rounds.iter().enumerate() {
+            for (i, (row, diff)) in changes.iter().enumerate() {
+                if (i + round) % worker.peers() == index {
+                    rows.update(row.clone(), *diff);
+                }
+            }
+            rows.advance_to(round as u64 + 1);
+            rows.flush();
+            while probe.less_than(rows.time()) {
+                worker.step();
+            }
+            if index == 0 {
+                check(round);
+            }
+        }
+    }
+
     /// Rows of a few keys and values, some of them more than once, added and
     /// taken off over 30 epochs: `count_distinct` must give, at every epoch,
     /// each key's number of values present, and nothing for a key with none.
@@ -750,27 +861,100 @@ mod tests {
                     .probe()
                     .0
             });
-            let index = worker.index();
-            for (round, changes) in rounds.iter().enumerate() {
-                for (i, (row, diff)) in changes.iter().enumerate() {
-                    if (i + round) % worker.peers() == index {
-                        rows.update(*row, *diff);
-                    }
-                }
-                rows.advance_to(round as u64 + 1);
-                rows.flush();
-                while probe.less_than(rows.time()) {
-                    worker.step();
-                }
-                if index == 0 {
-                    let actual = net_up_to(&sink, round);
-                    assert!(actual.values().all(|n| *n == 1), "epoch {round}: one count per key, once: {actual:?}");
-                    let actual: BTreeMap<u8, i64> = actual.into_keys().collect();
-                    assert_eq!(actual, expected[round], "epoch {round}");
-                }
-            }
+            each_epoch(worker, &mut rows, &probe, &rounds, |round| {
+                let actual = net_up_to(&sink, round);
+                assert!(actual.values().all(|n| *n == 1), "epoch {round}: one count per key, once: {actual:?}");
+                let actual: BTreeMap<u8, i64> = actual.into_keys().collect();
+                assert_eq!(actual, expected[round], "epoch {round}");
+            });
         })
         .expect("workers ran");
+    }
+
+    /// What the folds of [`folded_run`] make of a key's facts: each fact with
+    /// its count, in the order given; none when the newest fact's value is 0
+    /// (as a deletion ends a view).
+    fn describe(key: &String, facts: &[(&(Stamp, u8), isize)]) -> Option<String> {
+        let newest = facts.last().expect("a key with facts");
+        (newest.0 .1 != 0).then(|| {
+            let each: Vec<String> =
+                facts.iter().map(|((stamp, value), n)| format!("{}@{}={value}x{n}", stamp.id, stamp.time.0)).collect();
+            format!("{key}: {}", each.join(","))
+        })
+    }
+
+    /// Facts of a few keys over 40 epochs, a third of them before the key's
+    /// newest (late), some arriving twice and some taken off again: `folded`
+    /// must give, at every epoch, exactly [`describe`] of each key's facts
+    /// present, in (time, id) order, with their counts.
+    fn folded_run(workers: usize, seed: u64) {
+        type Row = (String, (Stamp, u8));
+        let rng = shopflow_ingest::generate::Rng::new(seed);
+        let mut live: Vec<Row> = Vec::new();
+        let mut rounds: Vec<Vec<(Row, isize)>> = Vec::new();
+        let mut expected: Vec<BTreeMap<String, String>> = Vec::new();
+        for round in 0..40u64 {
+            let mut changes = Vec::new();
+            for i in 0..6u64 {
+                if !live.is_empty() && rng.below(4) == 0 {
+                    let row = live.swap_remove(rng.below(live.len() as u64) as usize);
+                    changes.push((row, -1));
+                } else if !live.is_empty() && rng.below(8) == 0 {
+                    // The same fact again: counted twice.
+                    let row = live[rng.below(live.len() as u64) as usize].clone();
+                    live.push(row.clone());
+                    changes.push((row, 1));
+                } else {
+                    let late = rng.below(3) == 0;
+                    let time = if late { rng.below(round * 10 + 1) } else { round * 10 + i };
+                    let stamp = Stamp { time: EventTime(time as i64), id: format!("e{round}-{i}") };
+                    let row = (format!("k{}", rng.below(5)), (stamp, rng.below(4) as u8));
+                    live.push(row.clone());
+                    changes.push((row, 1));
+                }
+            }
+            let mut present: BTreeMap<String, BTreeMap<(Stamp, u8), isize>> = BTreeMap::new();
+            for (key, fact) in &live {
+                *present.entry(key.clone()).or_default().entry(fact.clone()).or_default() += 1;
+            }
+            let views = present
+                .into_iter()
+                .filter_map(|(key, facts)| {
+                    let facts: Vec<(&(Stamp, u8), isize)> = facts.iter().map(|(f, n)| (f, *n)).collect();
+                    describe(&key, &facts).map(|view| (key, view))
+                })
+                .collect();
+            rounds.push(changes);
+            expected.push(views);
+        }
+        let sink: Sink<(String, String)> = Default::default();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let mut rows: InputSession<u64, Row, isize> = InputSession::new();
+            let capture = sink.clone();
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                folded(rows.to_collection(scope), describe)
+                    .inspect(move |update| capture.lock().unwrap().push(update.clone()))
+                    .probe()
+                    .0
+            });
+            each_epoch(worker, &mut rows, &probe, &rounds, |round| {
+                let actual = net_up_to(&sink, round);
+                assert!(actual.values().all(|n| *n == 1), "epoch {round}: one view per key, once: {actual:?}");
+                let actual: BTreeMap<String, String> = actual.into_keys().collect();
+                assert_eq!(actual, expected[round], "epoch {round}");
+            });
+        })
+        .expect("workers ran");
+    }
+
+    #[test]
+    fn folded_gives_each_keys_fold_at_every_epoch_on_one_worker() {
+        folded_run(1, 31);
+    }
+
+    #[test]
+    fn folded_gives_each_keys_fold_at_every_epoch_on_three_workers() {
+        folded_run(3, 32);
     }
 
     #[test]
