@@ -75,50 +75,36 @@ impl fmt::Display for EventTime {
         let nanos = self.0.rem_euclid(Self::SECOND) as u32;
         let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400) as u32);
         let (year, month, day) = civil(days);
-        let mut text = [0u8; 30];
+        // YYYY-MM-DDTHH:MM:SS[.f]Z, each number followed by its separator, in one pass.
+        let mut text = [0u8; 32];
         let mut at = 0;
-        let mut put = |value: u32, digits: u32| {
+        let mut put = |value: u32, digits: u32, then: u8| {
             for place in (0..digits).rev() {
                 text[at] = b'0' + (value / 10u32.pow(place) % 10) as u8;
                 at += 1;
             }
+            text[at] = then;
+            at += 1;
         };
-        put(year as u32, 4);
-        put(month, 2);
-        put(day, 2);
-        put(of_day / 3_600, 2);
-        put(of_day / 60 % 60, 2);
-        put(of_day % 60, 2);
         let fraction = match nanos {
             0 => None,
             n if n % 1_000_000 == 0 => Some((n / 1_000_000, 3)),
             n if n % 1_000 == 0 => Some((n / 1_000, 6)),
             n => Some((n, 9)),
         };
-        if let Some((value, digits)) = fraction {
-            put(value, digits);
-        }
-        // The digits, with the separators between them: YYYY-MM-DDTHH:MM:SS[.f]Z.
-        let digits = &text[..at];
-        let mut out = [0u8; 32];
-        let mut n = 0;
-        for (i, digit) in digits.iter().enumerate() {
-            let separator = match i {
-                4 | 6 => Some(b'-'),
-                8 => Some(b'T'),
-                10 | 12 => Some(b':'),
-                14 => Some(b'.'),
-                _ => None,
-            };
-            if let Some(separator) = separator {
-                out[n] = separator;
-                n += 1;
+        put(year as u32, 4, b'-');
+        put(month, 2, b'-');
+        put(day, 2, b'T');
+        put(of_day / 3_600, 2, b':');
+        put(of_day / 60 % 60, 2, b':');
+        match fraction {
+            Some((value, digits)) => {
+                put(of_day % 60, 2, b'.');
+                put(value, digits, b'Z');
             }
-            out[n] = *digit;
-            n += 1;
+            None => put(of_day % 60, 2, b'Z'),
         }
-        out[n] = b'Z';
-        f.write_str(std::str::from_utf8(&out[..=n]).map_err(|_| fmt::Error)?)
+        f.write_str(std::str::from_utf8(&text[..at]).map_err(|_| fmt::Error)?)
     }
 }
 
