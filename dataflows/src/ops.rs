@@ -520,7 +520,7 @@ pub fn window_top<'s>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use differential_dataflow::input::InputSession;
     use std::collections::BTreeMap;
@@ -529,11 +529,11 @@ mod tests {
     type Row = (String, EventTime, i64);
 
     /// The updates an output gave, as it gave them: the row, its epoch and its count.
-    type Sink<D> = Arc<Mutex<Vec<(D, u64, isize)>>>;
+    pub(crate) type Sink<D> = Arc<Mutex<Vec<(D, u64, isize)>>>;
 
     /// The net count of each row a sink received at epochs up to `epoch`, rows
     /// netting to zero left out: another worker may be at the next epoch already.
-    fn net_up_to<D: Ord + Clone>(sink: &Sink<D>, epoch: usize) -> BTreeMap<D, isize> {
+    pub(crate) fn net_up_to<D: Ord + Clone>(sink: &Sink<D>, epoch: usize) -> BTreeMap<D, isize> {
         let mut net: BTreeMap<D, isize> = BTreeMap::new();
         for (row, _, diff) in sink.lock().unwrap().iter().filter(|(_, time, _)| *time <= epoch as u64) {
             *net.entry(row.clone()).or_default() += diff;
@@ -796,7 +796,7 @@ mod tests {
     /// Feeds each round of `rounds` as one epoch (each change on one worker,
     /// turn about), steps `worker` until the epoch is through, and then, on
     /// worker 0, calls `check` with the round.
-    fn each_epoch<R: differential_dataflow::ExchangeData>(
+    pub(crate) fn each_epoch<R: differential_dataflow::ExchangeData>(
         worker: &mut timely::worker::Worker,
         rows: &mut InputSession<u64, R, isize>,
         probe: &timely::dataflow::ProbeHandle<u64>,
@@ -819,6 +819,39 @@ mod tests {
                 check(round);
             }
         }
+    }
+
+    /// Runs `dataflow` on `workers` workers over `rounds`, one epoch each
+    /// ([`each_epoch`]), and checks that after every epoch its output holds
+    /// exactly that epoch's `expected`: each key's value, once.
+    pub(crate) fn keyed_at_every_epoch<R, K, V>(
+        workers: usize,
+        rounds: Vec<Vec<(R, isize)>>,
+        expected: Vec<BTreeMap<K, V>>,
+        dataflow: for<'s> fn(Coll<'s, R>) -> Coll<'s, (K, V)>,
+    ) where
+        R: differential_dataflow::ExchangeData + Sync,
+        K: differential_dataflow::ExchangeData + Sync + std::fmt::Debug,
+        V: differential_dataflow::ExchangeData + Sync + std::fmt::Debug,
+    {
+        let sink: Sink<(K, V)> = Default::default();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let mut rows: InputSession<u64, R, isize> = InputSession::new();
+            let capture = sink.clone();
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                dataflow(rows.to_collection(scope))
+                    .inspect(move |update| capture.lock().unwrap().push(update.clone()))
+                    .probe()
+                    .0
+            });
+            each_epoch(worker, &mut rows, &probe, &rounds, |round| {
+                let actual = net_up_to(&sink, round);
+                assert!(actual.values().all(|n| *n == 1), "epoch {round}: one value per key, once: {actual:?}");
+                let actual: BTreeMap<K, V> = actual.into_keys().collect();
+                assert_eq!(actual, expected[round], "epoch {round}");
+            });
+        })
+        .expect("workers ran");
     }
 
     /// Rows of a few keys and values, some of them more than once, added and
@@ -851,24 +884,7 @@ mod tests {
             rounds.push(changes);
             expected.push(counts);
         }
-        let sink: Sink<(u8, i64)> = Default::default();
-        timely::execute(timely::Config::process(workers), move |worker| {
-            let mut rows: InputSession<u64, Row, isize> = InputSession::new();
-            let capture = sink.clone();
-            let probe = worker.dataflow::<u64, _, _>(|scope| {
-                count_distinct(rows.to_collection(scope))
-                    .inspect(move |update| capture.lock().unwrap().push(*update))
-                    .probe()
-                    .0
-            });
-            each_epoch(worker, &mut rows, &probe, &rounds, |round| {
-                let actual = net_up_to(&sink, round);
-                assert!(actual.values().all(|n| *n == 1), "epoch {round}: one count per key, once: {actual:?}");
-                let actual: BTreeMap<u8, i64> = actual.into_keys().collect();
-                assert_eq!(actual, expected[round], "epoch {round}");
-            });
-        })
-        .expect("workers ran");
+        keyed_at_every_epoch(workers, rounds, expected, count_distinct);
     }
 
     /// What the folds of [`folded_run`] make of a key's facts: each fact with
@@ -927,24 +943,7 @@ mod tests {
             rounds.push(changes);
             expected.push(views);
         }
-        let sink: Sink<(String, String)> = Default::default();
-        timely::execute(timely::Config::process(workers), move |worker| {
-            let mut rows: InputSession<u64, Row, isize> = InputSession::new();
-            let capture = sink.clone();
-            let probe = worker.dataflow::<u64, _, _>(|scope| {
-                folded(rows.to_collection(scope), describe)
-                    .inspect(move |update| capture.lock().unwrap().push(update.clone()))
-                    .probe()
-                    .0
-            });
-            each_epoch(worker, &mut rows, &probe, &rounds, |round| {
-                let actual = net_up_to(&sink, round);
-                assert!(actual.values().all(|n| *n == 1), "epoch {round}: one view per key, once: {actual:?}");
-                let actual: BTreeMap<String, String> = actual.into_keys().collect();
-                assert_eq!(actual, expected[round], "epoch {round}");
-            });
-        })
-        .expect("workers ran");
+        keyed_at_every_epoch(workers, rounds, expected, |rows| folded(rows, describe));
     }
 
     #[test]

@@ -6,14 +6,15 @@
 //! an updated description moves only that product's terms; no list is ever
 //! assembled here (the sink writes each row as a field of its list's hash).
 
-use crate::{Coll, Project};
+use crate::ops::Epochs;
+use crate::{id_hash, Coll, Epoch, Project};
 use shopflow_topics::events::{SearchPerformed, SearchResultClicked};
 use shopflow_topics::EventTime;
 use shopflow_views::catalog::{CategoryView, ProductView};
 use shopflow_views::facts::{Fact, Stamp};
 use shopflow_views::search::{
     self, normalize, prefixes, Entry, SearchCount, Suggestions, TrendingSearches, ALL, ATTRIBUTE, CATEGORY,
-    DESCRIPTION, NAME, SUGGESTIONS_TOP, SUGGESTION_PREFIX_CHARS, TRENDING_SEARCHES_KEY, TRENDING_SEARCHES_TOP,
+    DESCRIPTION, NAME, SUGGESTIONS_TOP, TRENDING_SEARCHES_KEY, TRENDING_SEARCHES_TOP,
 };
 use std::collections::BTreeMap;
 
@@ -119,50 +120,129 @@ pub struct Searches<'s> {
     pub trending: Coll<'s, (String, TrendingSearches)>,
 }
 
-/// The most searched queries of each prefix, a level at a time from the
-/// longest prefixes kept ([`SUGGESTION_PREFIX_CHARS`] characters) to single
-/// characters: a prefix's top is the top of the queries it is the longest
-/// kept prefix of and of its one-character-longer prefixes' tops (the top of
-/// a union is the top of its parts' tops). A count that changes outside a
-/// prefix's top then moves nothing above it, and no reduce reads more than a
-/// query plus its children's tops — where one reduce per prefix over every
-/// query under it re-read hundreds of queries for each one-letter prefix at
-/// every epoch.
-fn suggestions<'s>(counts: Coll<'s, (String, isize)>) -> Coll<'s, (String, Suggestions)> {
-    // (level, (longest kept prefix, (−searches, query))).
-    let direct = counts.flat_map(|(query, searches)| {
-        let longest = prefixes(&query).last()?.to_string();
-        Some((longest.chars().count(), (longest, (-(searches as i64), query))))
+/// A prefix's top: (−searches, query), best first, at most [`SUGGESTIONS_TOP`].
+type Top = Vec<(i64, String)>;
+
+/// A query whose searches an epoch changed: (query, searches before, searches after).
+type Change = (String, isize, isize);
+
+/// The most searched queries of each prefix of the `queries` searched (one
+/// row per search), by one operator. Every prefix of a query begins with its
+/// first character, so queries are exchanged by it: a query and all of its
+/// prefixes are on one worker. It holds each query's searches in query order
+/// (a prefix's queries are then a range) and each prefix's top. At every
+/// epoch, only the prefixes of the queries it changed are looked at, and a
+/// top is mended from the changed queries alone ([`mended`]) unless it lost a
+/// query that something outside it may now outrank; then the prefix's range
+/// is read again. Where each prefix length was a level of reduces (twenty of
+/// them, with a filter, a flat map and a concat each), all arranged, and each
+/// epoch stepped all of them.
+fn suggestions<'s>(queries: Coll<'s, String>) -> Coll<'s, (String, Suggestions)> {
+    use differential_dataflow::AsCollection;
+    use std::collections::HashMap;
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::generic::operator::Operator;
+
+    let route = |(query, _, _): &(String, Epoch, isize)| id_hash(prefixes(query).next().unwrap_or("")) as u64;
+    let stream = queries.inner.unary_frontier(Exchange::new(route), "Suggestions", |_, _| {
+        let mut pending: Epochs<HashMap<String, isize>> = Epochs::new();
+        // Searches per query (none at zero), in query order.
+        let mut counts: BTreeMap<String, isize> = BTreeMap::new();
+        // Per prefix with a query: its top.
+        let mut tops: HashMap<String, Top> = HashMap::new();
+        move |(input, frontier), output| {
+            input.for_each_stamp(|capability, containers| {
+                pending.file(&capability, containers, |arrived, query, diff| {
+                    *arrived.entry(query).or_default() += diff;
+                });
+            });
+            while let Some((time, capability, arrived)) = pending.complete(&[frontier]) {
+                let mut changes: Vec<Change> = Vec::new();
+                for (query, diff) in arrived {
+                    // A query without a prefix (empty) is under none.
+                    if diff == 0 || query.is_empty() {
+                        continue;
+                    }
+                    let before = counts.get(&query).copied().unwrap_or(0);
+                    let after = before + diff;
+                    if after == 0 {
+                        counts.remove(&query);
+                    } else {
+                        counts.insert(query.clone(), after);
+                    }
+                    changes.push((query, before, after));
+                }
+                let mut under: HashMap<&str, Vec<&Change>> = HashMap::new();
+                for change in &changes {
+                    for prefix in prefixes(&change.0) {
+                        under.entry(prefix).or_default().push(change);
+                    }
+                }
+                let mut session = output.session(&capability);
+                for (prefix, changed) in under {
+                    let old = tops.remove(prefix).unwrap_or_default();
+                    let new = mended(&old, &changed).unwrap_or_else(|| ranked(&counts, prefix));
+                    if new == old {
+                        tops.insert(prefix.to_string(), new);
+                        continue;
+                    }
+                    if !old.is_empty() {
+                        session.give(((prefix.to_string(), shown(prefix, old)), time, -1));
+                    }
+                    if !new.is_empty() {
+                        session.give(((prefix.to_string(), shown(prefix, new.clone())), time, 1));
+                        tops.insert(prefix.to_string(), new);
+                    }
+                }
+            }
+        }
     });
-    let mut published: Option<Coll<'s, (String, Suggestions)>> = None;
-    let mut from_longer: Option<Coll<'s, (String, (i64, String))>> = None;
-    for level in (1..=SUGGESTION_PREFIX_CHARS).rev() {
-        let here = direct.clone().filter(move |(l, _)| *l == level).map(|(_, row)| row);
-        let candidates = match from_longer.take() {
-            Some(longer) => here.concat(longer),
-            None => here,
-        };
-        // Values reach a reduce sorted: most searched first, then by query.
-        let tops = candidates.reduce(|_, ranked, out| {
-            let top: Vec<(i64, String)> = ranked.iter().take(SUGGESTIONS_TOP).map(|(r, _)| (*r).clone()).collect();
-            out.push((top, 1));
-        });
-        from_longer = Some(tops.clone().flat_map(|(prefix, top)| {
-            let mut parent = prefix;
-            parent.pop();
-            let parent = (!parent.is_empty()).then_some(parent);
-            parent.into_iter().flat_map(move |parent| top.clone().into_iter().map(move |r| (parent.clone(), r)))
-        }));
-        let view = tops.map(|(prefix, top)| {
-            let items = top.into_iter().map(|(n, query)| SearchCount { query, searches: -n }).collect();
-            (prefix.clone(), Suggestions { prefix, items })
-        });
-        published = Some(match published {
-            Some(before) => before.concat(view),
-            None => view,
-        });
+    stream.as_collection()
+}
+
+/// A prefix's top after its `changed` queries, from its `old` top alone, or
+/// `None` when that cannot tell. The queries outside the old top that did not
+/// change all rank after its last; so the old top's unchanged queries with
+/// the changed ones (at their new searches) give the new top when the old
+/// one held every query of the prefix (fewer than [`SUGGESTIONS_TOP`]), or
+/// when their first [`SUGGESTIONS_TOP`] end no later than the old last.
+fn mended(old: &Top, changed: &[&Change]) -> Option<Top> {
+    let is_changed = |query: &String| changed.iter().any(|(changed, _, _)| changed == query);
+    let mut top: Top = old.iter().filter(|(_, query)| !is_changed(query)).cloned().collect();
+    top.extend(
+        changed.iter().filter(|(_, _, after)| *after != 0).map(|(query, _, after)| (-(*after as i64), query.clone())),
+    );
+    top.sort_unstable();
+    match old.last() {
+        Some(last) if old.len() == SUGGESTIONS_TOP => {
+            (top.len() >= SUGGESTIONS_TOP && top[SUGGESTIONS_TOP - 1] <= *last).then(|| {
+                top.truncate(SUGGESTIONS_TOP);
+                top
+            })
+        }
+        _ => {
+            top.truncate(SUGGESTIONS_TOP);
+            Some(top)
+        }
     }
-    published.expect("at least one level")
+}
+
+/// A prefix's top from every query under it.
+fn ranked(counts: &BTreeMap<String, isize>, prefix: &str) -> Top {
+    use std::ops::Bound;
+    let mut all: Vec<(i64, &String)> = counts
+        .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        .take_while(|(query, _)| query.starts_with(prefix))
+        .map(|(query, searches)| (-(*searches as i64), query))
+        .collect();
+    all.sort_unstable();
+    all.into_iter().take(SUGGESTIONS_TOP).map(|(rank, query)| (rank, query.clone())).collect()
+}
+
+/// What `GET /search/suggestions` serves of a prefix's top.
+fn shown(prefix: &str, top: Top) -> Suggestions {
+    let items = top.into_iter().map(|(rank, query)| SearchCount { query, searches: -rank }).collect();
+    Suggestions { prefix: prefix.to_string(), items }
 }
 
 /// Suggestions and trending searches from the Search.Performed facts.
@@ -171,8 +251,7 @@ pub fn searches<'s>(facts: Coll<'s, Fact>, newest: Coll<'s, EventTime>) -> Searc
         Fact::Search(stamp, query, _) => Some((query, stamp.time)),
         _ => None,
     });
-    let counts = searched.clone().map(|(query, _)| query).count();
-    let suggestions = suggestions(counts);
+    let suggestions = suggestions(searched.clone().map(|(query, _)| query));
     let activity = searched.map(|(query, time)| (query, time, 1));
     let trending =
         crate::ops::window_top(newest, activity, EventTime::DAY, TRENDING_SEARCHES_TOP).map(|(ranked, newest)| {
@@ -180,4 +259,86 @@ pub fn searches<'s>(facts: Coll<'s, Fact>, newest: Coll<'s, EventTime>) -> Searc
             (TRENDING_SEARCHES_KEY.to_string(), TrendingSearches { items, newest })
         });
     Searches { suggestions, trending }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::tests::keyed_at_every_epoch;
+
+    /// Every prefix's suggestions from the searches of each query, computed
+    /// directly: the queries under it by (searches desc, query), the first ten.
+    fn direct(searches: &BTreeMap<String, isize>) -> BTreeMap<String, Suggestions> {
+        let mut under: BTreeMap<String, Vec<(i64, &String)>> = BTreeMap::new();
+        for (query, n) in searches.iter().filter(|(_, n)| **n != 0) {
+            for prefix in prefixes(query) {
+                under.entry(prefix.to_string()).or_default().push((-(*n as i64), query));
+            }
+        }
+        under
+            .into_iter()
+            .map(|(prefix, mut ranked)| {
+                ranked.sort();
+                let items = ranked
+                    .into_iter()
+                    .take(SUGGESTIONS_TOP)
+                    .map(|(n, query)| SearchCount { query: query.clone(), searches: -n })
+                    .collect();
+                (prefix.clone(), Suggestions { prefix, items })
+            })
+            .collect()
+    }
+
+    /// Searches of queries over three letters (so that prefixes share most of
+    /// their queries and tops are full), a few longer than the twenty
+    /// characters kept and the empty query among them, over 40 epochs; a
+    /// fifth of the changes take a search off again, often of a query at the
+    /// top. `suggestions` must give, at every epoch, exactly [`direct`].
+    fn suggestions_run(workers: usize, seed: u64) {
+        let rng = shopflow_ingest::generate::Rng::new(seed);
+        let query = |rng: &shopflow_ingest::generate::Rng| -> String {
+            if rng.below(20) == 0 {
+                return ["", &"ab".repeat(12), &format!("{}c", "ab".repeat(11))][rng.below(3) as usize].to_string();
+            }
+            // Half of them begin with 'a': its prefixes' tops fill up and lose queries at their edge.
+            let len = 1 + rng.below(4) as usize;
+            (0..len)
+                .map(|i| if i == 0 && rng.below(2) == 0 { 'a' } else { (b'a' + rng.below(3) as u8) as char })
+                .collect()
+        };
+        let mut live: Vec<String> = Vec::new();
+        let mut rounds: Vec<Vec<(String, isize)>> = Vec::new();
+        let mut expected: Vec<BTreeMap<String, Suggestions>> = Vec::new();
+        for _ in 0..40 {
+            let mut changes = Vec::new();
+            for _ in 0..15 {
+                if !live.is_empty() && rng.below(5) == 0 {
+                    let row = live.swap_remove(rng.below(live.len() as u64) as usize);
+                    changes.push((row, -1));
+                } else {
+                    let row = query(&rng);
+                    live.push(row.clone());
+                    changes.push((row, 1));
+                }
+            }
+            let mut searches: BTreeMap<String, isize> = BTreeMap::new();
+            for query in &live {
+                *searches.entry(query.clone()).or_default() += 1;
+            }
+            rounds.push(changes);
+            expected.push(direct(&searches));
+        }
+        assert!(expected[39].get("a").is_some_and(|top| top.items.len() == SUGGESTIONS_TOP), "full tops tested");
+        keyed_at_every_epoch(workers, rounds, expected, suggestions);
+    }
+
+    #[test]
+    fn suggestions_are_each_prefixs_top_at_every_epoch_on_one_worker() {
+        suggestions_run(1, 41);
+    }
+
+    #[test]
+    fn suggestions_are_each_prefixs_top_at_every_epoch_on_three_workers() {
+        suggestions_run(3, 42);
+    }
 }
