@@ -99,24 +99,108 @@ where
     fold_each(facts, pick, fold).arrange_by_key_named("Arrange: FoldEach")
 }
 
-/// An entity's facts, each with its count.
-type Counted<V> = Vec<((Stamp, V), isize)>;
-
-/// What [`folded`] holds of one entity: its facts in order, each with its
+/// What [`reduce_held`] holds of one key: its values in order, each with its
 /// count (none at zero), at their exact length (no room kept for more: a
-/// fact is often larger than a hundred bytes), and the view it last gave,
-/// boxed so that the map's free slots do not each hold room for one.
-struct Entity<V, W> {
-    facts: Counted<V>,
-    view: Option<Box<W>>,
+/// value is often a fact of more than a hundred bytes), and what the logic
+/// last gave for them, consolidated, in a slice of its exact length.
+struct Held<V, W> {
+    values: Vec<(V, isize)>,
+    given: Box<[(W, isize)]>,
 }
 
-/// Per key, `fold` of the key's facts present (a positive or negative count,
-/// as `reduce` hands them), in order, at every epoch. Rows are exchanged by
-/// key; epochs are taken in order once the input has passed them
-/// ([`Epochs`]), so the views at every epoch are exactly the folds of the
-/// facts up to it. Only the keys an epoch changed are folded again, and a
-/// view that comes out the same is not sent.
+/// Per key, what `logic` makes of the key's values present (a positive or
+/// negative count each, in order), at every epoch — what differential's
+/// `reduce` computes with the same logic, by one operator that holds each
+/// key's values in a vector and its output, where `reduce` arranged both
+/// (each update with a time and a diff, merged batch by batch, a spine kept
+/// up at every epoch) and re-read the values through a cursor over the
+/// batches. Rows are exchanged by key; epochs are taken in order once the
+/// input has passed them ([`Epochs`]), so the output at every epoch is
+/// exactly the logic's of the values up to it. Only the keys an epoch changed
+/// are given to the logic again, and an output that comes out the same is
+/// not sent.
+pub fn reduce_held<'s, K, V, W>(
+    rows: Coll<'s, (K, V)>,
+    name: &str,
+    logic: impl Fn(&K, &[(&V, isize)], &mut Vec<(W, isize)>) + 'static,
+) -> Coll<'s, (K, W)>
+where
+    K: differential_dataflow::ExchangeData + std::hash::Hash,
+    V: differential_dataflow::ExchangeData,
+    W: differential_dataflow::ExchangeData,
+{
+    use differential_dataflow::{AsCollection, Hashable};
+    use std::collections::HashMap;
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::generic::operator::Operator;
+
+    let route = |((key, _), _, _): &((K, V), Epoch, isize)| key.hashed();
+    let stream = rows.inner.unary_frontier(Exchange::new(route), name, |_, _| {
+        // Per epoch not yet complete: what arrived for each key.
+        let mut pending: Epochs<HashMap<K, Vec<(V, isize)>>> = Epochs::new();
+        let mut held: HashMap<K, Held<V, W>> = HashMap::new();
+        let mut output: Vec<(W, isize)> = Vec::new();
+        move |(input, frontier), out| {
+            input.for_each_stamp(|capability, containers| {
+                pending.file(&capability, containers, |arrived, (key, value), diff| {
+                    arrived.entry(key).or_default().push((value, diff));
+                });
+            });
+            while let Some((time, capability, arrived)) = pending.complete(&[frontier]) {
+                let mut session = out.session(&capability);
+                for (key, changes) in arrived {
+                    let entry =
+                        held.entry(key.clone()).or_insert_with(|| Held { values: Vec::new(), given: Box::new([]) });
+                    entry.values.reserve_exact(changes.len());
+                    for (value, diff) in changes {
+                        // Values mostly come in order: one past the last is checked first.
+                        let at = match entry.values.last() {
+                            Some((last, _)) if *last < value => Err(entry.values.len()),
+                            None => Err(0),
+                            _ => entry.values.binary_search_by(|(other, _)| other.cmp(&value)),
+                        };
+                        match at {
+                            Ok(at) => {
+                                entry.values[at].1 += diff;
+                                if entry.values[at].1 == 0 {
+                                    entry.values.remove(at);
+                                }
+                            }
+                            Err(at) if diff != 0 => entry.values.insert(at, (value, diff)),
+                            Err(_) => {}
+                        }
+                    }
+                    if !entry.values.is_empty() {
+                        let present: Vec<(&V, isize)> = entry.values.iter().map(|(value, n)| (value, *n)).collect();
+                        logic(&key, &present, &mut output);
+                        differential_dataflow::consolidation::consolidate(&mut output);
+                    }
+                    if *output != *entry.given {
+                        for (old, n) in entry.given.iter() {
+                            session.give(((key.clone(), old.clone()), time, -n));
+                        }
+                        for (new, n) in &output {
+                            session.give(((key.clone(), new.clone()), time, *n));
+                        }
+                        entry.given = std::mem::take(&mut output).into_boxed_slice();
+                    } else {
+                        output.clear();
+                    }
+                    if entry.values.is_empty() {
+                        held.remove(&key);
+                    } else if entry.values.capacity() > entry.values.len() {
+                        // Values taken off leave room behind them.
+                        entry.values.shrink_to_fit();
+                    }
+                }
+            }
+        }
+    });
+    stream.as_collection()
+}
+
+/// Per key, `fold` of the key's facts present, in order, at every epoch
+/// ([`reduce_held`], the fold's view given once).
 pub fn folded<'s, V, W>(
     keyed: Coll<'s, Keyed<V>>,
     fold: impl Fn(&String, &[(&(Stamp, V), isize)]) -> Option<W> + 'static,
@@ -125,72 +209,7 @@ where
     V: differential_dataflow::ExchangeData + std::hash::Hash,
     W: differential_dataflow::ExchangeData,
 {
-    use differential_dataflow::AsCollection;
-    use std::collections::HashMap;
-    use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::operator::Operator;
-
-    let route = |((key, _), _, _): &(Keyed<V>, Epoch, isize)| id_hash(key) as u64;
-    let stream = keyed.inner.unary_frontier(Exchange::new(route), "FoldEach", |_, _| {
-        // Per epoch not yet complete: what arrived for each key.
-        let mut pending: Epochs<HashMap<String, Counted<V>>> = Epochs::new();
-        let mut entities: HashMap<String, Entity<V, W>> = HashMap::new();
-        move |(input, frontier), output| {
-            input.for_each_stamp(|capability, containers| {
-                pending.file(&capability, containers, |arrived, (key, fact), diff| {
-                    arrived.entry(key).or_default().push((fact, diff));
-                });
-            });
-            while let Some((time, capability, arrived)) = pending.complete(&[frontier]) {
-                let mut session = output.session(&capability);
-                for (key, changes) in arrived {
-                    let entity =
-                        entities.entry(key.clone()).or_insert_with(|| Entity { facts: Vec::new(), view: None });
-                    entity.facts.reserve_exact(changes.len());
-                    for (fact, diff) in changes {
-                        // Facts mostly come in order: one past the last is checked first.
-                        let at = match entity.facts.last() {
-                            Some((last, _)) if *last < fact => Err(entity.facts.len()),
-                            None => Err(0),
-                            _ => entity.facts.binary_search_by(|(held, _)| held.cmp(&fact)),
-                        };
-                        match at {
-                            Ok(at) => {
-                                entity.facts[at].1 += diff;
-                                if entity.facts[at].1 == 0 {
-                                    entity.facts.remove(at);
-                                }
-                            }
-                            Err(at) if diff != 0 => entity.facts.insert(at, (fact, diff)),
-                            Err(_) => {}
-                        }
-                    }
-                    let view = if entity.facts.is_empty() {
-                        None
-                    } else {
-                        let present: Vec<(&(Stamp, V), isize)> = entity.facts.iter().map(|(f, n)| (f, *n)).collect();
-                        fold(&key, &present)
-                    };
-                    if view.as_ref() != entity.view.as_deref() {
-                        if let Some(old) = entity.view.take() {
-                            session.give(((key.clone(), *old), time, -1));
-                        }
-                        if let Some(new) = view {
-                            session.give(((key.clone(), new.clone()), time, 1));
-                            entity.view = Some(Box::new(new));
-                        }
-                    }
-                    if entity.facts.is_empty() {
-                        entities.remove(&key);
-                    } else if entity.facts.capacity() > entity.facts.len() {
-                        // Facts taken off leave room behind them.
-                        entity.facts.shrink_to_fit();
-                    }
-                }
-            }
-        }
-    });
-    stream.as_collection()
+    reduce_held(keyed, "FoldEach", move |key, facts, out| out.extend(fold(key, facts).map(|view| (view, 1))))
 }
 
 /// The newest of the times, one value: what [`latest_by_key`] keeps for a
@@ -381,6 +400,34 @@ where
     stream.as_collection()
 }
 
+/// What one epoch brought an operator that reads rows beside the newest
+/// time ([`newest_of`], a running maximum): the rows with their counts, and
+/// the greatest time asserted.
+struct Clocked<R> {
+    rows: Vec<(R, isize)>,
+    newest: Option<EventTime>,
+}
+
+impl<R> Default for Clocked<R> {
+    fn default() -> Clocked<R> {
+        Clocked { rows: Vec::new(), newest: None }
+    }
+}
+
+impl<R> Clocked<R> {
+    /// Files a row ([`Epochs::file`]).
+    fn row(&mut self, row: R, diff: isize) {
+        self.rows.push((row, diff));
+    }
+
+    /// Files a change of the newest time: only assertions move it.
+    fn clock(&mut self, at: EventTime, diff: isize) {
+        if diff > 0 {
+            self.newest = self.newest.max(Some(at));
+        }
+    }
+}
+
 /// Per key, the summed weight of its `activity` rows (key, time, weight)
 /// in the `window` before the `newest` time (`newest − window < time ≤
 /// newest`); keys summing to zero are absent. The newest time only grows
@@ -402,31 +449,17 @@ pub fn window_sums<'s>(
     use timely::dataflow::operators::generic::operator::Operator;
     use timely::dataflow::operators::vec::Broadcast;
 
-    /// What one epoch brought: activity changes, and the newest time asserted.
-    #[derive(Default)]
-    struct Arrived {
-        rows: Vec<((String, EventTime, i64), isize)>,
-        newest: Option<EventTime>,
-    }
     let by_key = |((key, _, _), _, _): &((String, EventTime, i64), Epoch, isize)| id_hash(key) as u64;
     let newest = newest.inner.broadcast();
     let stream = activity.inner.binary_frontier(newest, Exchange::new(by_key), Pipeline, "WindowSums", |_, _| {
-        let mut pending: Epochs<Arrived> = Epochs::new();
+        let mut pending: Epochs<Clocked<(String, EventTime, i64)>> = Epochs::new();
         let mut newest: Option<EventTime> = None;
         // The rows inside the window, weights summed per (time, key), oldest first.
         let mut rows: BTreeMap<(EventTime, String), i64> = BTreeMap::new();
         let mut sums: HashMap<String, i64> = HashMap::new();
         move |(input, frontier), (clock, clock_frontier), output| {
-            input.for_each_stamp(|capability, containers| {
-                pending.file(&capability, containers, |arrived, row, diff| arrived.rows.push((row, diff)));
-            });
-            clock.for_each_stamp(|capability, containers| {
-                pending.file(&capability, containers, |arrived, at, diff| {
-                    if diff > 0 {
-                        arrived.newest = arrived.newest.max(Some(at));
-                    }
-                });
-            });
+            input.for_each_stamp(|capability, containers| pending.file(&capability, containers, Clocked::row));
+            clock.for_each_stamp(|capability, containers| pending.file(&capability, containers, Clocked::clock));
             while let Some((time, capability, arrived)) = pending.complete(&[frontier, clock_frontier]) {
                 newest = newest.max(arrived.newest);
                 let out = |at: EventTime| newest.is_some_and(|newest| at.0 <= newest.0.saturating_sub(window));
@@ -490,33 +523,74 @@ pub fn window_sums<'s>(
     stream.as_collection()
 }
 
-/// Shards of a windowed top's two levels: the top of each shard, then the top of those.
-const TOP_SHARDS: u64 = 64;
-
 /// The `top` keys of `activity` (key, time, weight) by their summed weight in
 /// the `window` before the `newest` time (`newest − window < time ≤ newest`,
-/// [`window_sums`]), best first, ties by key; with that newest time.
+/// [`window_sums`]), best first, ties by key, only keys summing to 1 or more;
+/// with that newest time; nothing while no key sums to 1 or more. One
+/// operator on worker 0 holds every key's sum in rank order and the top it
+/// last gave: an epoch costs its changed sums, where a reduce per shard of
+/// the keys re-read its shard's sums at every epoch, a reduce took the top of
+/// the shards' tops, and a join paired it with the newest time.
 pub fn window_top<'s>(
     newest: Coll<'s, EventTime>,
     activity: Coll<'s, (String, EventTime, i64)>,
     window: i64,
     top: usize,
 ) -> Coll<'s, (Vec<(String, i64)>, EventTime)> {
-    let scores = window_sums(newest.clone(), activity, window);
-    // Top per shard, then top of the shards' tops; values reach a reduce sorted: (−score, key).
-    let best = move |ranked: &[(&(i64, String), isize)]| {
-        ranked.iter().map(|(r, _)| (*r).clone()).take_while(|r| r.0 <= -1).take(top).collect::<Vec<_>>()
-    };
-    let shards = scores
-        .map(|(key, score)| (id_hash(&key) as u64 % TOP_SHARDS, (-score, key)))
-        .reduce(move |_, ranked, out| out.extend(best(ranked).into_iter().map(|r| (r, 1))))
-        .map(|(_, ranked)| ((), ranked));
-    shards
-        .reduce(move |_, ranked, out| {
-            let ranked: Vec<(String, i64)> = best(ranked).into_iter().map(|(score, key)| (key, -score)).collect();
-            out.push((ranked, 1));
-        })
-        .join_map(newest.map(|newest| ((), newest)), |_, ranked, newest| (ranked.clone(), *newest))
+    use differential_dataflow::AsCollection;
+    use std::collections::btree_map::Entry;
+    use timely::dataflow::channels::pact::Exchange;
+    use timely::dataflow::operators::generic::operator::Operator;
+
+    let sums = window_sums(newest.clone(), activity, window);
+    let to_one = Exchange::new(|_: &((String, i64), Epoch, isize)| 0);
+    let clock_to_one = Exchange::new(|_: &(EventTime, Epoch, isize)| 0);
+    let stream = sums.inner.binary_frontier(newest.inner, to_one, clock_to_one, "WindowTop", |_, _| {
+        let mut pending: Epochs<Clocked<(String, i64)>> = Epochs::new();
+        let mut newest: Option<EventTime> = None;
+        // Every key's sum, best first: (−sum, key), with its count (none at zero).
+        let mut ranked: std::collections::BTreeMap<(i64, String), isize> = Default::default();
+        let mut shown: Option<(Vec<(String, i64)>, EventTime)> = None;
+        move |(input, frontier), (clock, clock_frontier), output| {
+            input.for_each_stamp(|capability, containers| pending.file(&capability, containers, Clocked::row));
+            clock.for_each_stamp(|capability, containers| pending.file(&capability, containers, Clocked::clock));
+            while let Some((time, capability, arrived)) = pending.complete(&[frontier, clock_frontier]) {
+                newest = newest.max(arrived.newest);
+                for ((key, sum), diff) in arrived.rows {
+                    match ranked.entry((-sum, key)) {
+                        Entry::Occupied(mut held) => {
+                            *held.get_mut() += diff;
+                            if *held.get() == 0 {
+                                held.remove();
+                            }
+                        }
+                        Entry::Vacant(slot) if diff != 0 => {
+                            slot.insert(diff);
+                        }
+                        Entry::Vacant(_) => {}
+                    }
+                }
+                let best: Vec<(String, i64)> = ranked
+                    .keys()
+                    .take_while(|(rank, _)| *rank <= -1)
+                    .take(top)
+                    .map(|(rank, key)| (key.clone(), -rank))
+                    .collect();
+                let now = newest.filter(|_| !best.is_empty()).map(|newest| (best, newest));
+                if now != shown {
+                    let mut session = output.session(&capability);
+                    if let Some(old) = shown.take() {
+                        session.give((old, time, -1));
+                    }
+                    if let Some(new) = &now {
+                        session.give((new.clone(), time, 1));
+                    }
+                    shown = now;
+                }
+            }
+        }
+    });
+    stream.as_collection()
 }
 
 #[cfg(test)]
@@ -596,18 +670,44 @@ pub(crate) mod tests {
         out
     }
 
+    /// The top of [`window_top`] by definition: the `n` best sums of 1 or
+    /// more, (sum desc, key), with the newest time; none without such a sum.
+    fn naive_top(
+        sums: &BTreeMap<String, i64>,
+        newest: i64,
+        n: usize,
+    ) -> BTreeMap<(Vec<(String, i64)>, EventTime), isize> {
+        let mut ranked: Vec<(i64, &String)> =
+            sums.iter().filter(|(_, sum)| **sum >= 1).map(|(k, sum)| (-sum, k)).collect();
+        ranked.sort();
+        let best: Vec<(String, i64)> = ranked.into_iter().take(n).map(|(rank, key)| (key.clone(), -rank)).collect();
+        if best.is_empty() {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([((best, EventTime(newest)), 1)])
+        }
+    }
+
+    /// [`window_sums`] and [`window_top`] (its 3 best) over [`history`],
+    /// against [`naive`] and [`naive_top`] at every epoch.
     fn run(workers: usize, seed: u64) {
         const WINDOW: i64 = 10;
+        const TOP: usize = 3;
         let history = history(seed, 60);
         let expected = naive(&history, WINDOW);
         let sink: Sink<(String, i64)> = Default::default();
+        let top_sink: Sink<(Vec<(String, i64)>, EventTime)> = Default::default();
         timely::execute(timely::Config::process(workers), move |worker| {
             let mut rows: InputSession<u64, Row, isize> = InputSession::new();
             let mut clock: InputSession<u64, EventTime, isize> = InputSession::new();
-            let capture = sink.clone();
+            let (capture, capture_top) = (sink.clone(), top_sink.clone());
             let probe = worker.dataflow::<u64, _, _>(|scope| {
-                let sums = window_sums(clock.to_collection(scope), rows.to_collection(scope), WINDOW);
-                sums.inspect(move |update| capture.lock().unwrap().push(update.clone())).probe().0
+                let (clock, rows) = (clock.to_collection(scope), rows.to_collection(scope));
+                let sums = window_sums(clock.clone(), rows.clone(), WINDOW);
+                let tops = window_top(clock, rows, WINDOW, TOP);
+                let sums = sums.inspect(move |update| capture.lock().unwrap().push(update.clone()));
+                let tops = tops.inspect(move |update| capture_top.lock().unwrap().push(update.clone()));
+                sums.map(|_| ()).concat(tops.map(|_| ())).probe().0
             });
             let index = worker.index();
             let mut shown = None;
@@ -641,6 +741,8 @@ pub(crate) mod tests {
                         })
                         .collect();
                     assert_eq!(actual, expected[round], "epoch {round}");
+                    let top = naive_top(&expected[round], *newest, TOP);
+                    assert_eq!(net_up_to(&top_sink, round), top, "top at epoch {round}");
                 }
             }
         })
@@ -946,6 +1048,66 @@ pub(crate) mod tests {
         keyed_at_every_epoch(workers, rounds, expected, |rows| folded(rows, describe));
     }
 
+    /// Rows of a few keys and values over 40 epochs, some twice, some taken
+    /// off more often than given (a negative count), with a logic that gives
+    /// several outputs per key, some of them twice and some cancelling:
+    /// `reduce_held` must give, at every epoch, what differential's `reduce`
+    /// gives with the same logic.
+    fn reduce_held_run(workers: usize, seed: u64) {
+        type Row = ((u8, u8), u8);
+        let rng = shopflow_ingest::generate::Rng::new(seed);
+        let rounds: Vec<Vec<(Row, isize)>> = (0..40)
+            .map(|_| {
+                (0..6)
+                    .map(|_| {
+                        let row = ((rng.below(2) as u8, rng.below(3) as u8), rng.below(5) as u8);
+                        (row, if rng.below(3) == 0 { -1 } else { 1 })
+                    })
+                    .collect()
+            })
+            .collect();
+        fn logic(key: &(u8, u8), values: &[(&u8, isize)], out: &mut Vec<(String, isize)>) {
+            let total: isize = values.iter().map(|(value, n)| **value as isize * n).sum();
+            out.push((format!("{key:?} total {total}"), 1));
+            for (value, n) in values {
+                out.push((format!("value {value}"), *n));
+                out.push((format!("twice {}", **value % 2), 2));
+                out.push((format!("gone {value}"), 1));
+                out.push((format!("gone {value}"), -1));
+            }
+        }
+        type Out = ((u8, u8), String);
+        let (held_sink, reduce_sink): (Sink<Out>, Sink<Out>) = Default::default();
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let mut rows: InputSession<u64, Row, isize> = InputSession::new();
+            let (held_capture, reduce_capture) = (held_sink.clone(), reduce_sink.clone());
+            let probe = worker.dataflow::<u64, _, _>(|scope| {
+                let rows = rows.to_collection(scope);
+                let held = reduce_held(rows.clone(), "ReduceHeld", logic)
+                    .inspect(move |update| held_capture.lock().unwrap().push(update.clone()));
+                let reduced =
+                    rows.reduce(logic).inspect(move |update| reduce_capture.lock().unwrap().push(update.clone()));
+                held.concat(reduced).probe().0
+            });
+            each_epoch(worker, &mut rows, &probe, &rounds, |round| {
+                let expected = net_up_to(&reduce_sink, round);
+                assert!(expected.values().any(|n| *n > 1), "outputs with counts tested");
+                assert_eq!(net_up_to(&held_sink, round), expected, "epoch {round}");
+            });
+        })
+        .expect("workers ran");
+    }
+
+    #[test]
+    fn reduce_held_equals_reduce_at_every_epoch_on_one_worker() {
+        reduce_held_run(1, 51);
+    }
+
+    #[test]
+    fn reduce_held_equals_reduce_at_every_epoch_on_three_workers() {
+        reduce_held_run(3, 52);
+    }
+
     #[test]
     fn folded_gives_each_keys_fold_at_every_epoch_on_one_worker() {
         folded_run(1, 31);
@@ -987,12 +1149,12 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn window_sums_are_exact_at_every_epoch_on_one_worker() {
+    fn window_sums_and_top_are_exact_at_every_epoch_on_one_worker() {
         run(1, 3);
     }
 
     #[test]
-    fn window_sums_are_exact_at_every_epoch_on_three_workers() {
+    fn window_sums_and_top_are_exact_at_every_epoch_on_three_workers() {
         run(3, 11);
     }
 }
