@@ -4,6 +4,7 @@
 //! deleted nor suspended. Two such users naming one e-mail (a race of two
 //! registrations) resolve to the one who named it first.
 
+use crate::ops::ReduceHeld;
 use crate::{fold_each, Coll, Project};
 use shopflow_topics::events::{UserCredentialsSet, UserMfaSet, UserSuspended};
 use shopflow_views::facts::{CredentialChange, Fact, Stamp, UserChange};
@@ -53,7 +54,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>) -> Accounts<'s> {
     let logins = folded
         .clone()
         .flat_map(|(_, (view, since))| view.suspended.is_none().then(|| (login_name(&view.email), (since, view))))
-        .reduce(|_, claims, out| {
+        .reduce_held(|_, claims, out| {
             // Sorted: the first is the earliest claim.
             out.push((claims[0].0 .1.clone(), 1));
         });

@@ -4,6 +4,7 @@
 //! statistics. They read the facts of other families (views, cart additions,
 //! orders), which those families project.
 
+use crate::ops::ReduceHeld;
 use crate::ops::{first_seen, join_or_alone};
 use crate::{count_distinct, id_hash, sum, Coll};
 use shopflow_views::analytics::{FunnelDaily, ProductStats, SalesDaily, SearchTermStats};
@@ -56,7 +57,7 @@ pub fn search_terms<'s>(facts: Coll<'s, Fact>) -> Coll<'s, (String, SearchTermSt
         Fact::SearchClick(query) => vec![((query, Measure::Clicks), 1)],
         _ => Vec::new(),
     });
-    sum(rows).map(|((query, measure), n)| (query, (measure, n))).reduce(|query, measures, out| {
+    sum(rows).map(|((query, measure), n)| (query, (measure, n))).reduce_held(|query, measures, out| {
         let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
         out.push((
             SearchTermStats {
@@ -108,7 +109,7 @@ pub fn view<'s>(
         let key = (day, category, line.vendor_id);
         [((key.clone(), Measure::Units), line.quantity), ((key, Measure::Revenue), line.quantity * line.unit_price)]
     }));
-    let sales_daily = sales_orders.concat(sales_amounts).map(|((key, measure), n)| (key, (measure, n))).reduce(
+    let sales_daily = sales_orders.concat(sales_amounts).map(|((key, measure), n)| (key, (measure, n))).reduce_held(
         |(day, category, vendor), measures, out| {
             let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
             out.push((
@@ -137,7 +138,7 @@ pub fn view<'s>(
     // seen, and a day's measure is the multiplicity of (day, measure).
     let funnel_daily = first_seen(funnel_users, |(_, user)| id_hash(user) as u64)
         .map(|((day, measure), _)| (day, measure))
-        .reduce(|day, measures, out| {
+        .reduce_held(|day, measures, out| {
             let get = |m: Measure| measures.iter().find(|(k, _)| **k == m).map_or(0, |(_, n)| *n as i64);
             out.push((
                 FunnelDaily {
@@ -166,7 +167,7 @@ pub fn view<'s>(
     });
     let product_stats = sum(activity.concat(purchased).concat(rated))
         .map(|((product, measure), n)| (product, (measure, n)))
-        .reduce(|product, measures, out| {
+        .reduce_held(|product, measures, out| {
             let get = |m: Measure| measures.iter().find(|((k, _), _)| *k == m).map_or(0, |((_, n), _)| *n);
             out.push((
                 ProductStats {

@@ -3,6 +3,7 @@
 //! (every line of the user) set 0 — priced at the product's current price;
 //! lines of products not on sale are left out.
 
+use crate::ops::ReduceHeld;
 use crate::{Coll, Project};
 use shopflow_topics::events::{CartCheckedOut, CartItemAdded, CartItemRemoved, CartItemUpdated};
 use shopflow_views::carts::{CartLine, CartView};
@@ -47,7 +48,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>, products: Coll<'s, (String, ProductView)>
             Fact::Cart(user, stamp, change) => Some((user, (stamp, change))),
             _ => None,
         })
-        .reduce(|_user, changes, out| {
+        .reduce_held(|_user, changes, out| {
             for line in fold_cart(changes.iter().map(|(c, _)| (&c.0, &c.1))) {
                 out.push((line, 1));
             }
@@ -58,7 +59,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>, products: Coll<'s, (String, ProductView)>
         .join_map(prices, |product, (user, quantity), price| {
             (user.clone(), CartLine { product_id: product.clone(), quantity: *quantity, unit_price: *price })
         })
-        .reduce(|user, lines, out| {
+        .reduce_held(|user, lines, out| {
             out.push((CartView::new(user, lines.iter().map(|(l, _)| (*l).clone()).collect()), 1))
         })
 }

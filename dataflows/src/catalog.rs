@@ -7,6 +7,7 @@
 //! vendor not suspended) are what listings and search show and what the
 //! tree's counts count.
 
+use crate::ops::ReduceHeld;
 use crate::ops::{fold_each_arranged, join_or_alone, ByKey};
 use crate::{Coll, Project};
 use shopflow_topics::events::{CategoryUpserted, ProductCreated, ProductDeleted, ProductUpdated};
@@ -82,11 +83,11 @@ pub fn view<'s>(facts: Coll<'s, Fact>) -> Catalog<'s> {
             Fact::Category(id, stamp, name, parent) => Some((id, (stamp, name, parent))),
             _ => None,
         })
-        .reduce(|id, upserts, out| {
+        .reduce_held(|id, upserts, out| {
             let (_, name, parent_id) = upserts.last().expect("non-empty").0;
             out.push((CategoryView { category_id: id.clone(), name: name.clone(), parent_id: parent_id.clone() }, 1));
         });
-    let lineage = categories.clone().map(|(_, view)| ((), view)).reduce(|_, all, out| {
+    let lineage = categories.clone().map(|(_, view)| ((), view)).reduce_held(|_, all, out| {
         let tree: BTreeMap<String, CategoryView> =
             all.iter().map(|(v, _)| (v.category_id.clone(), (*v).clone())).collect();
         for id in tree.keys() {
@@ -151,7 +152,7 @@ pub fn tree<'s>(
         |id, view| (id, (view, 0)),
     )
     .map(|(_, node)| ((), node))
-    .reduce(|_, nodes, out| {
+    .reduce_held(|_, nodes, out| {
         let items = nodes
             .iter()
             .map(|((view, count), _)| CategoryNode {

@@ -1,7 +1,8 @@
 //! Fraud flags (`views.md`, "Fraud rules"; the rules:
 //! [`shopflow_views::fraud`]): each user's orders and the payment failures of
-//! their orders, gathered under the user and checked in one reduce.
+//! their orders, gathered under the user and checked in one reduce (`reduce_held`).
 
+use crate::ops::ReduceHeld;
 use crate::Coll;
 use serde::{Deserialize, Serialize};
 use shopflow_topics::EventTime;
@@ -38,7 +39,7 @@ pub fn view<'s>(
     orders
         .map(|(order_id, view)| (view.user_id, Part::Order(view.created_at, order_id, view.total)))
         .concat(failed)
-        .reduce(move |user, parts, out| {
+        .reduce_held(move |user, parts, out| {
             let mut placed = Vec::new();
             let mut failures = Vec::new();
             for (part, n) in parts {

@@ -4,6 +4,7 @@
 //! a product's timeline of `available` in event-time order
 //! (Inventory.Oversold, Inventory.LowStock, Product.BackInStock).
 
+use crate::ops::ReduceHeld;
 use crate::{sum, Coll, Project};
 use shopflow_topics::events::{InventoryAdjusted, StockReceived};
 use shopflow_topics::{EventTime, OrderStatus};
@@ -51,10 +52,12 @@ pub fn view<'s>(facts: Coll<'s, Fact>, orders: Coll<'s, (String, OrderView)>) ->
     let all_parts = stock_parts.concat(order_parts);
     let presence = all_parts.clone().map(|(key, _)| key).distinct().map(|key| (key, 0));
     let amounts = sum(all_parts.filter(|(_, amount)| *amount != 0));
-    presence.concat(amounts).map(|((product, part), amount)| (product, (part, amount))).reduce(|product, parts, out| {
-        // Presence rows carry 0; sums carry the amount; both may name one part.
-        out.push((assemble(product, parts.iter().map(|((part, amount), _)| (part, *amount))), 1));
-    })
+    presence.concat(amounts).map(|((product, part), amount)| (product, (part, amount))).reduce_held(
+        |product, parts, out| {
+            // Presence rows carry 0; sums carry the amount; both may name one part.
+            out.push((assemble(product, parts.iter().map(|((part, amount), _)| (part, *amount))), 1));
+        },
+    )
 }
 
 /// One step of a product's `available` timeline: (event time, what made it
@@ -113,7 +116,7 @@ pub fn order_moves(order_id: &str, view: &OrderView) -> Vec<(String, Move)> {
 /// as "before: none".
 pub fn alerts<'s>(moves: Coll<'s, (String, Move)>, threshold: i64) -> Coll<'s, Derived> {
     moves
-        .reduce(move |product, moves, out| {
+        .reduce_held(move |product, moves, out| {
             let mut available: Option<i64> = None;
             let mut i = 0;
             while i < moves.len() {

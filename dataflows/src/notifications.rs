@@ -7,6 +7,7 @@
 //! Notification.Requested like every derived event: the pipeline emits each
 //! once it is settled.
 
+use crate::ops::ReduceHeld;
 use crate::orders::changes_of;
 use crate::{fold_each, Coll};
 use shopflow_topics::EventTime;
@@ -223,7 +224,7 @@ pub fn view<'s>(
             Fact::Cart(user, stamp, change) => Some((user, (stamp, change))),
             _ => None,
         })
-        .reduce(|_user, changes, out| {
+        .reduce_held(|_user, changes, out| {
             for spell in cart_spells(changes.iter().map(|(c, _)| (&c.0, &c.1))) {
                 out.push((spell, 1));
             }

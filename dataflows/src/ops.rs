@@ -13,15 +13,15 @@ where
 }
 
 /// Counts distinct values per key: the values present (a positive count) in
-/// each key's group, by one `reduce` — the rows arranged once by key, and one
-/// count per key — where `distinct` then `count` arranged every distinct
+/// each key's group, by one [`reduce_held`] — each key's values held once, and
+/// one count per key — where `distinct` then `count` arranged every distinct
 /// (key, value) as its input and its output and once more by key.
 pub fn count_distinct<'s, K, V>(rows: Coll<'s, (K, V)>) -> Coll<'s, (K, i64)>
 where
-    K: differential_dataflow::ExchangeData + differential_dataflow::Hashable,
+    K: differential_dataflow::ExchangeData + std::hash::Hash,
     V: differential_dataflow::ExchangeData,
 {
-    rows.reduce(|_, values, out| {
+    reduce_held(rows, "CountDistinct", |_, values, out| {
         let present = values.iter().filter(|(_, n)| *n > 0).count();
         if present > 0 {
             out.push((present as i64, 1));
@@ -148,7 +148,12 @@ where
             });
             while let Some((time, capability, arrived)) = pending.complete(&[frontier]) {
                 let mut session = out.session(&capability);
-                for (key, changes) in arrived {
+                for (key, mut changes) in arrived {
+                    // What cancels out within the epoch (a row taken off and given again) changes nothing.
+                    differential_dataflow::consolidation::consolidate(&mut changes);
+                    if changes.is_empty() {
+                        continue;
+                    }
                     let entry =
                         held.entry(key.clone()).or_insert_with(|| Held { values: Vec::new(), given: Box::new([]) });
                     entry.values.reserve_exact(changes.len());
@@ -176,11 +181,24 @@ where
                         differential_dataflow::consolidation::consolidate(&mut output);
                     }
                     if *output != *entry.given {
-                        for (old, n) in entry.given.iter() {
-                            session.give(((key.clone(), old.clone()), time, -n));
-                        }
-                        for (new, n) in &output {
-                            session.give(((key.clone(), new.clone()), time, *n));
+                        // Both sorted: only what differs is sent (a key's outputs may be many, and one changes).
+                        let (mut old, mut new) = (entry.given.iter().peekable(), output.iter().peekable());
+                        loop {
+                            let change = match (old.peek(), new.peek()) {
+                                (Some((was, m)), Some((is, n))) if was == is => {
+                                    let change = (n != m).then(|| (is, n - m));
+                                    old.next();
+                                    new.next();
+                                    change
+                                }
+                                (Some((was, m)), Some((is, _))) if was < is => old.next().map(|_| (was, -m)),
+                                (Some((was, m)), None) => old.next().map(|_| (was, -m)),
+                                (_, Some((is, n))) => new.next().map(|_| (is, *n)),
+                                (None, None) => break,
+                            };
+                            if let Some((value, diff)) = change {
+                                session.give(((key.clone(), value.clone()), time, diff));
+                            }
                         }
                         entry.given = std::mem::take(&mut output).into_boxed_slice();
                     } else {
@@ -197,6 +215,28 @@ where
         }
     });
     stream.as_collection()
+}
+
+/// [`reduce_held`] as a method of a keyed collection, where `reduce` was.
+pub trait ReduceHeld<'s, K, V> {
+    /// [`reduce_held`] of the collection.
+    fn reduce_held<W: differential_dataflow::ExchangeData>(
+        self,
+        logic: impl Fn(&K, &[(&V, isize)], &mut Vec<(W, isize)>) + 'static,
+    ) -> Coll<'s, (K, W)>;
+}
+
+impl<'s, K, V> ReduceHeld<'s, K, V> for Coll<'s, (K, V)>
+where
+    K: differential_dataflow::ExchangeData + std::hash::Hash,
+    V: differential_dataflow::ExchangeData,
+{
+    fn reduce_held<W: differential_dataflow::ExchangeData>(
+        self,
+        logic: impl Fn(&K, &[(&V, isize)], &mut Vec<(W, isize)>) + 'static,
+    ) -> Coll<'s, (K, W)> {
+        reduce_held(self, "ReduceHeld", logic)
+    }
 }
 
 /// Per key, `fold` of the key's facts present, in order, at every epoch

@@ -4,6 +4,7 @@
 //! shipment status; the Order.StatusChanged events that history implies; each
 //! user's orders; and the purchases other families read.
 
+use crate::ops::ReduceHeld;
 use crate::{fold_each, Coll, Project};
 use shopflow_topics::events::{
     OrderCancelled, OrderCreated, OrderReturnRequested, ShipmentCreated, ShipmentDelivered, ShipmentStatusUpdated,
@@ -89,7 +90,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>) -> Coll<'s, (String, OrderView)> {
 pub fn user_orders<'s>(orders: Coll<'s, (String, OrderView)>) -> Coll<'s, (String, Vec<String>)> {
     orders
         .map(|(order_id, view)| (view.user_id, order_id))
-        .reduce(|_, ids, out| out.push((ids.iter().map(|(id, _)| (*id).clone()).collect::<Vec<String>>(), 1)))
+        .reduce_held(|_, ids, out| out.push((ids.iter().map(|(id, _)| (*id).clone()).collect::<Vec<String>>(), 1)))
 }
 
 /// The Order.StatusChanged events of every order's history, one per entry.

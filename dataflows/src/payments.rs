@@ -3,6 +3,7 @@
 //! folded from its Payment.* events, and each user's wallet from top-ups and
 //! the money their wallet payments moved.
 
+use crate::ops::ReduceHeld;
 use crate::orders::step;
 use crate::{fold_each, Coll, Project};
 use shopflow_topics::events::{PaymentCompleted, PaymentFailed, PaymentInitiated, PaymentRefunded, WalletToppedUp};
@@ -83,7 +84,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>) -> Payments<'s> {
         _ => None,
     });
     let moved = payments.clone().flat_map(|(_, view)| wallet_items(&view));
-    let wallets = top_ups.concat(moved).reduce(|user, items, out| {
+    let wallets = top_ups.concat(moved).reduce_held(|user, items, out| {
         out.push((WalletView::new(user, items.iter().map(|(item, _)| (*item).clone()).collect()), 1));
     });
     Payments { payments, wallets }

@@ -3,6 +3,7 @@
 //! whether it ended, and `promotion_performance` — the purchases that used
 //! the code, their discount and their total.
 
+use crate::ops::ReduceHeld;
 use crate::{fold_each, Coll, Project};
 use shopflow_topics::events::{PromotionCreated, PromotionEnded};
 use shopflow_views::facts::{Fact, PromotionChange, PromotionTerms, Stamp};
@@ -52,7 +53,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>, orders: Coll<'s, (String, OrderView)>) ->
             let code = order.promo_code.clone().filter(|_| order.is_purchase())?;
             Some((code, (order.discount, order.total)))
         })
-        .reduce(|code, orders, out| {
+        .reduce_held(|code, orders, out| {
             let mut row = PromotionPerformance { code: code.clone(), ..Default::default() };
             for ((discount, total), n) in orders {
                 row.orders += *n as i64;

@@ -7,6 +7,7 @@
 //! not of the history (`benches/absorb.rs`).
 
 use crate::cooccur::together;
+use crate::ops::ReduceHeld;
 use crate::orders::{Purchase, Recency};
 use crate::{id_hash, Coll, Epoch, Project};
 use shopflow_topics::events::ProductViewed;
@@ -58,10 +59,10 @@ pub fn view<'s>(
     newest: Coll<'s, EventTime>,
     config: Config,
 ) -> Recommend<'s> {
-    // Purchases come and go (an order cancelled): the latest per product is a reduce.
+    // Purchases come and go (an order cancelled): the latest per product is a reduce (`reduce_held`).
     let bought = purchases.clone().map(|(user, product, stamp, _)| ((user, product), stamp));
     let bought_latest =
-        bought.reduce(|_, recencies, out| out.push((recencies.last().expect("non-empty").0.clone(), 1)));
+        bought.reduce_held(|_, recencies, out| out.push((recencies.last().expect("non-empty").0.clone(), 1)));
     let bought_recently = recent_distinct(bought_latest, config.pair_cap);
     let bought_together = together(bought_recently);
     // Views only ever arrive: each user's products and their latest views, in one operator.
@@ -71,7 +72,7 @@ pub fn view<'s>(
     });
     let viewed_recently = recent_views(viewed, config.pair_cap);
     let viewed_together = together(viewed_recently);
-    let purchases_by_user = purchased_pairs.reduce(|user, products, out| {
+    let purchases_by_user = purchased_pairs.reduce_held(|user, products, out| {
         let products = products.iter().map(|(p, _)| (*p).clone()).collect();
         out.push((Purchases { user_id: user.clone(), products }, 1));
     });
@@ -82,7 +83,7 @@ pub fn view<'s>(
 /// Per user, the `cap` distinct products of the most recent, from each
 /// (user, product)'s latest [`Recency`] (ties by productId, descending).
 fn recent_distinct<'s>(latest: Coll<'s, ((String, String), Recency)>, cap: usize) -> Coll<'s, (String, String)> {
-    latest.map(|((user, product), recency)| (user, (recency, product))).reduce(move |_, recent, out| {
+    latest.map(|((user, product), recency)| (user, (recency, product))).reduce_held(move |_, recent, out| {
         for ((_, product), _) in recent.iter().rev().take(cap) {
             out.push((product.clone(), 1));
         }

@@ -4,6 +4,7 @@
 //! of their `rating` (the mean: [`shopflow_views::reviews::rating_mean`]).
 
 use crate::ops::join_or_alone;
+use crate::ops::ReduceHeld;
 use crate::{Coll, Project};
 use shopflow_topics::events::{ModerationAction, ReviewModerated, ReviewPosted};
 use shopflow_views::facts::{Fact, ReviewChange, Stamp};
@@ -48,7 +49,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>, purchased: Coll<'s, (String, String)>) ->
             Fact::Review(product, stamp, change) => Some((product, (stamp, change))),
             _ => None,
         })
-        .reduce(|_product, changes, out| {
+        .reduce_held(|_product, changes, out| {
             for item in fold_reviews(changes.iter().map(|(c, _)| (&c.0, &c.1))) {
                 out.push((item, 1));
             }
@@ -64,7 +65,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>, purchased: Coll<'s, (String, String)>) ->
         },
         |(_, product), item| (product, item),
     )
-    .reduce(|product, items, out| {
+    .reduce_held(|product, items, out| {
         out.push((ReviewsView::new(product, items.iter().map(|(i, _)| (*i).clone()).collect()), 1));
     });
     let ratings = reviews.clone().map(|(product, view)| (product, view.rating()));

@@ -7,6 +7,7 @@
 //! assembled here (the sink writes each row as a field of its list's hash).
 
 use crate::ops::Epochs;
+use crate::ops::ReduceHeld;
 use crate::{id_hash, Coll, Epoch, Project};
 use shopflow_topics::events::{SearchPerformed, SearchResultClicked};
 use shopflow_topics::EventTime;
@@ -99,7 +100,7 @@ pub fn view<'s>(live: Coll<'s, (String, ProductView)>, categories: Coll<'s, (Str
         .clone()
         .map(|(id, view)| (view.category_id, id))
         .join_map(category_terms, |_, id, term| ((term.clone(), id.clone()), CATEGORY));
-    let fields = own.concat(named).reduce(|_, fields, out| {
+    let fields = own.concat(named).reduce_held(|_, fields, out| {
         out.push((fields.iter().fold(0u8, |all, (field, _)| all | **field), 1));
     });
     // Joined with the entries, not the views: the join arranges what it is

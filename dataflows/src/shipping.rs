@@ -6,6 +6,7 @@
 //! shipment tracking.
 
 use crate::ops::Epochs;
+use crate::ops::ReduceHeld;
 use crate::{fold_each, id_hash, Coll, Epoch, Project};
 use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::AsCollection;
@@ -137,7 +138,7 @@ pub fn view<'s>(
             Fact::ShipTo(order_id, stamp, city) => Some((order_id, (stamp, city))),
             _ => None,
         })
-        .reduce(|_, stamps, out| out.push((stamps[0].0 .1.clone(), 1)));
+        .reduce_held(|_, stamps, out| out.push((stamps[0].0 .1.clone(), 1)));
     let windows = orders.flat_map(|(order_id, view)| window(&view).map(|w| (order_id, (w, view.user_id))));
     let opened = windows.join_map(cities, |order_id, ((opens, closes), user_id), city| {
         (city_key(city), CityInput::Order(*opens, *closes, order_id.clone(), user_id.clone(), city.clone()))
@@ -151,7 +152,7 @@ pub fn view<'s>(
     let partners = partners
         .map(|(partner_id, fold)| (partner_id, Ok(fold.view)))
         .concat(open)
-        .reduce(|_, rows: &[(&Result<PartnerView, String>, isize)], out| {
+        .reduce_held(|_, rows: &[(&Result<PartnerView, String>, isize)], out| {
             if let Some((Ok(view), _)) = rows.iter().find(|(row, _)| row.is_ok()) {
                 let open = rows.iter().filter(|(row, _)| row.is_err()).map(|(_, n)| *n as i64).sum();
                 out.push((PartnerView { open_assignments: open, ..view.clone() }, 1));

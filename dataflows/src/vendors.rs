@@ -5,6 +5,7 @@
 //! balance, its share of every order, each user's application, and
 //! `vendor_sales_daily`.
 
+use crate::ops::ReduceHeld;
 use crate::{fold_each, Coll, Project};
 use serde::{Deserialize, Serialize};
 use shopflow_topics::events::{PayoutProcessed, PayoutRequested, VendorApplied, VendorApproved, VendorSuspended};
@@ -137,7 +138,7 @@ pub fn view<'s>(
         .map(|(id, profile)| (id, Part::Profile(profile)))
         .concat(lines)
         .concat(payouts)
-        .reduce(|vendor, parts, out| out.push((fold_vendor(vendor, parts), 1)));
+        .reduce_held(|vendor, parts, out| out.push((fold_vendor(vendor, parts), 1)));
     let balances = vendors.clone().map(|(id, view)| (id, VendorBalance::from(&view)));
     let applications = profiles
         .flat_map(|(vendor_id, profile)| {
@@ -153,7 +154,7 @@ pub fn view<'s>(
                 },
             ))
         })
-        .reduce(|_, applications, out| {
+        .reduce_held(|_, applications, out| {
             let latest = applications.iter().max_by_key(|(a, _)| (a.applied_at, &a.vendor_id)).expect("non-empty");
             out.push(((*latest.0).clone(), 1));
         });
@@ -181,7 +182,7 @@ pub fn view<'s>(
                 ((day, line.vendor_id, line.product_id), (order_id.clone(), line.quantity, line.unit_price))
             })
         })
-        .reduce(|(day, vendor, product), lines, out| {
+        .reduce_held(|(day, vendor, product), lines, out| {
             let mut orders: Vec<&String> = lines.iter().map(|((order, _, _), _)| order).collect();
             orders.dedup();
             let units = lines.iter().map(|((_, q, _), n)| q * *n as i64).sum();
