@@ -144,7 +144,7 @@ pub fn tree<'s>(
     categories: Coll<'s, (String, CategoryView)>,
     live: Coll<'s, (String, ProductView)>,
 ) -> Coll<'s, (String, CategoryTree)> {
-    let counts = live.flat_map(|(_, view)| view.categories).count();
+    let counts = crate::ops::count(live.flat_map(|(_, view)| view.categories));
     join_or_alone(
         categories,
         counts,

@@ -50,7 +50,7 @@ pub fn view<'s>(facts: Coll<'s, Fact>, orders: Coll<'s, (String, OrderView)>) ->
         parts
     });
     let all_parts = stock_parts.concat(order_parts);
-    let presence = all_parts.clone().map(|(key, _)| key).distinct().map(|key| (key, 0));
+    let presence = crate::ops::distinct(all_parts.clone().map(|(key, _)| key)).map(|key| (key, 0));
     let amounts = sum(all_parts.filter(|(_, amount)| *amount != 0));
     presence.concat(amounts).map(|((product, part), amount)| (product, (part, amount))).reduce_held(
         |product, parts, out| {

@@ -559,7 +559,7 @@ pub fn build_with<'s>(events: Coll<'s, (String, Vec<Fact>)>, settings: Settings)
     mark("purchases");
     let purchases = orders::purchases(orders.clone());
     mark("purchased_pairs");
-    let purchased_pairs = purchases.clone().map(|(user, product, _, _)| (user, product)).distinct();
+    let purchased_pairs = ops::distinct(purchases.clone().map(|(user, product, _, _)| (user, product)));
     mark("reviews");
     let reviews = reviews::view(facts.of(&[Kind::Review]), purchased_pairs.clone());
     mark("newest");

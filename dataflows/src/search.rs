@@ -93,9 +93,10 @@ pub fn view<'s>(live: Coll<'s, (String, ProductView)>, categories: Coll<'s, (Str
     let own = live.clone().flat_map(|(id, view)| {
         terms_of(&view).into_iter().map(move |(term, fields)| ((term, id.clone()), fields)).collect::<Vec<_>>()
     });
-    let category_terms = categories
-        .flat_map(|(id, view)| search::terms(&view.name).map(move |term| (id.clone(), term)).collect::<Vec<_>>())
-        .distinct();
+    let category_terms = crate::ops::distinct(
+        categories
+            .flat_map(|(id, view)| search::terms(&view.name).map(move |term| (id.clone(), term)).collect::<Vec<_>>()),
+    );
     let named = live
         .clone()
         .map(|(id, view)| (view.category_id, id))
