@@ -15,14 +15,7 @@ where
         "Sum",
         |(key, _)| key.hashed(),
         |(key, amount)| (key, amount as isize),
-        |key, before, after, out| {
-            if before != 0 {
-                out.push(((key.clone(), before as i64), -1));
-            }
-            if after != 0 {
-                out.push(((key.clone(), after as i64), 1));
-            }
-        },
+        |key, before, after, out| moved(key, before, after, out, |sum| sum as i64),
     )
 }
 
@@ -36,15 +29,19 @@ where
         "Count",
         |row| row.hashed(),
         |row| (row, 1),
-        |row, before, after, out| {
-            if before != 0 {
-                out.push(((row.clone(), before), -1));
-            }
-            if after != 0 {
-                out.push(((row.clone(), after), 1));
-            }
-        },
+        |row, before, after, out| moved(row, before, after, out, |count| count),
     )
+}
+
+/// What a key's total moving from `before` to `after` changes of (key, total)
+/// rows (a total of zero is no row), `shown` being how a total is given.
+fn moved<K: Clone, T>(key: &K, before: isize, after: isize, out: &mut Vec<((K, T), isize)>, shown: fn(isize) -> T) {
+    if before != 0 {
+        out.push(((key.clone(), shown(before)), -1));
+    }
+    if after != 0 {
+        out.push(((key.clone(), shown(after)), 1));
+    }
 }
 
 /// Each row once while its count is not zero: differential's `distinct`.
@@ -66,11 +63,14 @@ where
 }
 
 /// Per key (`split` of a row: its key and its weight), the sum of weight ×
-/// count of its rows, held in a map — where `count` and `distinct` arranged
-/// their input and their output. Rows are exchanged by `route` (their key's
-/// hash); epochs are taken
-/// in order once the input has passed them ([`Epochs`]); for each key whose
-/// sum an epoch changed, `emit(key, before, after, output)` says what changes.
+/// count of its rows, held in a map under the key's 128-bit hash
+/// ([`shopflow_topics::hash::hash128`]: 16 bytes, where a key may hold
+/// strings; a change always comes with its key, so the key itself need not be
+/// kept) — where `count` and `distinct` arranged their input and their output
+/// in full. Rows are exchanged by `route` (their key's hash); epochs are
+/// taken in order once the input has passed them ([`Epochs`]); for each key
+/// whose sum an epoch changed, `emit(key, before, after, output)` says what
+/// changes.
 fn tallied<'s, D, K, O>(
     rows: Coll<'s, D>,
     name: &str,
@@ -91,7 +91,7 @@ where
     let route = move |(row, _, _): &(D, Epoch, isize)| route(row);
     let stream = rows.inner.unary_frontier(Exchange::new(route), name, |_, _| {
         let mut pending: Epochs<HashMap<K, isize>> = Epochs::new();
-        let mut sums: HashMap<K, isize> = HashMap::new();
+        let mut sums: HashMap<u128, isize> = HashMap::new();
         let mut changes: Vec<(O, isize)> = Vec::new();
         move |(input, frontier), output| {
             input.for_each_stamp(|capability, containers| {
@@ -106,15 +106,14 @@ where
                     if amount == 0 {
                         continue;
                     }
-                    let before = sums.get(&key).copied().unwrap_or(0);
+                    let hash = shopflow_topics::hash::hash128(&key);
+                    let before = sums.get(&hash).copied().unwrap_or(0);
                     let after = before + amount;
                     emit(&key, before, after, &mut changes);
                     if after == 0 {
-                        sums.remove(&key);
-                    } else if let Some(held) = sums.get_mut(&key) {
-                        *held = after;
+                        sums.remove(&hash);
                     } else {
-                        sums.insert(key, after);
+                        sums.insert(hash, after);
                     }
                     for (row, diff) in changes.drain(..) {
                         session.give((row, time, diff));
@@ -213,10 +212,12 @@ where
     fold_each(facts, pick, fold).arrange_by_key_named("Arrange: FoldEach")
 }
 
-/// What [`reduce_held`] holds of one key: its values in order, each with its
-/// count (none at zero), at their exact length (no room kept for more: a
-/// value is often a fact of more than a hundred bytes), and what the logic
-/// last gave for them, consolidated, in a slice of its exact length.
+/// What [`reduce_held`] holds of one key (under the key's 128-bit hash,
+/// [`shopflow_topics::hash::hash128`]: a change always comes with its key, so
+/// the key itself is not kept): its values in order, each with its count
+/// (none at zero), at their exact length (no room kept for more: a value is
+/// often a fact of more than a hundred bytes), and what the logic last gave
+/// for them, consolidated, in a slice of its exact length.
 struct Held<V, W> {
     values: Vec<(V, isize)>,
     given: Box<[(W, isize)]>,
@@ -252,7 +253,8 @@ where
     let stream = rows.inner.unary_frontier(Exchange::new(route), name, |_, _| {
         // Per epoch not yet complete: what arrived for each key.
         let mut pending: Epochs<HashMap<K, Vec<(V, isize)>>> = Epochs::new();
-        let mut held: HashMap<K, Held<V, W>> = HashMap::new();
+        // Under each key's 128-bit hash: a change always comes with its key.
+        let mut held: HashMap<u128, Held<V, W>> = HashMap::new();
         let mut output: Vec<(W, isize)> = Vec::new();
         move |(input, frontier), out| {
             input.for_each_stamp(|capability, containers| {
@@ -268,8 +270,8 @@ where
                     if changes.is_empty() {
                         continue;
                     }
-                    let entry =
-                        held.entry(key.clone()).or_insert_with(|| Held { values: Vec::new(), given: Box::new([]) });
+                    let hash = shopflow_topics::hash::hash128(&key);
+                    let entry = held.entry(hash).or_insert_with(|| Held { values: Vec::new(), given: Box::new([]) });
                     entry.values.reserve_exact(changes.len());
                     for (value, diff) in changes {
                         // Values mostly come in order: one past the last is checked first.
@@ -319,7 +321,7 @@ where
                         output.clear();
                     }
                     if entry.values.is_empty() {
-                        held.remove(&key);
+                        held.remove(&hash);
                     } else if entry.values.capacity() > entry.values.len() {
                         // Values taken off leave room behind them.
                         entry.values.shrink_to_fit();
