@@ -54,7 +54,8 @@
 //! - `payments` — each payment's status and refunds; each user's wallet.
 //! - `promotions` — promotions and `promotion_performance`.
 //! - `fraud` — the fraud rules' flags per user.
-//! - `search` — listings and the search index (posting lists).
+//! - `search` — listings and the search index (posting lists); suggestions
+//!   per prefix and trending searches.
 //! - `carts` — priced cart lines.
 //! - `users` — profiles and notification preferences.
 //! - `reviews` — reviews with `verifiedPurchase`, and ratings.
@@ -62,7 +63,9 @@
 //! - `cooccur` — the co-occurrence lists of bought and viewed together, kept by
 //!   operators of their own (numbered products, pair counts by user, tops by product).
 //! - `analytics` — `sales_daily`, `funnel_daily`, `product_stats`.
-//! - `ops` — small operators the families share.
+//! - `ops` — small operators the families share: `reduce_held` (what a `reduce`
+//!   computes, each key's values and output held in place, no arrangements),
+//!   `count`, `distinct` and `sum` by one map each, windowed sums and tops.
 //!
 //! This file keeps the input's first step ([`dedup`]), the projection of
 //! every event type ([`facts_of`]) and the composition ([`build`], [`Views`]).
