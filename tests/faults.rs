@@ -333,6 +333,17 @@ impl LiveLoad {
     /// As [`LiveLoad::start`], the pipeline a cluster of `processes` processes of one worker each
     /// (two workers when alone).
     fn start_cluster(name: &str, env: Vec<(&'static str, String)>, processes: usize) -> LiveLoad {
+        LiveLoad::start_with(name, env, processes, || {})
+    }
+
+    /// As [`LiveLoad::start_cluster`], with `before_load` done once the pipeline serves and
+    /// before the load starts.
+    fn start_with(
+        name: &str,
+        env: Vec<(&'static str, String)>,
+        processes: usize,
+        before_load: impl FnOnce(),
+    ) -> LiveLoad {
         let knobs = (
             knob("SHOPFLOW_FAULT_EVENTS", 12_000),
             knob("SHOPFLOW_FAULT_RATE", 1_500),
@@ -377,6 +388,7 @@ impl LiveLoad {
             live.spawn(process);
         }
         support::wait_until("the pipeline to serve", 120, || live.served().is_some_and(|a| a > 0));
+        before_load();
         let load = live.space.shopflow().args(["generate", "--rate", &rate]).args(sizes).stdout(Stdio::null()).spawn();
         live.load = Some(Running(load.unwrap()));
         support::wait_until("the load's first records", 60, || {
@@ -555,12 +567,16 @@ impl OwnClickHouse {
 #[test]
 fn clickhouse_away_during_a_load_holds_the_analytics_and_loses_nothing() {
     let mut clickhouse = OwnClickHouse::new("own-clickhouse");
-    let mut live = LiveLoad::start("clickhouse_away", vec![("SHOPFLOW_CLICKHOUSE_URL", clickhouse.url())]);
+    let url = clickhouse.url();
+    // ClickHouse goes away for the outage, with the load going on: Redis stays served. It is
+    // stopped before the load starts: a SIGTERM'd ClickHouse may take seconds to exit, and a
+    // pipeline that had written the whole load by then would never meet the outage.
+    let mut stopped = Instant::now();
+    let mut live = LiveLoad::start_with("clickhouse_away", vec![("SHOPFLOW_CLICKHOUSE_URL", url)], 1, || {
+        clickhouse.stop();
+        stopped = Instant::now();
+    });
     let (events, rate, outage, seed) = live.knobs;
-
-    // ClickHouse goes away for the outage, with the load going on: Redis stays served.
-    clickhouse.stop();
-    let stopped = Instant::now();
     let before = live.served().unwrap();
     support::wait_until("publications to Redis while ClickHouse is away", 60, || {
         live.served().is_some_and(|a| a > before)
