@@ -182,12 +182,15 @@ fn suggestions<'s>(queries: Coll<'s, String>) -> Coll<'s, (String, Suggestions)>
                 }
                 let mut session = output.session(&capability);
                 for (prefix, changed) in under {
-                    let old = tops.remove(prefix).unwrap_or_default();
-                    let new = mended(&old, &changed).unwrap_or_else(|| ranked(&counts, prefix));
+                    // Most searches leave a prefix's top as it was: looked up in place, and
+                    // the map written only when the top changed.
+                    let held = tops.get(prefix);
+                    let old = held.map(Vec::as_slice).unwrap_or_default();
+                    let new = mended(old, &changed).unwrap_or_else(|| ranked(&counts, prefix));
                     if new == old {
-                        tops.insert(prefix.to_string(), new);
                         continue;
                     }
+                    let old = if held.is_some() { tops.remove(prefix).unwrap_or_default() } else { Top::new() };
                     if !old.is_empty() {
                         session.give(((prefix.to_string(), shown(prefix, old)), time, -1));
                     }
@@ -208,7 +211,7 @@ fn suggestions<'s>(queries: Coll<'s, String>) -> Coll<'s, (String, Suggestions)>
 /// the changed ones (at their new searches) give the new top when the old
 /// one held every query of the prefix (fewer than [`SUGGESTIONS_TOP`]), or
 /// when their first [`SUGGESTIONS_TOP`] end no later than the old last.
-fn mended(old: &Top, changed: &[&Change]) -> Option<Top> {
+fn mended(old: &[(i64, String)], changed: &[&Change]) -> Option<Top> {
     let is_changed = |query: &String| changed.iter().any(|(changed, _, _)| changed == query);
     let mut top: Top = old.iter().filter(|(_, query)| !is_changed(query)).cloned().collect();
     top.extend(
