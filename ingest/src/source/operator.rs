@@ -2,11 +2,13 @@
 //! partitions.
 //!
 //! Time is the wall clock in milliseconds: each activation first moves the
-//! operator's capability up to "now", emits what it reads at that time and
-//! then moves one past it — except behind (the read budget filled), when the
-//! epoch stays open for up to [`EPOCH_SPAN`] of reading and starts on a span
-//! boundary, so that downstream a reduce evaluates a changed key once per
-//! span rather than once per activation of each worker. Workers park between activations instead of
+//! operator's capability up to the start of the [`LIVE_GRID`] window it is
+//! in, emits what it reads at that time and then moves to the next window,
+//! so the workers reading in one window share its epoch — except behind (the
+//! read budget filled), when the epoch stays open for up to [`EPOCH_SPAN`] of
+//! reading and starts on a span boundary, so that downstream a reduce
+//! evaluates a changed key once per span rather than once per activation of
+//! each worker. Workers park between activations instead of
 //! polling on a timer: a record arriving wakes, through the consumer queue's
 //! non-empty callback, every source of the process ([`Wakers`]), so the idle
 //! ones move their capabilities past the busy one's epoch; while records
@@ -136,6 +138,14 @@ pub const IN_FLIGHT: usize = 2;
 /// operators downstream less (a reduce evaluates each changed key once per
 /// epoch) without delaying anything that was not already waiting.
 pub const EPOCH_SPAN: Duration = Duration::from_millis(2000);
+
+/// The windows of wall-clock time a live source's epochs start on: a worker
+/// reads into the epoch of the window it is in, and at most once per window
+/// (what it reads later in a window goes into the next one). The workers
+/// reading about together then share an epoch, and the dataflow, whose cost
+/// is mostly per epoch at a moderate load, steps half as many: a record waits
+/// at most one window more for its epoch to close.
+pub const LIVE_GRID: Duration = Duration::from_millis(5);
 
 /// How long one activation reads at most.
 const READ_BUDGET: Duration = Duration::from_millis(50);
@@ -489,7 +499,8 @@ where
                 // epochs coincide and the operators downstream see one time where they would
                 // have seen one per worker per activation.
                 let now = now_ms();
-                let now = if backlog { now - now % EPOCH_SPAN.as_millis() as Epoch } else { now };
+                let grid = if backlog { EPOCH_SPAN } else { LIVE_GRID }.as_millis() as Epoch;
+                let now = now - now % grid;
                 let time = now.max(*caps[0].time());
                 for cap in caps.iter_mut() {
                     cap.downgrade(&time);
@@ -642,8 +653,12 @@ where
             }
             if opened.take().is_some() || changed {
                 in_flight.push_back(time);
+                // On to the next window: what this worker reads later in this one joins the
+                // epoch the other workers read into, rather than making one of its own.
+                let grid = LIVE_GRID.as_millis() as Epoch;
+                let next = time - time % grid + grid;
                 for cap in caps.iter_mut() {
-                    cap.downgrade(&(time + 1));
+                    cap.downgrade(&next);
                 }
             }
             if finishing {
