@@ -140,11 +140,11 @@ pub const IN_FLIGHT: usize = 2;
 pub const EPOCH_SPAN: Duration = Duration::from_millis(2000);
 
 /// The windows of wall-clock time a live source's epochs start on: a worker
-/// reads into the epoch of the window it is in, and at most once per window
-/// (what it reads later in a window goes into the next one). The workers
+/// reads into the epoch of the window it is in, at most once per window (what
+/// arrives after it closed that epoch waits for the next window). The workers
 /// reading about together then share an epoch, and the dataflow, whose cost
-/// is mostly per epoch at a moderate load, steps half as many: a record waits
-/// at most one window more for its epoch to close.
+/// is mostly per epoch at a moderate load, steps half as many; a record waits
+/// at most a window more for its epoch to be read and close.
 pub const LIVE_GRID: Duration = Duration::from_millis(5);
 
 /// How long one activation reads at most.
@@ -495,13 +495,23 @@ where
         move |_frontiers| {
             let Some(caps) = capability.as_mut() else { return };
             if opened.is_none() {
-                // A new epoch: under a backlog on the span's boundary, so that the workers'
-                // epochs coincide and the operators downstream see one time where they would
-                // have seen one per worker per activation.
+                // A new epoch, on the start of the live window it is in (under a backlog, of
+                // the span), so that the workers' epochs coincide and the operators downstream
+                // see one time where they would have seen one per worker per activation.
                 let now = now_ms();
                 let grid = if backlog { EPOCH_SPAN } else { LIVE_GRID }.as_millis() as Epoch;
-                let now = now - now % grid;
-                let time = now.max(*caps[0].time());
+                let start = now - now % grid;
+                let next = *caps[0].time();
+                if !backlog && next > start && !stop.load(Ordering::SeqCst) {
+                    // This worker has closed an epoch in this window: the rest of the window
+                    // waits for the next one. (Reading on into the next window's epoch, and
+                    // closing that, would take the epochs ahead of the clock, further at each
+                    // read: the other workers, whose epochs follow the clock, then held every
+                    // epoch back until the clock caught up.)
+                    activator.activate_after(Duration::from_millis(next.saturating_sub(now).max(1)));
+                    return;
+                }
+                let time = start.max(next);
                 for cap in caps.iter_mut() {
                     cap.downgrade(&time);
                 }
