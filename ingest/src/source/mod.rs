@@ -134,9 +134,9 @@ pub fn consumer_config(brokers: &str, group_id: &str) -> ClientConfig {
         // Answer a fetch within 10 ms even when there is nothing. tansu 0.6 reads what a
         // fetch asks for and then sleeps out the whole wait before answering, found or not,
         // so a record waits half a wait for the next fetch and then a whole one: 1.5 x the
-        // wait behind the broker's acknowledgement (`cargo bench --bench broker`: 25 ms gave
-        // p50 50 ms at 2,700 records/s, 10 ms 31 ms; 5 ms no better under load, as the
-        // broker then answers its producers later). An idle consumer sends 100 small
+        // wait behind the broker's acknowledgement (`cargo bench --bench broker`, 2,700
+        // records/s after a 1M history: 25 ms gave p50 44 ms, 10 ms 21 ms; 5 ms no better
+        // under load, as the broker then answers its producers later). An idle consumer sends 100 small
         // fetches a second; a broker that answers when records arrive (Kafka) is no slower.
         .set("fetch.wait.max.ms", "10")
         // After a backlog the local queue is full and librdkafka backs off fetching for

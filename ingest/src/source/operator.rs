@@ -3,8 +3,9 @@
 //!
 //! Time is the wall clock in milliseconds: each activation first moves the
 //! operator's capability up to the start of the [`LIVE_GRID`] window it is
-//! in, emits what it reads at that time and then moves to the next window,
-//! so the workers reading in one window share its epoch — except behind (the
+//! in, emits what it reads at that time and then moves to the next window
+//! (reading again when that begins), so the workers reading in one window
+//! share its epoch and no epoch runs ahead of the clock — except behind (the
 //! read budget filled), when the epoch stays open for up to [`EPOCH_SPAN`] of
 //! reading and starts on a span boundary, so that downstream a reduce
 //! evaluates a changed key once per span rather than once per activation of
@@ -663,8 +664,8 @@ where
             }
             if opened.take().is_some() || changed {
                 in_flight.push_back(time);
-                // On to the next window: what this worker reads later in this one joins the
-                // epoch the other workers read into, rather than making one of its own.
+                // On to the next window: this worker reads again when it begins (above), into
+                // the epoch the other workers reading then share.
                 let grid = LIVE_GRID.as_millis() as Epoch;
                 let next = time - time % grid + grid;
                 for cap in caps.iter_mut() {
