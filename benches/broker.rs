@@ -15,6 +15,9 @@
 //! same hand-off, so this is the part of it that no change to the pipeline can
 //! remove.
 
+mod common;
+
+use common::{env, event_time, percentile};
 use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
 use rdkafka::message::Message;
@@ -23,7 +26,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use shopflow_ingest::generate::{Generator, GeneratorConfig};
 use shopflow_ingest::producer::producer_config;
 use shopflow_ingest::source::consumer_config;
-use shopflow_topics::{EventTime, Topic};
+use shopflow_topics::Topic;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,10 +36,6 @@ const PARTITIONS: i32 = 10;
 
 /// (topic, partition, offset).
 type Place = (String, i32, i64);
-
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
 
 /// Delivery reports: where each record landed, when it was handed off and when acknowledged.
 #[derive(Clone, Default)]
@@ -53,10 +52,6 @@ impl ProducerContext for Acks {
             self.0.lock().unwrap().push((place, *sent, Instant::now()));
         }
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn summary(mut millis: Vec<f64>) -> String {
@@ -264,11 +259,4 @@ fn main() {
     for reader in readers {
         reader.join().unwrap();
     }
-}
-
-/// A generated record's event time (`None` for a malformed one).
-fn event_time(value: &str) -> Option<EventTime> {
-    let from = value.find("\"time\":\"")? + 8;
-    let to = from + value[from..].find('"')?;
-    EventTime::parse(&value[from..to]).ok()
 }

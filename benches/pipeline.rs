@@ -29,6 +29,9 @@
 //!
 //! It prints one line per figure; BENCHMARKS.md records them.
 
+mod common;
+
+use common::{env, event_time, percentile};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -44,10 +47,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const PARTITIONS: i32 = 10;
-
-fn env(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
 
 /// Delivery reports with the send instant riding along.
 #[derive(Clone, Default)]
@@ -241,10 +240,6 @@ fn pipeline_command(brokers: &str, prefix: &str, namespace: &str) -> Command {
 /// Where the pipeline's log goes (shown when it fails).
 fn log_path() -> std::path::PathBuf {
     std::env::temp_dir().join("shopflow-bench-pipeline.log")
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {
@@ -475,13 +470,6 @@ fn freshness(
     }
     seen.visible.sort_by(|a, b| a.0.total_cmp(&b.0));
     (seen, end)
-}
-
-/// A generated record's event time (`None` for a malformed one).
-fn event_time(value: &str) -> Option<EventTime> {
-    let from = value.find("\"time\":\"")? + 8;
-    let to = from + value[from..].find('"')?;
-    EventTime::parse(&value[from..to]).ok()
 }
 
 /// What one load saw: records sent, and for each one that became visible,

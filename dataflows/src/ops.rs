@@ -107,13 +107,14 @@ where
                         continue;
                     }
                     let hash = shopflow_topics::hash::hash128(&key);
-                    let before = sums.get(&hash).copied().unwrap_or(0);
+                    // One lookup: the total is moved in place, and taken out at zero.
+                    let held = sums.entry(hash).or_insert(0);
+                    let before = *held;
                     let after = before + amount;
+                    *held = after;
                     emit(&key, before, after, &mut changes);
                     if after == 0 {
                         sums.remove(&hash);
-                    } else {
-                        sums.insert(hash, after);
                     }
                     for (row, diff) in changes.drain(..) {
                         session.give((row, time, diff));

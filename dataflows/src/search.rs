@@ -184,13 +184,12 @@ fn suggestions<'s>(queries: Coll<'s, String>) -> Coll<'s, (String, Suggestions)>
                 for (prefix, changed) in under {
                     // Most searches leave a prefix's top as it was: looked up in place, and
                     // the map written only when the top changed.
-                    let held = tops.get(prefix);
-                    let old = held.map(Vec::as_slice).unwrap_or_default();
+                    let old = tops.get(prefix).map(Vec::as_slice).unwrap_or_default();
                     let new = mended(old, &changed).unwrap_or_else(|| ranked(&counts, prefix));
                     if new == old {
                         continue;
                     }
-                    let old = if held.is_some() { tops.remove(prefix).unwrap_or_default() } else { Top::new() };
+                    let old = tops.remove(prefix).unwrap_or_default();
                     if !old.is_empty() {
                         session.give(((prefix.to_string(), shown(prefix, old)), time, -1));
                     }
