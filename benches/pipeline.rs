@@ -28,6 +28,8 @@
 //!    records/s, MB/s and the ratio to the raw ceiling.
 //!
 //! It prints one line per figure; BENCHMARKS.md records them.
+//! `BENCH_BINARY=PATH` runs another build of `shopflow` (an A/B of two
+//! commits on one machine) instead of the one built with the bench.
 
 mod common;
 
@@ -226,7 +228,8 @@ fn wait_measured(mut child: std::process::Child, what: &str) -> u64 {
 }
 
 fn pipeline_command(brokers: &str, prefix: &str, namespace: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_shopflow"));
+    let binary = std::env::var_os("BENCH_BINARY").unwrap_or_else(|| env!("CARGO_BIN_EXE_shopflow").into());
+    let mut command = Command::new(binary);
     command
         .env("SHOPFLOW_BROKERS", brokers)
         .env("SHOPFLOW_TOPIC_PREFIX", prefix)

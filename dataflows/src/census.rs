@@ -44,6 +44,8 @@ struct Tally {
     batcher_bytes: BTreeMap<usize, i64>,
     /// Time each operator ran, less the operators scheduled inside it.
     busy: BTreeMap<usize, std::time::Duration>,
+    /// How often each operator was scheduled.
+    scheduled: BTreeMap<usize, u64>,
     /// Operators running now: (identifier, when it started, time of those inside it).
     running: Vec<(usize, std::time::Duration, std::time::Duration)>,
     /// Each operator's name.
@@ -96,7 +98,10 @@ pub fn install(worker: &mut timely::worker::Worker) -> Census {
                     _ => continue,
                 };
                 match schedule.start_stop {
-                    StartStop::Start => tally.running.push((schedule.id, *at, Duration::ZERO)),
+                    StartStop::Start => {
+                        *tally.scheduled.entry(schedule.id).or_default() += 1;
+                        tally.running.push((schedule.id, *at, Duration::ZERO));
+                    }
                     StartStop::Stop => {
                         let Some((id, started, inside)) = tally.running.pop() else { continue };
                         let ran = at.saturating_sub(started);
@@ -119,11 +124,34 @@ impl Census {
     pub fn report(&self, top: usize) -> String {
         let tally = self.0.borrow();
         format!(
-            "{}; at the peak: {}; {}",
+            "{}; at the peak: {}; {}; {}",
             self.describe(&tally.updates, top),
             self.describe(&tally.peak.1, top),
-            self.time(&tally.busy, &tally.names, top)
+            self.time(&tally.busy, &tally.names, top),
+            Self::by_name(&tally)
         )
+    }
+
+    /// Operators, schedulings and time by operator name (the kind of operator), most time first.
+    fn by_name(tally: &Tally) -> String {
+        // name -> (operators, schedulings, time)
+        let mut kinds: BTreeMap<&str, (u64, u64, Duration)> = BTreeMap::new();
+        for (id, name) in &tally.names {
+            let kind = kinds.entry(name.as_str()).or_default();
+            kind.0 += 1;
+            kind.1 += tally.scheduled.get(id).copied().unwrap_or(0);
+            kind.2 += tally.busy.get(id).copied().unwrap_or_default();
+        }
+        let operators: u64 = kinds.values().map(|k| k.0).sum();
+        let schedulings: u64 = kinds.values().map(|k| k.1).sum();
+        let mut kinds: Vec<_> = kinds.into_iter().collect();
+        kinds.sort_by_key(|(_, (_, _, ran))| std::cmp::Reverse(*ran));
+        let mut out =
+            format!("{operators} operators scheduled {schedulings} times; by name (operators, schedulings, time):");
+        for (name, (count, times, ran)) in kinds {
+            out.push_str(&format!(" {name}=({count}, {times}, {:.2}s)", ran.as_secs_f64()));
+        }
+        out
     }
 
     /// Operator time per family, largest first, and the `top` operators that ran longest.

@@ -31,6 +31,7 @@
 //! number of workers (`tests` below, and the pipeline's batch comparison).
 
 use crate::ops::Epochs;
+use crate::ops::{binary_held, unary_held};
 use crate::{id_hash, Coll, Epoch};
 use differential_dataflow::consolidation::consolidate;
 use differential_dataflow::AsCollection;
@@ -86,7 +87,7 @@ fn intern<'s>(names: Coll<'s, String>) -> Coll<'s, (String, Ix)> {
     });
     // Worker 0 numbers them epoch by epoch, oldest first, so a name is announced at the
     // first epoch any worker saw it.
-    let numbered = firsts.unary_frontier(Exchange::new(|_: &(String, Epoch, isize)| 0), "Intern", |_, _| {
+    let numbered = unary_held(firsts, Exchange::new(|_: &(String, Epoch, isize)| 0), "Intern", |_, _| {
         let mut pending: Epochs<BTreeSet<String>> = Epochs::new();
         let mut numbers: HashMap<String, Ix> = HashMap::new();
         move |(input, frontier), output| {
@@ -119,7 +120,7 @@ fn intern<'s>(names: Coll<'s, String>) -> Coll<'s, (String, Ix)> {
 /// under both orders of its pair, so that each product's partners meet.
 fn pair_changes<'s>(held: Coll<'s, (String, String)>, numbers: Coll<'s, (String, Ix)>) -> Coll<'s, (Ix, Ix)> {
     let by_user = |((user, _), _, _): &((String, String), Epoch, isize)| id_hash(user) as u64;
-    let stream = held.inner.binary_frontier(numbers.inner, Exchange::new(by_user), Pipeline, "PairChanges", |_, _| {
+    let stream = binary_held(held.inner, numbers.inner, Exchange::new(by_user), Pipeline, "PairChanges", |_, _| {
         let mut pending: Epochs<Vec<((String, String), isize)>> = Epochs::new();
         let mut numbers: HashMap<String, Ix> = HashMap::new();
         // Per user, the products held.
@@ -263,7 +264,7 @@ impl Partners {
 /// each pair) and the products' numbers (every worker has all of them).
 fn tops<'s>(pairs: Coll<'s, (Ix, Ix)>, numbers: Coll<'s, (String, Ix)>) -> Coll<'s, (String, Together)> {
     let by_first = |((p, _), _, _): &((Ix, Ix), Epoch, isize)| u64::from(*p);
-    let stream = pairs.inner.binary_frontier(numbers.inner, Exchange::new(by_first), Pipeline, "PairTops", |_, _| {
+    let stream = binary_held(pairs.inner, numbers.inner, Exchange::new(by_first), Pipeline, "PairTops", |_, _| {
         // Per epoch not yet complete: its changes summed per pair as they arrive.
         let mut pending: Epochs<IxMap<(Ix, Ix), isize>> = Epochs::new();
         let mut labels = Labels::default();

@@ -5,6 +5,101 @@ use differential_dataflow::Hashable;
 use shopflow_topics::EventTime;
 use shopflow_views::facts::{Fact, Stamp};
 
+/// Operators that work only on what they hold: every one of this crate's
+/// operators that files its input by epoch ([`Epochs`]) and acts when the
+/// frontier passes an epoch it holds a capability for. Built as timely's
+/// `unary_frontier`, but scheduled on a frontier change
+/// only while they hold a capability (timely's `FrontierInterest::IfCapability`;
+/// arriving data schedules them as always): an operator with nothing pending
+/// has nothing to do when the frontier moves, and a live pipeline moves it
+/// hundreds of times a second — each time scheduling every operator that asked
+/// to hear of it, on every worker.
+pub fn unary_held<'scope, C1, CB, B, L, P>(
+    stream: timely::dataflow::Stream<'scope, Epoch, C1>,
+    pact: P,
+    name: &str,
+    constructor: B,
+) -> timely::dataflow::Stream<'scope, Epoch, CB::Container>
+where
+    C1: timely::Container,
+    CB: timely::ContainerBuilder,
+    B: FnOnce(timely::dataflow::operators::Capability<Epoch>, timely::dataflow::operators::generic::OperatorInfo) -> L,
+    L: FnMut(
+            (
+                &mut timely::dataflow::operators::generic::InputHandleCore<Epoch, C1, P::Puller>,
+                &timely::progress::frontier::MutableAntichain<Epoch>,
+            ),
+            &mut timely::dataflow::operators::generic::OutputBuilderSession<'_, Epoch, CB>,
+        ) + 'static,
+    P: timely::dataflow::channels::pact::ParallelizationContract<Epoch, C1>,
+{
+    use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+    use timely::dataflow::operators::generic::OutputBuilder;
+    use timely::progress::operate::FrontierInterest;
+
+    let mut builder = OperatorBuilder::new(name.to_owned(), stream.scope());
+    let info = builder.operator_info();
+    let mut input = builder.new_input(stream, pact);
+    builder.set_notify_for(0, FrontierInterest::IfCapability);
+    let (output, stream) = builder.new_output();
+    let mut output = OutputBuilder::from(output);
+    builder.build(move |mut capabilities| {
+        let capability = capabilities.pop().expect("one output, one capability");
+        let mut logic = constructor(capability, info);
+        move |frontiers| logic((&mut input, &frontiers[0]), &mut output.activate())
+    });
+    stream
+}
+
+/// [`unary_held`] with two inputs (timely's `binary_frontier`), each scheduling it on
+/// a frontier change only while it holds a capability.
+pub fn binary_held<'scope, C1, C2, CB, B, L, P1, P2>(
+    stream: timely::dataflow::Stream<'scope, Epoch, C1>,
+    other: timely::dataflow::Stream<'scope, Epoch, C2>,
+    pact1: P1,
+    pact2: P2,
+    name: &str,
+    constructor: B,
+) -> timely::dataflow::Stream<'scope, Epoch, CB::Container>
+where
+    C1: timely::Container,
+    C2: timely::Container,
+    CB: timely::ContainerBuilder,
+    B: FnOnce(timely::dataflow::operators::Capability<Epoch>, timely::dataflow::operators::generic::OperatorInfo) -> L,
+    L: FnMut(
+            (
+                &mut timely::dataflow::operators::generic::InputHandleCore<Epoch, C1, P1::Puller>,
+                &timely::progress::frontier::MutableAntichain<Epoch>,
+            ),
+            (
+                &mut timely::dataflow::operators::generic::InputHandleCore<Epoch, C2, P2::Puller>,
+                &timely::progress::frontier::MutableAntichain<Epoch>,
+            ),
+            &mut timely::dataflow::operators::generic::OutputBuilderSession<'_, Epoch, CB>,
+        ) + 'static,
+    P1: timely::dataflow::channels::pact::ParallelizationContract<Epoch, C1>,
+    P2: timely::dataflow::channels::pact::ParallelizationContract<Epoch, C2>,
+{
+    use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+    use timely::dataflow::operators::generic::OutputBuilder;
+    use timely::progress::operate::FrontierInterest;
+
+    let mut builder = OperatorBuilder::new(name.to_owned(), stream.scope());
+    let info = builder.operator_info();
+    let mut input1 = builder.new_input(stream, pact1);
+    let mut input2 = builder.new_input(other, pact2);
+    builder.set_notify_for(0, FrontierInterest::IfCapability);
+    builder.set_notify_for(1, FrontierInterest::IfCapability);
+    let (output, stream) = builder.new_output();
+    let mut output = OutputBuilder::from(output);
+    builder.build(move |mut capabilities| {
+        let capability = capabilities.pop().expect("one output, one capability");
+        let mut logic = constructor(capability, info);
+        move |frontiers| logic((&mut input1, &frontiers[0]), (&mut input2, &frontiers[1]), &mut output.activate())
+    });
+    stream
+}
+
 /// Sums the values per key; keys summing to zero vanish.
 pub fn sum<'s, K>(rows: Coll<'s, (K, i64)>) -> Coll<'s, (K, i64)>
 where
@@ -86,10 +181,9 @@ where
     use differential_dataflow::AsCollection;
     use std::collections::HashMap;
     use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::operator::Operator;
 
     let route = move |(row, _, _): &(D, Epoch, isize)| route(row);
-    let stream = rows.inner.unary_frontier(Exchange::new(route), name, |_, _| {
+    let stream = unary_held(rows.inner, Exchange::new(route), name, |_, _| {
         let mut pending: Epochs<HashMap<K, isize>> = Epochs::new();
         let mut sums: HashMap<u128, isize> = HashMap::new();
         let mut changes: Vec<(O, isize)> = Vec::new();
@@ -248,10 +342,9 @@ where
     use differential_dataflow::AsCollection;
     use std::collections::HashMap;
     use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::operator::Operator;
 
     let route = |((key, _), _, _): &((K, V), Epoch, isize)| key.hashed();
-    let stream = rows.inner.unary_frontier(Exchange::new(route), name, |_, _| {
+    let stream = unary_held(rows.inner, Exchange::new(route), name, |_, _| {
         // Per epoch not yet complete: what arrived for each key.
         let mut pending: Epochs<HashMap<K, Vec<(V, isize)>>> = Epochs::new();
         // Under each key's 128-bit hash: a change always comes with its key.
@@ -470,7 +563,6 @@ where
     use differential_dataflow::AsCollection;
     use std::collections::HashMap;
     use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::operator::Operator;
 
     let route = |update: &((K, V), Epoch, isize)| {
         use std::hash::Hasher;
@@ -478,7 +570,7 @@ where
         std::hash::Hash::hash(&update.0 .0, &mut hasher);
         hasher.finish()
     };
-    let stream = rows.inner.unary_frontier(Exchange::new(route), "LatestByKey", |_, _| {
+    let stream = unary_held(rows.inner, Exchange::new(route), "LatestByKey", |_, _| {
         // Per epoch not yet complete: the greatest value per key in it.
         let mut pending: Epochs<HashMap<K, V>> = Epochs::new();
         let mut latest: HashMap<K, V> = HashMap::new();
@@ -531,9 +623,9 @@ where
     use differential_dataflow::AsCollection;
     use std::collections::HashSet;
     use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::operator::Operator;
 
-    let stream = rows.inner.unary_frontier(
+    let stream = unary_held(
+        rows.inner,
         Exchange::new(move |(row, _, _): &(D, Epoch, isize)| route(row)),
         "FirstSeen",
         |_, _| {
@@ -603,12 +695,11 @@ pub fn window_sums<'s>(
     use std::collections::btree_map::Entry;
     use std::collections::{BTreeMap, HashMap};
     use timely::dataflow::channels::pact::{Exchange, Pipeline};
-    use timely::dataflow::operators::generic::operator::Operator;
     use timely::dataflow::operators::vec::Broadcast;
 
     let by_key = |((key, _, _), _, _): &((String, EventTime, i64), Epoch, isize)| id_hash(key) as u64;
     let newest = newest.inner.broadcast();
-    let stream = activity.inner.binary_frontier(newest, Exchange::new(by_key), Pipeline, "WindowSums", |_, _| {
+    let stream = binary_held(activity.inner, newest, Exchange::new(by_key), Pipeline, "WindowSums", |_, _| {
         let mut pending: Epochs<Clocked<(String, EventTime, i64)>> = Epochs::new();
         let mut newest: Option<EventTime> = None;
         // The rows inside the window, weights summed per (time, key), oldest first.
@@ -697,12 +788,11 @@ pub fn window_top<'s>(
     use differential_dataflow::AsCollection;
     use std::collections::btree_map::Entry;
     use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::operator::Operator;
 
     let sums = window_sums(newest.clone(), activity, window);
     let to_one = Exchange::new(|_: &((String, i64), Epoch, isize)| 0);
     let clock_to_one = Exchange::new(|_: &(EventTime, Epoch, isize)| 0);
-    let stream = sums.inner.binary_frontier(newest.inner, to_one, clock_to_one, "WindowTop", |_, _| {
+    let stream = binary_held(sums.inner, newest.inner, to_one, clock_to_one, "WindowTop", |_, _| {
         let mut pending: Epochs<Clocked<(String, i64)>> = Epochs::new();
         let mut newest: Option<EventTime> = None;
         // Every key's sum, best first: (−sum, key), with its count (none at zero).

@@ -101,11 +101,11 @@ fn recent_distinct<'s>(latest: Coll<'s, ((String, String), Recency)>, cap: usize
 /// oldest first once the input has passed them ([`crate::ops::Epochs`]), so
 /// the result at every epoch is exactly that of the views up to it.
 fn recent_views<'s>(viewed: Coll<'s, ((String, String), Recency)>, cap: usize) -> Coll<'s, (String, String)> {
+    use crate::ops::unary_held;
     use crate::ops::Epochs;
     use differential_dataflow::AsCollection;
     use std::collections::{BTreeSet, HashMap, HashSet};
     use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::operator::Operator;
 
     /// One user's products.
     #[derive(Default)]
@@ -125,7 +125,7 @@ fn recent_views<'s>(viewed: Coll<'s, ((String, String), Recency)>, cap: usize) -
     }
 
     let by_user = |(((user, _), _), _, _): &(((String, String), Recency), Epoch, isize)| id_hash(user) as u64;
-    let stream = viewed.inner.unary_frontier(Exchange::new(by_user), "RecentViews", move |_, _| {
+    let stream = unary_held(viewed.inner, Exchange::new(by_user), "RecentViews", move |_, _| {
         let mut pending: Epochs<Vec<((String, String), Recency)>> = Epochs::new();
         let mut users: HashMap<String, Seen> = HashMap::new();
         move |(input, frontier), output| {

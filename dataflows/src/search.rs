@@ -140,13 +140,13 @@ type Change = (String, isize, isize);
 /// them, with a filter, a flat map and a concat each), all arranged, and each
 /// epoch stepped all of them.
 fn suggestions<'s>(queries: Coll<'s, String>) -> Coll<'s, (String, Suggestions)> {
+    use crate::ops::unary_held;
     use differential_dataflow::AsCollection;
     use std::collections::HashMap;
     use timely::dataflow::channels::pact::Exchange;
-    use timely::dataflow::operators::generic::operator::Operator;
 
     let route = |(query, _, _): &(String, Epoch, isize)| id_hash(prefixes(query).next().unwrap_or("")) as u64;
-    let stream = queries.inner.unary_frontier(Exchange::new(route), "Suggestions", |_, _| {
+    let stream = unary_held(queries.inner, Exchange::new(route), "Suggestions", |_, _| {
         let mut pending: Epochs<HashMap<String, isize>> = Epochs::new();
         // Searches per query (none at zero), in query order.
         let mut counts: BTreeMap<String, isize> = BTreeMap::new();

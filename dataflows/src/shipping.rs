@@ -5,6 +5,7 @@
 //! ([`assign`]) — the partners with their open assignments, and each order's
 //! shipment tracking.
 
+use crate::ops::unary_held;
 use crate::ops::Epochs;
 use crate::ops::ReduceHeld;
 use crate::{fold_each, id_hash, Coll, Epoch, Project};
@@ -20,7 +21,6 @@ use shopflow_views::shipping::{
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::operator::Operator;
 
 impl Project for DeliveryPartnerRegistered {
     fn project(&self, stamp: &Stamp, out: &mut Vec<Fact>) {
@@ -187,7 +187,7 @@ pub fn view<'s>(
 /// of the city's inputs then.
 fn sweep<'s>(inputs: Coll<'s, (String, CityInput)>) -> Coll<'s, (String, Assignment)> {
     let by_city = |((city, _), _, _): &((String, CityInput), Epoch, isize)| id_hash(city) as u64;
-    let stream = inputs.inner.unary_frontier(Exchange::new(by_city), "Assign", |_, _| {
+    let stream = unary_held(inputs.inner, Exchange::new(by_city), "Assign", |_, _| {
         let mut pending: Epochs<Vec<((String, CityInput), isize)>> = Epochs::new();
         let mut cities: HashMap<String, City> = HashMap::new();
         move |(input, frontier), output| {

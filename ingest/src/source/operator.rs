@@ -1,18 +1,21 @@
 //! The timely operator that reads this worker's share of the source
 //! partitions.
 //!
-//! Time is the wall clock in milliseconds: each activation first moves the
-//! operator's capability up to the start of the [`LIVE_GRID`] window it is
-//! in, emits what it reads at that time and then moves to the next window
-//! (reading again when that begins), so the workers reading in one window
-//! share its epoch and no epoch runs ahead of the clock — except behind (the
-//! read budget filled), when the epoch stays open for up to [`EPOCH_SPAN`] of
-//! reading and starts on a span boundary, so that downstream a reduce
-//! evaluates a changed key once per span rather than once per activation of
-//! each worker. Workers park between activations instead of
+//! Time is the wall clock in milliseconds: an activation that reads emits
+//! what it read at the start of the [`LIVE_GRID`] window it is in and then
+//! moves the operator's capability to the next window (reading again when
+//! that begins), so the workers reading in one window share its epoch and no
+//! epoch runs ahead of the clock. An activation that reads nothing leaves the
+//! capability where it is — every move is a frontier change each worker
+//! propagates through the whole dataflow — unless a source of the process has
+//! closed an epoch it holds back (it then moves past that: the closing
+//! source wakes the others for it) or it has not moved for an [`IDLE_TICK`].
+//! Behind (the read budget filled), the epoch stays open for up to
+//! [`EPOCH_SPAN`] of reading and starts on a span boundary, so that
+//! downstream a reduce evaluates a changed key once per span rather than once
+//! per activation of each worker. Workers park between activations instead of
 //! polling on a timer: a record arriving wakes, through the consumer queue's
-//! non-empty callback, every source of the process ([`Wakers`]), so the idle
-//! ones move their capabilities past the busy one's epoch; while records
+//! non-empty callback, every source of the process ([`Wakers`]); while records
 //! keep arriving they follow up every [`BUSY_TICK`], and otherwise wake every
 //! [`IDLE_TICK`] (to notice a stop, decide "caught up", and let peers in
 //! other processes of a cluster move on).
@@ -84,6 +87,8 @@ pub struct Wakers {
     /// Each source's oldest backlogged partition's newest event time
     /// ([`i64::MAX`]: none backlogged; [`i64::MIN`]: one has read nothing yet).
     lows: std::sync::Mutex<Vec<Arc<AtomicI64>>>,
+    /// The newest epoch a source of this process has closed: the others move past it.
+    closed: AtomicU64,
 }
 
 impl Wakers {
@@ -93,9 +98,25 @@ impl Wakers {
 
     fn wake_all(&self) {
         self.last_arrival.store(now_ms(), Ordering::Relaxed);
+        self.activate_all();
+    }
+
+    fn activate_all(&self) {
         for activator in self.activators.lock().expect("not poisoned").iter() {
             let _ = activator.activate();
         }
+    }
+
+    /// A source closed `epoch`: the others are woken to move past it (the epoch
+    /// completes only when every source has).
+    fn close(&self, epoch: Epoch) {
+        self.closed.fetch_max(epoch, Ordering::Relaxed);
+        self.activate_all();
+    }
+
+    /// The newest epoch a source of this process has closed.
+    fn newest_closed(&self) -> Epoch {
+        self.closed.load(Ordering::Relaxed)
     }
 
     /// A new source's slot for its low mark.
@@ -493,16 +514,24 @@ where
         let mut backlog = false;
         // What reading the open epoch has taken (traces).
         let mut stage: Option<ReadStage> = None;
+        // What this activation read, given at its epoch once reading is done.
+        let mut taken: Vec<(D, A)> = Vec::new();
+        // When the capability last moved.
+        let mut moved = Instant::now();
         move |_frontiers| {
             let Some(caps) = capability.as_mut() else { return };
+            let grid = LIVE_GRID.as_millis() as Epoch;
+            // The epoch this activation reads into. The capability moves there only when
+            // something is read or changes (below).
+            let mut time = *caps[0].time();
             if opened.is_none() {
                 // A new epoch, on the start of the live window it is in (under a backlog, of
                 // the span), so that the workers' epochs coincide and the operators downstream
                 // see one time where they would have seen one per worker per activation.
                 let now = now_ms();
-                let grid = if backlog { EPOCH_SPAN } else { LIVE_GRID }.as_millis() as Epoch;
-                let start = now - now % grid;
-                let next = *caps[0].time();
+                let span = if backlog { EPOCH_SPAN } else { LIVE_GRID }.as_millis() as Epoch;
+                let start = now - now % span;
+                let next = time;
                 if !backlog && next > start && !stop.load(Ordering::SeqCst) {
                     // This worker has closed an epoch in this window: the rest of the window
                     // waits for the next one. (Reading on into the next window's epoch, and
@@ -512,12 +541,8 @@ where
                     activator.activate_after(Duration::from_millis(next.saturating_sub(now).max(1)));
                     return;
                 }
-                let time = start.max(next);
-                for cap in caps.iter_mut() {
-                    cap.downgrade(&time);
-                }
+                time = start.max(next);
             }
-            let time = *caps[0].time();
             in_flight.retain(|epoch| probe.less_equal(epoch));
             let held_back = in_flight.len() >= IN_FLIGHT;
 
@@ -528,10 +553,6 @@ where
             let started_ns = unix_ns();
             if !held_back {
                 let started = Instant::now();
-                let mut records = records_output.activate();
-                let mut records = records.session(&caps[0]);
-                let mut audit = audit_output.activate();
-                let mut audit = audit.session(&caps[1]);
                 // The main queue serves the consumer's events; a record there (fetched
                 // before its partition was split off) is taken like any other.
                 while let Some(event) = consumer.poll(Duration::ZERO) {
@@ -546,8 +567,7 @@ where
                                 if let Some((record, row)) =
                                     take(lane, &message, &mut decode, &letters, &mut pace, &config.times)
                                 {
-                                    records.give((record, time, 1));
-                                    audit.give((row, time, 1));
+                                    taken.push((record, row));
                                 }
                                 decoding += decode_started.elapsed();
                             }
@@ -595,8 +615,7 @@ where
                                 if let Some((record, row)) =
                                     take(lane, &message, &mut decode, &letters, &mut pace, &config.times)
                                 {
-                                    records.give((record, time, 1));
-                                    audit.give((row, time, 1));
+                                    taken.push((record, row));
                                 }
                                 decoding += decode_started.elapsed();
                                 if lane.key() > limit || polled >= config.max_epoch_records {
@@ -607,6 +626,19 @@ where
                     }
                 }
                 low_slot.store(low_mark(&lanes), Ordering::Relaxed);
+            }
+            if !taken.is_empty() {
+                for cap in caps.iter_mut() {
+                    cap.downgrade(&time);
+                }
+                let mut records = records_output.activate();
+                let mut records = records.session(&caps[0]);
+                let mut audit = audit_output.activate();
+                let mut audit = audit.session(&caps[1]);
+                for (record, row) in std::mem::take(&mut taken) {
+                    records.give((record, time, 1));
+                    audit.give((row, time, 1));
+                }
             }
             counters.records.fetch_add(polled as u64, Ordering::Relaxed);
             ReadStage::add(&mut stage, started_ns, polled, decoding);
@@ -659,6 +691,9 @@ where
             if changed {
                 // What the epoch's reading took travels with it, not in what `reported` compares.
                 let given = Position { read: ReadStage::close(&mut stage), ..position.clone() };
+                for cap in caps.iter_mut() {
+                    cap.downgrade(&time);
+                }
                 positions_output.activate().session(&caps[2]).give((given, time, 1));
                 reported = Some(position);
             }
@@ -666,10 +701,32 @@ where
                 in_flight.push_back(time);
                 // On to the next window: this worker reads again when it begins (above), into
                 // the epoch the other workers reading then share.
-                let grid = LIVE_GRID.as_millis() as Epoch;
                 let next = time - time % grid + grid;
                 for cap in caps.iter_mut() {
                     cap.downgrade(&next);
+                }
+                moved = Instant::now();
+                wakers.close(time);
+            } else {
+                // Nothing read and nothing changed: the capability stays (each move is a frontier
+                // change that every worker propagates through the whole dataflow, scheduling the
+                // operators that asked to hear of it), unless a source of this process closed an
+                // epoch it holds back — then it moves past that, as if it had closed it too — or
+                // it has not moved for an idle tick (so that time goes on for the other processes
+                // of a cluster and for `asOf`).
+                let closed = wakers.newest_closed();
+                let to = if closed >= *caps[0].time() {
+                    Some(closed - closed % grid + grid)
+                } else if moved.elapsed() >= IDLE_TICK {
+                    Some(time)
+                } else {
+                    None
+                };
+                if let Some(to) = to.filter(|to| to > caps[0].time()) {
+                    for cap in caps.iter_mut() {
+                        cap.downgrade(&to);
+                    }
+                    moved = Instant::now();
                 }
             }
             if finishing {
