@@ -427,6 +427,13 @@ fn low_mark(lanes: &[Lane]) -> i64 {
     lanes.iter().filter(|lane| lane.backlogged()).map(Lane::key).min().unwrap_or(i64::MAX)
 }
 
+/// Moves the source's capabilities (one per output, moved together) to `time`.
+fn move_to(caps: &mut [Capability<Epoch>], time: Epoch) {
+    for cap in caps.iter_mut() {
+        cap.downgrade(&time);
+    }
+}
+
 /// Reads `source.partitions` into the dataflow, each record through `decode`
 /// into a record and an audit row.
 pub fn kafka_source<'s, D, A>(
@@ -628,9 +635,7 @@ where
                 low_slot.store(low_mark(&lanes), Ordering::Relaxed);
             }
             if !taken.is_empty() {
-                for cap in caps.iter_mut() {
-                    cap.downgrade(&time);
-                }
+                move_to(caps, time);
                 let mut records = records_output.activate();
                 let mut records = records.session(&caps[0]);
                 let mut audit = audit_output.activate();
@@ -691,9 +696,7 @@ where
             if changed {
                 // What the epoch's reading took travels with it, not in what `reported` compares.
                 let given = Position { read: ReadStage::close(&mut stage), ..position.clone() };
-                for cap in caps.iter_mut() {
-                    cap.downgrade(&time);
-                }
+                move_to(caps, time);
                 positions_output.activate().session(&caps[2]).give((given, time, 1));
                 reported = Some(position);
             }
@@ -702,9 +705,7 @@ where
                 // On to the next window: this worker reads again when it begins (above), into
                 // the epoch the other workers reading then share.
                 let next = time - time % grid + grid;
-                for cap in caps.iter_mut() {
-                    cap.downgrade(&next);
-                }
+                move_to(caps, next);
                 moved = Instant::now();
                 wakers.close(time);
             } else {
@@ -723,9 +724,7 @@ where
                     None
                 };
                 if let Some(to) = to.filter(|to| to > caps[0].time()) {
-                    for cap in caps.iter_mut() {
-                        cap.downgrade(&to);
-                    }
+                    move_to(caps, to);
                     moved = Instant::now();
                 }
             }
