@@ -86,6 +86,7 @@ pub fn run(mut args: DemoArgs) -> anyhow::Result<()> {
         fraud_outlier_min_orders: 3,
         allowed_lateness: std::time::Duration::from_secs(5),
         idle_timeout: std::time::Duration::from_secs(5),
+        clickhouse_interval: std::time::Duration::from_secs(1),
         notifications: true,
         cluster: Default::default(),
         kafka: kafka.clone(),

@@ -117,6 +117,12 @@ pub struct PipelineArgs {
     /// the watermark back (all idle: everything read is settled).
     #[arg(long, env = "SHOPFLOW_IDLE_TIMEOUT", default_value = "5s", value_parser = super::parse_duration)]
     pub idle_timeout: Duration,
+    /// At most one round of ClickHouse inserts per this interval (what arrives meanwhile goes
+    /// in the next): every insert is a part ClickHouse merges later, and at a live shop's pace
+    /// a round per published batch cost ClickHouse more CPU than the pipeline (BENCHMARKS.md).
+    /// Analytics trail Redis by up to this; `0s` writes each batch as it comes.
+    #[arg(long, env = "SHOPFLOW_CLICKHOUSE_INTERVAL", default_value = "1s", value_parser = super::parse_duration)]
+    pub clickhouse_interval: Duration,
     /// Request notifications (Notification.Requested on shop.notifications). Off by default:
     /// measured at +20% of the whole pipeline's time and memory (BENCHMARKS.md).
     #[arg(long, env = "SHOPFLOW_NOTIFICATIONS")]
@@ -149,6 +155,7 @@ impl PipelineArgs {
                 to_offsets: Default::default(),
             },
             allowed_lateness: self.allowed_lateness,
+            clickhouse_interval: self.clickhouse_interval,
             emit_derived: self.from_file.is_none(),
             from_file: self.from_file.clone(),
             redis_url: self.stores.redis_url.clone(),

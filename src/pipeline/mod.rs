@@ -53,6 +53,8 @@ pub struct PipelineConfig {
     /// How far behind the newest event time of the slowest busy partition the
     /// watermark of settled state stays ([`shopflow_views::settle`]).
     pub allowed_lateness: std::time::Duration,
+    /// The least time between the starts of two rounds of ClickHouse inserts.
+    pub clickhouse_interval: std::time::Duration,
     /// Emit derived events to Kafka (off in a replay, which builds views only).
     pub emit_derived: bool,
     /// Read this NDJSON file instead of Kafka (`--from-file`), then stop.

@@ -38,6 +38,7 @@ pub fn spawn(
     let (connected, clickhouse_ready) = std::sync::mpsc::channel::<anyhow::Result<()>>();
     let (url, database) = (config.clickhouse_url.clone(), config.clickhouse_database.clone());
     let analytics_generation = generation.clone();
+    let interval = config.clickhouse_interval;
     let analytics = std::thread::Builder::new().name("clickhouse".into()).spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async move {
@@ -52,11 +53,15 @@ pub fn spawn(
                     return Ok(());
                 }
             };
+            let mut last_round: Option<Instant> = None;
             while let Ok(mut next) = analytics_batches.recv() {
-                // Everything waiting goes in one round of inserts.
-                while let Ok(later) = analytics_batches.try_recv() {
+                // Everything that arrives until the interval since the last round is over goes
+                // in one round of inserts (and, once the publisher is gone, everything left).
+                let due = last_round.map_or_else(Instant::now, |last| last + interval);
+                while let Ok(later) = analytics_batches.recv_timeout(due.saturating_duration_since(Instant::now())) {
                     next.absorb(later);
                 }
+                last_round = Some(Instant::now());
                 // While ClickHouse is away the same rows are written again (its tables keep
                 // one row per id and version), with what arrived meanwhile.
                 let mut away = Away::default();
@@ -141,17 +146,23 @@ struct Analytics {
     publication: Publication,
     /// Make this generation current in ClickHouse, with this version.
     switch_as_of: Option<i64>,
-    /// The sampled trace of (the first of) its batches.
+    /// The sampled trace of the first of its batches that had rows to write (else the first's).
     trace: Option<otlp::Context>,
 }
 
 impl Analytics {
     fn absorb(&mut self, later: Analytics) {
+        // A round gathers the batches of an interval, heartbeats among them: its span goes
+        // under a batch whose rows it writes.
+        self.trace = if self.events.is_empty() && self.publication.changes.is_empty() {
+            later.trace.or(self.trace)
+        } else {
+            self.trace.or(later.trace)
+        };
         self.events.extend(later.events);
         self.publication.upper = later.publication.upper;
         self.publication.changes.extend(later.publication.changes);
         self.switch_as_of = later.switch_as_of.or(self.switch_as_of);
-        self.trace = self.trace.or(later.trace);
     }
 
     async fn write(&self, clickhouse: &ClickHouseSink) -> anyhow::Result<()> {
