@@ -59,6 +59,39 @@ fn audit_rows_match(space: &Space, records: &[serde_json::Value]) {
     assert!(checked >= 100, "only {checked} records checked");
 }
 
+/// The consumer group's committed offsets (lag tooling), once the pipeline has exited, are
+/// the offsets its last publication covered, though it commits at most once a second.
+fn committed_where_published(space: &Space, generation: &str) {
+    let mut connection = redis::Client::open(support::redis_url()).unwrap().get_connection().unwrap();
+    let offsets: String = redis::cmd("HGET")
+        .arg(format!("{}:{generation}:meta", space.name))
+        .arg("offsets")
+        .query(&mut connection)
+        .unwrap();
+    let published: BTreeMap<String, BTreeMap<i32, i64>> = serde_json::from_str(&offsets).unwrap();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &space.brokers)
+        .set("group.id", "shopflow-pipeline")
+        .create()
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for (topic, parts) in &published {
+        for partition in parts.keys() {
+            list.add_partition(topic, *partition);
+        }
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(10)).unwrap();
+    let mut checked = 0;
+    for (topic, parts) in &published {
+        for (partition, next) in parts.iter().filter(|(_, next)| **next > 0) {
+            let found = committed.find_partition(topic, *partition).map(|e| e.offset());
+            assert_eq!(found, Some(Offset::Offset(*next)), "committed offset of {topic}/{partition}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} partitions with records");
+}
+
 #[test]
 fn same_views_however_the_pipeline_runs() {
     let space = Space::new("same");
@@ -71,6 +104,7 @@ fn same_views_however_the_pipeline_runs() {
 
     pipeline(&space, &["--workers", "1"]);
     let (first_generation, one_worker) = space.redis_objects();
+    committed_where_published(&space, &first_generation);
     let analytics = space.clickhouse_relations();
     assert!(one_worker.keys().filter(|k| k.starts_with("order:")).count() >= 100, "orders missing");
     assert!(one_worker.keys().any(|k| k.starts_with("inventory:")));

@@ -107,6 +107,8 @@ pub fn spawn(
             analytics: to_analytics,
             derived,
             committer,
+            committed_at: None,
+            uncommitted: None,
             targets,
             counters,
             settler,
@@ -119,6 +121,10 @@ pub fn spawn(
                     batch.absorb(later);
                 }
                 state.publish(batch).await?;
+            }
+            // The offsets of the last publications, if the interval held them back.
+            if let Some(offsets) = state.uncommitted.take() {
+                state.commit_now(&offsets);
             }
             // Dropping a producer purges what it has not delivered: the last derived events
             // must reach Kafka before the process ends.
@@ -297,6 +303,9 @@ struct State {
     /// `None`: derived events are settled and counted, not emitted (a replay).
     derived: Option<DerivedProducer>,
     committer: Option<BaseConsumer>,
+    /// When offsets were last committed, and the newest published since, if any.
+    committed_at: Option<Instant>,
+    uncommitted: Option<Offsets>,
     targets: Offsets,
     counters: Arc<Counters>,
     /// Holds the derived transitions back until they are settled.
@@ -304,6 +313,12 @@ struct State {
     /// The allowed lateness, in nanoseconds of event time.
     lateness: i64,
 }
+
+/// The least time between two offset commits. Each names every partition read, and the
+/// broker serves it beside the fetches the freshness of every view waits on: committed once
+/// per publication, they were dozens of requests a second under a live load, for lag tooling
+/// that reads them far less often.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How long a store (Redis, ClickHouse) may stay away while the pipeline
 /// keeps trying before it gives up (a restart then rebuilds, losing nothing
@@ -448,8 +463,20 @@ impl State {
         Ok(events.len())
     }
 
-    /// Commits covered offsets to the consumer group: lag tooling only.
-    fn commit(&self, offsets: &Offsets) {
+    /// Commits covered offsets to the consumer group, at most once per
+    /// [`COMMIT_INTERVAL`] (the newest wait for the next publication after it, or the end):
+    /// lag tooling only.
+    fn commit(&mut self, offsets: &Offsets) {
+        if self.committed_at.is_some_and(|at| at.elapsed() < COMMIT_INTERVAL) {
+            self.uncommitted = Some(offsets.clone());
+            return;
+        }
+        self.commit_now(offsets);
+    }
+
+    fn commit_now(&mut self, offsets: &Offsets) {
+        self.committed_at = Some(Instant::now());
+        self.uncommitted = None;
         let Some(committer) = &self.committer else { return };
         let mut list = TopicPartitionList::new();
         for (topic, parts) in offsets {
