@@ -394,7 +394,7 @@ impl State {
         self.settler.absorb(batch.derived);
         let settled = self.settler.advance(watermark(&batch.clocks, self.lateness));
         self.counters.waiting.store(self.settler.waiting() as u64, Ordering::Relaxed);
-        let publication = Publication { upper: batch.upper, changes: batch.changes, offsets: batch.offsets };
+        let mut publication = Publication { upper: batch.upper, changes: batch.changes, offsets: batch.offsets };
         let was_current = self.counters.current.load(Ordering::SeqCst);
         let switching = caught_up && !was_current;
         let redis_started = otlp::now_ns();
@@ -433,7 +433,7 @@ impl State {
         let kafka_started = otlp::now_ns();
         let derived = self.emit_derived(settled)?;
         let kafka_ended = otlp::now_ns();
-        self.commit(&publication.offsets);
+        self.commit(std::mem::take(&mut publication.offsets));
         self.counters.publications.fetch_add(1, Ordering::Relaxed);
         self.counters.as_of.store(as_of as u64, Ordering::Relaxed);
         if let Some(trace) = trace {
@@ -466,12 +466,12 @@ impl State {
     /// Commits covered offsets to the consumer group, at most once per
     /// [`COMMIT_INTERVAL`] (the newest wait for the next publication after it, or the end):
     /// lag tooling only.
-    fn commit(&mut self, offsets: &Offsets) {
+    fn commit(&mut self, offsets: Offsets) {
         if self.committed_at.is_some_and(|at| at.elapsed() < COMMIT_INTERVAL) {
-            self.uncommitted = Some(offsets.clone());
+            self.uncommitted = Some(offsets);
             return;
         }
-        self.commit_now(offsets);
+        self.commit_now(&offsets);
     }
 
     fn commit_now(&mut self, offsets: &Offsets) {
